@@ -1,0 +1,248 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Store and Panther implementations wrap these so that callers
+// can branch with errors.Is.
+var (
+	// ErrNotFound: the record or the Panther object does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a unique attribute (userName, email, displayName, Panther id) is taken,
+	// or Panther reports that the object already exists.
+	ErrConflict = errors.New("conflict")
+	// ErrInvalid: Panther rejected the input (its message is in the wrapping error).
+	ErrInvalid = errors.New("invalid input")
+	// ErrUnauthorized: Panther refused the API token (401/403 or an auth GraphQL error).
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrRateLimited: Panther answered 429 and retries ran out.
+	ErrRateLimited = errors.New("rate limited")
+	// ErrUnavailable: Panther could not be reached, timed out or answered 5xx after retries.
+	ErrUnavailable = errors.New("unavailable")
+)
+
+// Retryable reports whether err is a Panther failure that a later attempt may cure.
+func Retryable(err error) bool {
+	return errors.Is(err, ErrRateLimited) || errors.Is(err, ErrUnavailable)
+}
+
+// RetryAfter returns the delay a rate-limited or unavailable Panther asked for, if any.
+// Errors carry it by implementing interface{ RetryAfter() time.Duration }.
+func RetryAfter(err error) time.Duration {
+	var ra interface{ RetryAfter() time.Duration }
+	if errors.As(err, &ra) {
+		return ra.RetryAfter()
+	}
+	return 0
+}
+
+// User is the stored record of one SCIM user.
+type User struct {
+	// ID is the SCIM id, minted here (UUIDv7, so that id order is creation order).
+	ID string `json:"id"`
+	// UserName is unique, compared case-insensitively.
+	UserName string `json:"userName"`
+	// ExternalID is kept exactly as the IdP sent it; not unique.
+	ExternalID string `json:"externalId,omitempty"`
+	// Active false means the IdP disabled the user: no Panther access.
+	Active bool `json:"active"`
+	// Email is the address this user has (or would have) in Panther, derived from the
+	// SCIM attributes by the identity rules; unique among records, compared lower-cased.
+	Email string `json:"email"`
+	// Attributes holds every other SCIM attribute as accepted (canonical names, extension
+	// schemas under their URN), without id, externalId, meta, schemas and groups.
+	Attributes   map[string]any `json:"attributes,omitempty"`
+	Created      time.Time      `json:"created"`
+	LastModified time.Time      `json:"lastModified"`
+	// Version increases by one on every change; it is the ETag.
+	Version int64 `json:"version"`
+	// Panther is what panther-scim last applied to (or adopted from) Panther.
+	Panther PantherLink `json:"panther"`
+}
+
+// PantherLink is the cross-reference to the Panther user and the state last applied
+// there. An empty ID means the user has no Panther account that we manage.
+type PantherLink struct {
+	ID         string `json:"id,omitempty"`
+	Email      string `json:"email,omitempty"`
+	GivenName  string `json:"givenName,omitempty"`
+	FamilyName string `json:"familyName,omitempty"`
+	RoleID     string `json:"roleId,omitempty"`
+}
+
+// Group is the stored record of one SCIM group. Groups exist only here; Panther has none.
+type Group struct {
+	ID string `json:"id"`
+	// DisplayName is unique, compared case-insensitively.
+	DisplayName string `json:"displayName"`
+	ExternalID  string `json:"externalId,omitempty"`
+	// Members are user ids, without duplicates, in the order they were added.
+	Members      []string  `json:"members,omitempty"`
+	Created      time.Time `json:"created"`
+	LastModified time.Time `json:"lastModified"`
+	Version      int64     `json:"version"`
+}
+
+// Intent says that Panther may not yet match the store for one user. It is written in
+// the same transaction as the change that causes it and deleted once Panther matches.
+type Intent struct {
+	// UserID is the SCIM id of the user; one intent per user at most.
+	UserID string `json:"userId"`
+	// Remove is set when the record is gone (DELETE): the Panther user to remove.
+	Remove *PantherLink `json:"remove,omitempty"`
+	Since  time.Time    `json:"since"`
+	// Attempts, NextAttempt and LastError drive the background retry with backoff.
+	Attempts    int       `json:"attempts,omitempty"`
+	NextAttempt time.Time `json:"nextAttempt,omitempty"`
+	LastError   string    `json:"lastError,omitempty"`
+}
+
+// AuditEntry is one provisioning change, kept in the store's audit trail.
+type AuditEntry struct {
+	Time      time.Time         `json:"time"`
+	RequestID string            `json:"requestId,omitempty"`
+	Actor     string            `json:"actor,omitempty"`
+	Action    string            `json:"action"`
+	Resource  string            `json:"resource"` // "User" or "Group"
+	ID        string            `json:"id"`
+	Before    map[string]string `json:"before,omitempty"`
+	After     map[string]string `json:"after,omitempty"`
+	Outcome   string            `json:"outcome"`
+}
+
+// ReadTx is a consistent read-only view of the store.
+type ReadTx interface {
+	// User returns the user with the SCIM id, or ErrNotFound.
+	User(id string) (User, error)
+	// UserByUserName finds a user by userName, case-insensitively, or ErrNotFound.
+	UserByUserName(userName string) (User, error)
+	// UsersByExternalID returns the users whose externalId is exactly ext (maybe none).
+	UsersByExternalID(ext string) ([]User, error)
+	// UserByEmail finds a user by Panther email, case-insensitively, or ErrNotFound.
+	UserByEmail(email string) (User, error)
+	// UserByPantherID finds the user linked to a Panther user id, or ErrNotFound.
+	UserByPantherID(pantherID string) (User, error)
+	// UserCount is the number of user records.
+	UserCount() (int, error)
+	// ScanUsers calls fn for users in id order, starting after skipping `offset` records
+	// (without decoding the skipped ones), until fn returns false.
+	ScanUsers(offset int, fn func(User) bool) error
+
+	// Group returns the group with the SCIM id, or ErrNotFound.
+	Group(id string) (Group, error)
+	// GroupByDisplayName finds a group by displayName, case-insensitively, or ErrNotFound.
+	GroupByDisplayName(name string) (Group, error)
+	// GroupsByExternalID returns the groups whose externalId is exactly ext.
+	GroupsByExternalID(ext string) ([]Group, error)
+	// GroupCount is the number of group records.
+	GroupCount() (int, error)
+	// ScanGroups is ScanUsers for groups.
+	ScanGroups(offset int, fn func(Group) bool) error
+	// GroupIDsOfUser returns the ids of the groups the user is a member of (from the
+	// membership index), in group id order.
+	GroupIDsOfUser(userID string) ([]string, error)
+
+	// Intent returns the pending intent of a user, or ErrNotFound.
+	Intent(userID string) (Intent, error)
+	// ScanIntents calls fn for each pending intent until fn returns false.
+	ScanIntents(fn func(Intent) bool) error
+	// IntentCount is the number of pending intents.
+	IntentCount() (int, error)
+
+	// ScanAudit calls fn for audit entries at or after since, oldest first.
+	ScanAudit(since time.Time, fn func(AuditEntry) bool) error
+}
+
+// Tx is a read-write transaction. Everything written in one Tx commits together or not at all.
+type Tx interface {
+	ReadTx
+	// PutUser inserts or replaces a user and its indexes. ErrConflict when the userName,
+	// email or Panther id belongs to another user.
+	PutUser(u User) error
+	// DeleteUser removes the user, its indexes and its memberships in every group
+	// (the group records are rewritten). ErrNotFound when absent.
+	DeleteUser(id string) error
+	// PutGroup inserts or replaces a group, keeping the membership index in step with
+	// Members. ErrConflict when the displayName belongs to another group; ErrNotFound
+	// (wrapped, naming the id) when a member is not a stored user.
+	PutGroup(g Group) error
+	// DeleteGroup removes the group and its membership index entries. ErrNotFound when absent.
+	DeleteGroup(id string) error
+	// PutIntent writes (or replaces) the intent of in.UserID.
+	PutIntent(in Intent) error
+	// DeleteIntent removes the intent of a user; no error when there is none.
+	DeleteIntent(userID string) error
+	// AppendAudit adds an entry to the audit trail.
+	AppendAudit(e AuditEntry) error
+	// PruneAudit deletes audit entries older than before.
+	PruneAudit(before time.Time) error
+}
+
+// Store is the durable record. View and Update run fn in one bbolt transaction;
+// an error from fn rolls the Update back and is returned as is.
+type Store interface {
+	View(ctx context.Context, fn func(ReadTx) error) error
+	Update(ctx context.Context, fn func(Tx) error) error
+	Close() error
+}
+
+// PantherUser is a user as Panther reports it.
+type PantherUser struct {
+	ID         string
+	Email      string
+	GivenName  string
+	FamilyName string
+	RoleID     string
+	RoleName   string
+	Status     string
+	Enabled    bool
+	CreatedAt  time.Time
+}
+
+// PantherRole is a role as Panther reports it.
+type PantherRole struct {
+	ID          string
+	Name        string
+	Permissions []string
+}
+
+// RoleRef names a Panther role by id (ByID) or by name.
+type RoleRef struct {
+	ByID  bool
+	Value string
+}
+
+// InviteInput is what inviteUser needs; Panther requires every field.
+type InviteInput struct {
+	Email      string
+	GivenName  string
+	FamilyName string
+	Role       RoleRef
+}
+
+// UpdateInput changes only the non-nil fields of the Panther user ID.
+type UpdateInput struct {
+	ID         string
+	Email      *string
+	GivenName  *string
+	FamilyName *string
+	Role       *RoleRef
+}
+
+// Panther is the part of Panther's API that provisioning uses. Errors wrap the
+// sentinels above (ErrNotFound, ErrConflict, ErrInvalid, ErrUnauthorized,
+// ErrRateLimited, ErrUnavailable) so that callers branch with errors.Is.
+type Panther interface {
+	Users(ctx context.Context) ([]PantherUser, error)
+	UserByID(ctx context.Context, id string) (PantherUser, error)
+	UserByEmail(ctx context.Context, email string) (PantherUser, error)
+	InviteUser(ctx context.Context, in InviteInput) (PantherUser, error)
+	UpdateUser(ctx context.Context, in UpdateInput) (PantherUser, error)
+	DeleteUser(ctx context.Context, id string) error
+	Roles(ctx context.Context) ([]PantherRole, error)
+	RoleByID(ctx context.Context, id string) (PantherRole, error)
+	RoleByName(ctx context.Context, name string) (PantherRole, error)
+}
