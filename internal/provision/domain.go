@@ -94,6 +94,10 @@ type Intent struct {
 	// Remove is set when the record is gone (DELETE): the Panther user to remove.
 	Remove *PantherLink `json:"remove,omitempty"`
 	Since  time.Time    `json:"since"`
+	// Gen changes each time the intent is rewritten for a new change; a sync clears
+	// the intent only if Gen is still the one it started from, so a change that lands
+	// while a sync runs is never forgotten.
+	Gen int64 `json:"gen,omitempty"`
 	// Attempts, NextAttempt and LastError drive the background retry with backoff.
 	Attempts    int       `json:"attempts,omitempty"`
 	NextAttempt time.Time `json:"nextAttempt,omitempty"`

@@ -1,0 +1,675 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/panther-scim/panther-scim/mappings"
+)
+
+// DeactivationMode says what active=false does in Panther.
+type DeactivationMode string
+
+const (
+	// DeactivateDelete deletes the Panther user (Panther's API cannot disable one);
+	// the SCIM record stays, and active=true re-invites.
+	DeactivateDelete DeactivationMode = "delete"
+	// DeactivateRole moves the Panther user to a configured no-access role, keeping
+	// their Panther identity and history.
+	DeactivateRole DeactivationMode = "role"
+)
+
+// Options configure a Service.
+type Options struct {
+	Mapping          mappings.Mapping
+	Deactivation     DeactivationMode
+	DeactivationRole string
+	// ProtectedEmails are never provisioned, adopted, changed or deleted (break-glass
+	// admins, the API token's owner).
+	ProtectedEmails []string
+	// SyncConcurrency bounds the Panther syncs one request runs at once.
+	SyncConcurrency int
+	Logger          *slog.Logger
+	Now             func() time.Time
+	// Hooks are test seams for crash injection.
+	Hooks Hooks
+}
+
+// Hooks are called at the two points where a crash is most dangerous.
+type Hooks struct {
+	// AfterStoreWrite runs after a change and its intent are committed, before Panther is called.
+	AfterStoreWrite func()
+	// AfterPantherCall runs after a Panther mutation succeeded, before the intent is cleared.
+	AfterPantherCall func()
+}
+
+// Service holds the provisioning rules: it turns what the IdP asks into store
+// records, intents and Panther calls.
+type Service struct {
+	store   Store
+	panther Panther
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+
+	protected map[string]bool
+	locks     keyedMutex
+
+	rolesMu sync.RWMutex
+	roles   map[string]PantherRole // role reference (name or id, lower-cased) -> role
+}
+
+// New returns a Service over a store and a Panther client.
+func New(st Store, p Panther, opts Options) *Service {
+	if opts.Deactivation == "" {
+		opts.Deactivation = DeactivateDelete
+	}
+	if opts.SyncConcurrency <= 0 {
+		opts.SyncConcurrency = 8
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Service{
+		store: st, panther: p, opts: opts, log: opts.Logger, now: opts.Now,
+		protected: map[string]bool{},
+		roles:     map[string]PantherRole{},
+	}
+	for _, e := range opts.ProtectedEmails {
+		s.protected[strings.ToLower(strings.TrimSpace(e))] = true
+	}
+	return s
+}
+
+// Store returns the service's store, for read paths that need no rules.
+func (s *Service) Store() Store { return s.store }
+
+func (s *Service) isProtected(email string) bool {
+	return email != "" && s.protected[strings.ToLower(email)]
+}
+
+// ---- context: who asked, for the audit trail and logs -----------------------------
+
+type ctxKey int
+
+const (
+	actorKey ctxKey = iota
+	requestIDKey
+)
+
+// WithActor records which token or client made the request.
+func WithActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey, actor)
+}
+
+// WithRequestID records the request id for audit entries.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey, id)
+}
+
+func (s *Service) audit(ctx context.Context, tx Tx, action, resource, id string, before, after map[string]string, outcome string) error {
+	actor, _ := ctx.Value(actorKey).(string)
+	rid, _ := ctx.Value(requestIDKey).(string)
+	return tx.AppendAudit(AuditEntry{
+		Time: s.now().UTC(), RequestID: rid, Actor: actor, Action: action, Resource: resource, ID: id,
+		Before: before, After: after, Outcome: outcome,
+	})
+}
+
+func userAuditFields(u *User, groups []string) map[string]string {
+	if u == nil {
+		return nil
+	}
+	m := map[string]string{"userName": u.UserName, "email": u.Email, "active": fmt.Sprint(u.Active)}
+	if n, ok := u.Attributes["name"].(map[string]any); ok {
+		m["givenName"], _ = n["givenName"].(string)
+		m["familyName"], _ = n["familyName"].(string)
+	}
+	if groups != nil {
+		m["groups"] = strings.Join(groups, ",")
+	}
+	return m
+}
+
+// ---- users ----------------------------------------------------------------------
+
+// UserFields is what the IdP sets on a user.
+type UserFields struct {
+	UserName   string
+	ExternalID string
+	Active     bool
+	Attributes map[string]any
+}
+
+// GetUser returns a user record, or a CodeNotFound *Error.
+func (s *Service) GetUser(ctx context.Context, id string) (User, error) {
+	var u User
+	err := s.store.View(ctx, func(tx ReadTx) error {
+		var err error
+		u, err = tx.User(id)
+		return err
+	})
+	return u, s.storeErr(err, "User", id)
+}
+
+func (s *Service) storeErr(err error, resource, id string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrNotFound):
+		return newError(CodeNotFound, err, "%s %s not found", resource, id)
+	case errors.Is(err, ErrConflict):
+		return newError(CodeUniqueness, err, "%s", conflictDetail(err))
+	}
+	var pe *Error
+	if errors.As(err, &pe) {
+		return err
+	}
+	return err
+}
+
+// conflictDetail turns a store conflict ("userName \"x\": conflict") into a sentence.
+func conflictDetail(err error) string {
+	msg := strings.TrimSuffix(err.Error(), ": "+ErrConflict.Error())
+	return msg + " is already in use by another resource"
+}
+
+// CreateUser stores a new user and gives them Panther access (invite, or adopt an
+// existing Panther user with the same email). When Panther cannot be reached the
+// record is not kept and the error is CodeUnavailable, so the IdP retries the POST.
+func (s *Service) CreateUser(ctx context.Context, f UserFields) (User, error) {
+	id, err := DeriveIdentity(f.UserName, f.Attributes)
+	if err != nil {
+		return User{}, err
+	}
+	if s.isProtected(id.Email) {
+		return User{}, newError(CodeUniqueness, nil, "email %q is on the protected list: panther-scim never provisions it", id.Email)
+	}
+	now := s.now().UTC()
+	u := User{
+		ID: uuid.Must(uuid.NewV7()).String(), UserName: f.UserName, ExternalID: f.ExternalID, Active: f.Active,
+		Email: id.Email, Attributes: f.Attributes, Created: now, LastModified: now, Version: 1,
+	}
+	err = s.store.Update(ctx, func(tx Tx) error {
+		if other, err := tx.UserByUserName(u.UserName); err == nil {
+			return newError(CodeUniqueness, nil, "userName %q is already taken by user %s", u.UserName, other.ID)
+		}
+		if other, err := tx.UserByEmail(u.Email); err == nil {
+			return newError(CodeUniqueness, nil, "email %q is already used by user %s", u.Email, other.ID)
+		}
+		if err := tx.PutUser(u); err != nil {
+			return err
+		}
+		if err := tx.PutIntent(Intent{UserID: u.ID, Since: now}); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, "user.create", "User", u.ID, nil, userAuditFields(&u, nil), "accepted")
+	})
+	if err != nil {
+		return User{}, s.storeErr(err, "User", u.ID)
+	}
+	s.hook(s.opts.Hooks.AfterStoreWrite)
+	if err := s.SyncUser(ctx, u.ID, false); err != nil {
+		// Nothing recorded: the IdP will retry the POST. If Panther did invite the user
+		// (a response lost on the way back), that retry adopts them by email.
+		s.rollbackCreate(u.ID, err)
+		return User{}, s.pantherErr(err)
+	}
+	return s.GetUser(ctx, u.ID)
+}
+
+func (s *Service) rollbackCreate(id string, cause error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := s.store.Update(ctx, func(tx Tx) error {
+		u, err := tx.User(id)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if u.Version != 1 {
+			return nil // changed since: keep it, the intent will finish it
+		}
+		if err := tx.DeleteUser(id); err != nil {
+			return err
+		}
+		if err := tx.DeleteIntent(id); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, "user.create", "User", id, nil, nil, "rolled back: "+safeCause(cause))
+	})
+	if err != nil {
+		s.log.Error("rollback of failed create", "user", id, "err", err)
+	}
+}
+
+func safeCause(err error) string {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe.Detail
+	}
+	for _, e := range []error{ErrUnavailable, ErrRateLimited, ErrUnauthorized, ErrInvalid, ErrConflict, ErrNotFound} {
+		if errors.Is(err, e) {
+			return "panther " + e.Error()
+		}
+	}
+	return "error"
+}
+
+// pantherErr maps a sync failure to what the IdP sees.
+func (s *Service) pantherErr(err error) error {
+	var pe *Error
+	switch {
+	case errors.As(err, &pe):
+		return pe
+	case Retryable(err), errors.Is(err, context.DeadlineExceeded):
+		return unavailable(err)
+	case errors.Is(err, ErrInvalid):
+		return newError(CodeInvalid, err, "Panther rejected the user: %s", pantherMessage(err))
+	case errors.Is(err, ErrUnauthorized):
+		return newError(CodeUnavailable, err, "panther-scim cannot authenticate to Panther; an administrator must fix its API token")
+	}
+	return newError(CodeInternal, err, "provisioning failed")
+}
+
+// pantherMessage returns Panther's own message of an ErrInvalid error (the client puts
+// it after the last ": ").
+func pantherMessage(err error) string {
+	msg := err.Error()
+	msg = strings.TrimSuffix(msg, ": "+ErrInvalid.Error())
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		msg = msg[i+2:]
+	}
+	return msg
+}
+
+// UpdateUser applies a change (PUT or PATCH) computed by mutate from the current
+// record, in one transaction; expect, when non-zero, is the If-Match version.
+// A change that makes no difference writes nothing and calls nothing.
+func (s *Service) UpdateUser(ctx context.Context, id string, expect int64, mutate func(User) (UserFields, error)) (User, error) {
+	var before, after User
+	var needSync, changed bool
+	err := s.store.Update(ctx, func(tx Tx) error {
+		old, err := tx.User(id)
+		if err != nil {
+			return err
+		}
+		if expect != 0 && old.Version != expect {
+			return newError(CodePrecondition, nil, "user %s is at version %d, not %d", id, old.Version, expect)
+		}
+		f, err := mutate(old)
+		if err != nil {
+			return err
+		}
+		ident, err := DeriveIdentity(f.UserName, f.Attributes)
+		if err != nil {
+			return err
+		}
+		if s.isProtected(ident.Email) && !strings.EqualFold(ident.Email, old.Email) {
+			return newError(CodeUniqueness, nil, "email %q is on the protected list: panther-scim never provisions it", ident.Email)
+		}
+		nu := old
+		nu.UserName, nu.ExternalID, nu.Active, nu.Attributes, nu.Email = f.UserName, f.ExternalID, f.Active, f.Attributes, ident.Email
+		before, after = old, nu
+		if sameUser(old, nu) {
+			return nil
+		}
+		changed = true
+		if !strings.EqualFold(old.UserName, nu.UserName) {
+			if other, err := tx.UserByUserName(nu.UserName); err == nil && other.ID != id {
+				return newError(CodeUniqueness, nil, "userName %q is already taken by user %s", nu.UserName, other.ID)
+			}
+		}
+		if !strings.EqualFold(old.Email, nu.Email) {
+			if other, err := tx.UserByEmail(nu.Email); err == nil && other.ID != id {
+				return newError(CodeUniqueness, nil, "email %q is already used by user %s", nu.Email, other.ID)
+			}
+		}
+		nu.Version++
+		nu.LastModified = s.now().UTC()
+		after = nu
+		if err := tx.PutUser(nu); err != nil {
+			return err
+		}
+		oldIdent, _ := DeriveIdentity(old.UserName, old.Attributes)
+		_, pending := tx.Intent(id)
+		needSync = pending == nil || old.Active != nu.Active || oldIdent != ident
+		if needSync {
+			if err := s.putIntent(tx, id); err != nil {
+				return err
+			}
+		}
+		action := "user.update"
+		switch {
+		case old.Active && !nu.Active:
+			action = "user.deactivate"
+		case !old.Active && nu.Active:
+			action = "user.reactivate"
+		}
+		return s.audit(ctx, tx, action, "User", id, userAuditFields(&old, nil), userAuditFields(&nu, nil), "accepted")
+	})
+	if err != nil {
+		return User{}, s.storeErr(err, "User", id)
+	}
+	if !changed {
+		return before, nil
+	}
+	if needSync {
+		s.hook(s.opts.Hooks.AfterStoreWrite)
+		if err := s.SyncUser(ctx, id, false); err != nil {
+			if !Retryable(err) && !errors.Is(err, context.DeadlineExceeded) {
+				return User{}, s.pantherErr(err)
+			}
+			// The change is recorded and its intent queued. Deprovisioning is done by
+			// the background worker whatever happens, so it is accepted; any other change
+			// answers 503 so that the IdP retries (an idempotent no-op for the store).
+			if after.Active || before.Panther.ID == "" {
+				return User{}, s.pantherErr(err)
+			}
+			s.log.Warn("deactivation queued: Panther unavailable", "user", id, "err", err)
+		}
+	}
+	return s.GetUser(ctx, id)
+}
+
+func (s *Service) putIntent(tx Tx, userID string) error {
+	in, err := tx.Intent(userID)
+	if errors.Is(err, ErrNotFound) {
+		in = Intent{UserID: userID, Since: s.now().UTC()}
+	} else if err != nil {
+		return err
+	}
+	in.NextAttempt = time.Time{}
+	in.Gen++
+	return tx.PutIntent(in)
+}
+
+// sameUser reports whether two records hold the same SCIM data.
+func sameUser(a, b User) bool {
+	return a.UserName == b.UserName && a.ExternalID == b.ExternalID && a.Active == b.Active &&
+		a.Email == b.Email && deepEqualJSON(a.Attributes, b.Attributes)
+}
+
+// DeleteUser removes the record and the user's Panther access. The removal is queued
+// durably, so it is never lost: a Panther outage delays it but the call succeeds.
+func (s *Service) DeleteUser(ctx context.Context, id string, expect int64) error {
+	var link PantherLink
+	err := s.store.Update(ctx, func(tx Tx) error {
+		u, err := tx.User(id)
+		if err != nil {
+			return err
+		}
+		if expect != 0 && u.Version != expect {
+			return newError(CodePrecondition, nil, "user %s is at version %d, not %d", id, u.Version, expect)
+		}
+		groups, err := tx.GroupIDsOfUser(id)
+		if err != nil {
+			return err
+		}
+		link = u.Panther
+		if link.ID == "" {
+			link.Email = u.Email
+		}
+		in, ierr := tx.Intent(id)
+		since := s.now().UTC()
+		if ierr == nil {
+			since = in.Since
+		}
+		if err := tx.DeleteUser(id); err != nil {
+			return err
+		}
+		// An unlinked record with no pending intent never reached Panther: nothing to remove.
+		if u.Panther.ID != "" || ierr == nil {
+			if err := tx.PutIntent(Intent{UserID: id, Remove: &link, Since: since, Gen: in.Gen + 1}); err != nil {
+				return err
+			}
+		}
+		return s.audit(ctx, tx, "user.delete", "User", id, userAuditFields(&u, groups), nil, "accepted")
+	})
+	if err != nil {
+		return s.storeErr(err, "User", id)
+	}
+	s.hook(s.opts.Hooks.AfterStoreWrite)
+	if err := s.SyncUser(ctx, id, false); err != nil {
+		s.log.Warn("user deletion queued: Panther call failed", "user", id, "err", err)
+	}
+	return nil
+}
+
+// ---- groups ---------------------------------------------------------------------
+
+// GroupFields is what the IdP sets on a group.
+type GroupFields struct {
+	DisplayName string
+	ExternalID  string
+	Members     []string
+}
+
+// GetGroup returns a group record, or a CodeNotFound *Error.
+func (s *Service) GetGroup(ctx context.Context, id string) (Group, error) {
+	var g Group
+	err := s.store.View(ctx, func(tx ReadTx) error {
+		var err error
+		g, err = tx.Group(id)
+		return err
+	})
+	return g, s.storeErr(err, "Group", id)
+}
+
+// CreateGroup stores a new group and gives its members the roles it maps to.
+func (s *Service) CreateGroup(ctx context.Context, f GroupFields) (Group, error) {
+	now := s.now().UTC()
+	g := Group{ID: uuid.Must(uuid.NewV7()).String(), Created: now, LastModified: now, Version: 1}
+	return s.writeGroup(ctx, g.ID, "group.create", func(tx Tx) (*Group, *Group, error) {
+		if other, err := tx.GroupByDisplayName(f.DisplayName); err == nil {
+			return nil, nil, newError(CodeUniqueness, nil, "displayName %q is already taken by group %s", f.DisplayName, other.ID)
+		}
+		g.DisplayName, g.ExternalID, g.Members = f.DisplayName, f.ExternalID, f.Members
+		return nil, &g, nil
+	})
+}
+
+// UpdateGroup applies a PUT or PATCH computed by mutate, in one transaction, and
+// recomputes the role of every member whose groups changed.
+func (s *Service) UpdateGroup(ctx context.Context, id string, expect int64, mutate func(Group) (GroupFields, error)) (Group, error) {
+	return s.writeGroup(ctx, id, "group.update", func(tx Tx) (*Group, *Group, error) {
+		old, err := tx.Group(id)
+		if err != nil {
+			return nil, nil, err
+		}
+		if expect != 0 && old.Version != expect {
+			return nil, nil, newError(CodePrecondition, nil, "group %s is at version %d, not %d", id, old.Version, expect)
+		}
+		f, err := mutate(old)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !strings.EqualFold(f.DisplayName, old.DisplayName) {
+			if other, err := tx.GroupByDisplayName(f.DisplayName); err == nil && other.ID != id {
+				return nil, nil, newError(CodeUniqueness, nil, "displayName %q is already taken by group %s", f.DisplayName, other.ID)
+			}
+		}
+		nu := old
+		nu.DisplayName, nu.ExternalID, nu.Members = f.DisplayName, f.ExternalID, dedupe(f.Members)
+		if nu.DisplayName == old.DisplayName && nu.ExternalID == old.ExternalID && equalStrings(nu.Members, old.Members) {
+			return &old, nil, nil
+		}
+		nu.Version++
+		nu.LastModified = s.now().UTC()
+		return &old, &nu, nil
+	})
+}
+
+// DeleteGroup removes a group and recomputes the role of its former members.
+func (s *Service) DeleteGroup(ctx context.Context, id string, expect int64) error {
+	_, err := s.writeGroup(ctx, id, "group.delete", func(tx Tx) (*Group, *Group, error) {
+		old, err := tx.Group(id)
+		if err != nil {
+			return nil, nil, err
+		}
+		if expect != 0 && old.Version != expect {
+			return nil, nil, newError(CodePrecondition, nil, "group %s is at version %d, not %d", id, old.Version, expect)
+		}
+		return &old, nil, nil
+	})
+	return err
+}
+
+// writeGroup runs change in a transaction: it returns the group before and after
+// (nil before: created; nil after: deleted; after == before pointer-equal content: no-op).
+// The transaction also writes an intent for every member whose Panther access or role
+// changes; those users are then synced with bounded concurrency.
+func (s *Service) writeGroup(ctx context.Context, id, action string, change func(Tx) (*Group, *Group, error)) (Group, error) {
+	var result Group
+	var affected []string
+	deleting := false
+	err := s.store.Update(ctx, func(tx Tx) error {
+		before, after, err := change(tx)
+		if err != nil {
+			return err
+		}
+		if after == nil && before != nil && action != "group.delete" {
+			result = *before // nothing changed
+			return nil
+		}
+		var oldMembers, newMembers []string
+		renamed := true
+		if before != nil {
+			oldMembers = before.Members
+		}
+		if after != nil {
+			newMembers = after.Members
+			if before != nil {
+				renamed = !strings.EqualFold(before.DisplayName, after.DisplayName) || before.ExternalID != after.ExternalID
+			}
+		}
+		// Before the write: what each candidate's desired access is now.
+		cands := changedMembers(oldMembers, newMembers, renamed)
+		ctxRefs := newGroupRefCache(tx)
+		prev := make(map[string]desired, len(cands))
+		for _, uid := range cands {
+			prev[uid], err = s.desiredRole(tx, ctxRefs, uid)
+			if err != nil {
+				return err
+			}
+		}
+		if after != nil {
+			if err := tx.PutGroup(*after); err != nil {
+				if errors.Is(err, ErrNotFound) {
+					return newError(CodeInvalid, err, "members must be existing users: %v", err)
+				}
+				return err
+			}
+			result = *after
+		} else {
+			deleting = true
+			if err := tx.DeleteGroup(id); err != nil {
+				return err
+			}
+		}
+		ctxRefs.reset()
+		for _, uid := range cands {
+			d, err := s.desiredRole(tx, ctxRefs, uid)
+			if err != nil {
+				return err
+			}
+			if d == prev[uid] {
+				continue
+			}
+			if err := s.putIntent(tx, uid); err != nil {
+				return err
+			}
+			affected = append(affected, uid)
+		}
+		b, a := groupAudit(before), groupAudit(after)
+		return s.audit(ctx, tx, action, "Group", id, b, a, fmt.Sprintf("accepted; %d member(s) to re-sync", len(affected)))
+	})
+	if err != nil {
+		return Group{}, s.storeErr(err, "Group", id)
+	}
+	if len(affected) > 0 {
+		s.hook(s.opts.Hooks.AfterStoreWrite)
+		if err := s.syncMany(ctx, affected); err != nil {
+			return Group{}, s.pantherErr(err)
+		}
+	}
+	if deleting {
+		return Group{}, nil
+	}
+	return s.GetGroup(ctx, result.ID)
+}
+
+func groupAudit(g *Group) map[string]string {
+	if g == nil {
+		return nil
+	}
+	return map[string]string{"displayName": g.DisplayName, "externalId": g.ExternalID, "members": fmt.Sprint(len(g.Members))}
+}
+
+// changedMembers returns the users whose group list changes: all of them when the
+// group's name (which mapping rules match) changes, else the symmetric difference.
+func changedMembers(old, nu []string, renamed bool) []string {
+	if renamed {
+		return dedupe(append(append([]string{}, old...), nu...))
+	}
+	inOld := make(map[string]bool, len(old))
+	for _, id := range old {
+		inOld[id] = true
+	}
+	inNew := make(map[string]bool, len(nu))
+	var out []string
+	for _, id := range nu {
+		inNew[id] = true
+		if !inOld[id] {
+			out = append(out, id)
+		}
+	}
+	for _, id := range old {
+		if !inNew[id] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func dedupe(ids []string) []string {
+	seen := make(map[string]bool, len(ids))
+	out := ids[:0:0]
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Service) hook(f func()) {
+	if f != nil {
+		f()
+	}
+}

@@ -1,0 +1,443 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/panther-scim/panther-scim/mappings"
+)
+
+// desired is the Panther access a record calls for: whether the user should exist in
+// Panther, and with which role (the mapping's role reference, name or id).
+type desired struct {
+	Access bool
+	Role   string
+}
+
+// groupRefCache memoises the (displayName, externalId) of groups within one transaction.
+type groupRefCache struct {
+	tx   ReadTx
+	refs map[string]mappings.GroupRef
+}
+
+func newGroupRefCache(tx ReadTx) *groupRefCache {
+	return &groupRefCache{tx: tx, refs: map[string]mappings.GroupRef{}}
+}
+
+func (c *groupRefCache) reset() { clear(c.refs) }
+
+func (c *groupRefCache) get(ids []string) ([]mappings.GroupRef, error) {
+	out := make([]mappings.GroupRef, 0, len(ids))
+	for _, id := range ids {
+		ref, ok := c.refs[id]
+		if !ok {
+			g, err := c.tx.Group(id)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			ref = mappings.GroupRef{DisplayName: g.DisplayName, ExternalID: g.ExternalID}
+			c.refs[id] = ref
+		}
+		out = append(out, ref)
+	}
+	return out, nil
+}
+
+func (s *Service) desiredRole(tx ReadTx, refs *groupRefCache, uid string) (desired, error) {
+	u, err := tx.User(uid)
+	if errors.Is(err, ErrNotFound) {
+		return desired{}, nil
+	}
+	if err != nil {
+		return desired{}, err
+	}
+	return s.desiredFor(tx, refs, u)
+}
+
+// desiredFor applies the role rules: the first mapping rule matching one of the user's
+// groups, else the default role; no role means no access; an inactive user has no
+// access (or, in role mode, keeps their Panther user with the no-access role).
+func (s *Service) desiredFor(tx ReadTx, refs *groupRefCache, u User) (desired, error) {
+	if !u.Active {
+		if s.opts.Deactivation == DeactivateRole && u.Panther.ID != "" {
+			return desired{Access: true, Role: s.opts.DeactivationRole}, nil
+		}
+		return desired{}, nil
+	}
+	ids, err := tx.GroupIDsOfUser(u.ID)
+	if err != nil {
+		return desired{}, err
+	}
+	groups, err := refs.get(ids)
+	if err != nil {
+		return desired{}, err
+	}
+	role, ok := s.opts.Mapping.Resolve(groups)
+	if !ok {
+		return desired{}, nil
+	}
+	return desired{Access: true, Role: role}, nil
+}
+
+// RoleFor resolves a mapping role reference (a Panther role name, matched
+// case-insensitively, or a role id) to the Panther role, caching the answer.
+func (s *Service) RoleFor(ctx context.Context, ref string) (PantherRole, error) {
+	key := strings.ToLower(ref)
+	s.rolesMu.RLock()
+	r, ok := s.roles[key]
+	s.rolesMu.RUnlock()
+	if ok {
+		return r, nil
+	}
+	r, err := s.panther.RoleByName(ctx, ref)
+	if errors.Is(err, ErrNotFound) {
+		r, err = s.panther.RoleByID(ctx, ref)
+	}
+	if errors.Is(err, ErrNotFound) {
+		return PantherRole{}, newError(CodeInternal, err, "mapped role %q does not exist in Panther", ref)
+	}
+	if err != nil {
+		return PantherRole{}, err
+	}
+	s.rolesMu.Lock()
+	s.roles[key] = r
+	s.rolesMu.Unlock()
+	return r, nil
+}
+
+// SyncUser makes Panther match the store for one user, if an intent says it may not.
+// Calls for one user are serialised; the latest record is what gets applied, so
+// concurrent changes converge whatever order they arrive in. uncertain says that an
+// earlier attempt may have reached Panther without being recorded (a crash or a lost
+// response), so lookups by email come before any invite or give-up.
+func (s *Service) SyncUser(ctx context.Context, id string, uncertain bool) error {
+	unlock := s.locks.lock(id)
+	defer unlock()
+
+	var (
+		u         User
+		uerr      error
+		in        Intent
+		hasIntent bool
+		want      desired
+	)
+	err := s.store.View(ctx, func(tx ReadTx) error {
+		i, err := tx.Intent(id)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		in, hasIntent = i, true
+		u, uerr = tx.User(id)
+		if uerr != nil {
+			return nil
+		}
+		want, err = s.desiredFor(tx, newGroupRefCache(tx), u)
+		return err
+	})
+	if err != nil || !hasIntent {
+		return err
+	}
+	uncertain = uncertain || in.Attempts > 0
+
+	if errors.Is(uerr, ErrNotFound) {
+		if in.Remove == nil {
+			return s.finishIntent(id, in.Gen, nil)
+		}
+		err := s.removeFromPanther(ctx, *in.Remove)
+		return s.finishIntent(id, in.Gen, err)
+	}
+	if uerr != nil {
+		return uerr
+	}
+	link, err := s.apply(ctx, u, want, uncertain)
+	if ferr := s.saveLink(id, in.Gen, link, err); ferr != nil && err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// apply makes the Panther user match want and returns the new link.
+func (s *Service) apply(ctx context.Context, u User, want desired, uncertain bool) (PantherLink, error) {
+	link := u.Panther
+	ident, err := DeriveIdentity(u.UserName, u.Attributes)
+	if err != nil {
+		return link, err
+	}
+	if !want.Access {
+		if link.ID != "" {
+			return link, s.removeFromPanther(ctx, link)
+		}
+		if uncertain {
+			// A lost invite may have created a Panther user we never linked.
+			return PantherLink{}, s.removeFromPanther(ctx, PantherLink{Email: ident.Email})
+		}
+		return PantherLink{}, nil
+	}
+	role, err := s.RoleFor(ctx, want.Role)
+	if err != nil {
+		return link, err
+	}
+	if link.ID == "" {
+		if s.isProtected(ident.Email) {
+			return link, newError(CodeUniqueness, nil, "email %q is on the protected list: panther-scim never provisions it", ident.Email)
+		}
+		// Look the email up before inviting: this adopts an existing Panther user, and
+		// makes a replayed invite (after a crash or a lost response) idempotent.
+		pu, err := s.panther.UserByEmail(ctx, ident.Email)
+		switch {
+		case err == nil:
+			if other, err := s.linkedTo(ctx, pu.ID); err != nil {
+				return link, err
+			} else if other != "" && other != u.ID {
+				return link, newError(CodeUniqueness, nil, "Panther user %s (%s) is already linked to SCIM user %s", pu.ID, pu.Email, other)
+			}
+			s.log.Info("adopting existing Panther user", "user", u.ID, "panther_id", pu.ID)
+		case errors.Is(err, ErrNotFound):
+			pu, err = s.panther.InviteUser(ctx, InviteInput{
+				Email: ident.Email, GivenName: ident.GivenName, FamilyName: ident.FamilyName,
+				Role: RoleRef{ByID: true, Value: role.ID},
+			})
+			if err != nil {
+				return link, err
+			}
+			s.hook(s.opts.Hooks.AfterPantherCall)
+		default:
+			return link, err
+		}
+		link = linkOf(pu)
+	}
+	upd := UpdateInput{ID: link.ID}
+	changed := false
+	if !strings.EqualFold(link.Email, ident.Email) {
+		upd.Email, changed = &ident.Email, true
+	}
+	if link.GivenName != ident.GivenName {
+		upd.GivenName, changed = &ident.GivenName, true
+	}
+	if link.FamilyName != ident.FamilyName {
+		upd.FamilyName, changed = &ident.FamilyName, true
+	}
+	if link.RoleID != role.ID {
+		upd.Role, changed = &RoleRef{ByID: true, Value: role.ID}, true
+	}
+	if !changed {
+		return link, nil
+	}
+	if s.isProtected(link.Email) {
+		return link, newError(CodeUniqueness, nil, "Panther user %s is on the protected list: panther-scim never changes it", link.Email)
+	}
+	pu, err := s.panther.UpdateUser(ctx, upd)
+	if errors.Is(err, ErrNotFound) {
+		// Deleted behind our back: invite again.
+		u.Panther = PantherLink{}
+		return s.apply(ctx, u, want, true)
+	}
+	if err != nil {
+		return link, err
+	}
+	s.hook(s.opts.Hooks.AfterPantherCall)
+	return linkOf(pu), nil
+}
+
+// removeFromPanther deletes the Panther user of a link, after checking it is still
+// ours: not protected, and not linked to another record. A link without an id (a
+// record that may have been invited without the answer reaching us) is looked up by email.
+func (s *Service) removeFromPanther(ctx context.Context, link PantherLink) error {
+	id := link.ID
+	if id == "" {
+		if link.Email == "" {
+			return nil
+		}
+		pu, err := s.panther.UserByEmail(ctx, link.Email)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		id, link.Email = pu.ID, pu.Email
+	}
+	if s.isProtected(link.Email) {
+		s.log.Warn("not removing a protected Panther user", "panther_id", id)
+		return nil
+	}
+	if other, err := s.linkedTo(ctx, id); err != nil {
+		return err
+	} else if other != "" {
+		return nil // adopted by another record since: no longer ours to remove
+	}
+	err := s.panther.DeleteUser(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err == nil {
+		s.hook(s.opts.Hooks.AfterPantherCall)
+	}
+	return err
+}
+
+// linkedTo returns the id of the record linked to a Panther user id, or "".
+func (s *Service) linkedTo(ctx context.Context, pantherID string) (string, error) {
+	var id string
+	err := s.store.View(ctx, func(tx ReadTx) error {
+		u, err := tx.UserByPantherID(pantherID)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		id = u.ID
+		return err
+	})
+	return id, err
+}
+
+func linkOf(pu PantherUser) PantherLink {
+	return PantherLink{ID: pu.ID, Email: pu.Email, GivenName: pu.GivenName, FamilyName: pu.FamilyName, RoleID: pu.RoleID}
+}
+
+// saveLink records what Panther now holds and clears the intent when the record did not
+// change meanwhile and the sync succeeded; on failure it schedules a retry.
+func (s *Service) saveLink(id string, gen int64, link PantherLink, syncErr error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return s.store.Update(ctx, func(tx Tx) error {
+		cur, err := tx.User(id)
+		if errors.Is(err, ErrNotFound) {
+			// Deleted while we synced: make sure the removal knows what we created.
+			in, err := tx.Intent(id)
+			if err == nil && in.Remove != nil && in.Remove.ID == "" && link.ID != "" {
+				in.Remove = &link
+				return tx.PutIntent(in)
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if cur.Panther != link {
+			cur.Panther = link
+			if err := tx.PutUser(cur); err != nil {
+				return err
+			}
+		}
+		if syncErr != nil {
+			return s.retryLater(tx, id, syncErr)
+		}
+		return s.clearIntent(tx, id, gen)
+	})
+}
+
+func (s *Service) finishIntent(id string, gen int64, syncErr error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := s.store.Update(ctx, func(tx Tx) error {
+		if syncErr == nil {
+			return s.clearIntent(tx, id, gen)
+		}
+		return s.retryLater(tx, id, syncErr)
+	})
+	if syncErr != nil {
+		return syncErr
+	}
+	return err
+}
+
+// clearIntent deletes the intent unless a newer change rewrote it meanwhile.
+func (s *Service) clearIntent(tx Tx, id string, gen int64) error {
+	in, err := tx.Intent(id)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if in.Gen != gen {
+		return nil
+	}
+	return tx.DeleteIntent(id)
+}
+
+func (s *Service) retryLater(tx Tx, id string, cause error) error {
+	in, err := tx.Intent(id)
+	if err != nil {
+		return nil
+	}
+	in.Attempts++
+	in.NextAttempt = s.now().UTC().Add(backoff(in.Attempts))
+	in.LastError = safeCause(cause)
+	return tx.PutIntent(in)
+}
+
+// backoff is exponential with full jitter, from 1s up to 5 minutes.
+func backoff(attempt int) time.Duration {
+	d := time.Second << min(attempt, 9)
+	d = min(d, 5*time.Minute)
+	return d/2 + rand.N(d/2+1)
+}
+
+// syncMany syncs users with bounded concurrency and returns the first failure.
+func (s *Service) syncMany(ctx context.Context, ids []string) error {
+	sem := make(chan struct{}, s.opts.SyncConcurrency)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	for _, id := range ids {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := s.SyncUser(ctx, id, false); err != nil {
+				mu.Lock()
+				if first == nil || (Retryable(err) && !Retryable(first)) {
+					first = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+// keyedMutex serialises work per key without a global lock.
+type keyedMutex struct {
+	mu sync.Mutex
+	m  map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (k *keyedMutex) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*keyedEntry{}
+	}
+	e := k.m[key]
+	if e == nil {
+		e = &keyedEntry{}
+		k.m[key] = e
+	}
+	e.n++
+	k.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		if e.n--; e.n == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+}

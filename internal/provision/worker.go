@@ -1,0 +1,326 @@
+package provision
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Pending reports the number of pending intents and when the oldest was written.
+func (s *Service) Pending(ctx context.Context) (n int, oldest time.Time, err error) {
+	err = s.store.View(ctx, func(tx ReadTx) error {
+		return tx.ScanIntents(func(in Intent) bool {
+			n++
+			if oldest.IsZero() || in.Since.Before(oldest) {
+				oldest = in.Since
+			}
+			return true
+		})
+	})
+	return n, oldest, err
+}
+
+// Replay syncs every pending intent whose retry time has come (all of them when all is
+// true, as at start-up, where each may be left over from a crash mid-call).
+func (s *Service) Replay(ctx context.Context, all bool) (done, failed int) {
+	now := s.now()
+	var due []Intent
+	_ = s.store.View(ctx, func(tx ReadTx) error {
+		return tx.ScanIntents(func(in Intent) bool {
+			if all || !in.NextAttempt.After(now) {
+				due = append(due, in)
+			}
+			return true
+		})
+	})
+	sem := make(chan struct{}, s.opts.SyncConcurrency)
+	results := make(chan error, len(due))
+	for _, in := range due {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			results <- s.SyncUser(ctx, in.UserID, all)
+		}()
+	}
+	for range due {
+		if err := <-results; err != nil {
+			failed++
+			s.log.Warn("pending change not applied yet", "err", err)
+		} else {
+			done++
+		}
+	}
+	return done, failed
+}
+
+// Run replays pending intents at start and then every tick until ctx ends; it also
+// reconciles with Panther every reconcileEvery (0 disables).
+func (s *Service) Run(ctx context.Context, tick, reconcileEvery time.Duration, onPlan func(Plan)) {
+	if tick <= 0 {
+		tick = time.Second
+	}
+	if d, f := s.Replay(ctx, true); d+f > 0 {
+		s.log.Info("replayed pending intents", "done", d, "failed", f)
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	var rc <-chan time.Time
+	if reconcileEvery > 0 {
+		r := time.NewTicker(reconcileEvery)
+		defer r.Stop()
+		rc = r.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.Replay(ctx, false)
+		case <-rc:
+			p, err := s.Reconcile(ctx, false)
+			if err != nil {
+				s.log.Warn("reconcile failed", "err", err)
+				continue
+			}
+			if onPlan != nil {
+				onPlan(p)
+			}
+		}
+	}
+}
+
+// Drift is one difference between what the store says Panther should hold and what it holds.
+type Drift struct {
+	UserID   string `json:"userId"`
+	UserName string `json:"userName"`
+	Email    string `json:"email"`
+	// Action is invite, update or delete.
+	Action string `json:"action"`
+	// Fields lists what differs, as "field: panther -> wanted".
+	Fields []string `json:"fields"`
+}
+
+// Plan is the reconciler's finding.
+type Plan struct {
+	Drift          []Drift `json:"drift"`
+	PendingRemoves int     `json:"pendingRemoves"`
+	Unmanaged      int     `json:"unmanaged"`
+	Repaired       int     `json:"repaired"`
+	Failed         int     `json:"failed"`
+}
+
+// String prints the plan for people.
+func (p Plan) String() string {
+	var b strings.Builder
+	if len(p.Drift) == 0 {
+		b.WriteString("no drift: Panther matches the store\n")
+	}
+	for _, d := range p.Drift {
+		fmt.Fprintf(&b, "%-7s %s (%s, user %s)", d.Action, d.Email, d.UserName, d.UserID)
+		if len(d.Fields) > 0 {
+			fmt.Fprintf(&b, ": %s", strings.Join(d.Fields, "; "))
+		}
+		b.WriteByte('\n')
+	}
+	fmt.Fprintf(&b, "%d drifted, %d pending removals, %d Panther users not managed here (left alone)", len(p.Drift), p.PendingRemoves, p.Unmanaged)
+	if p.Repaired+p.Failed > 0 {
+		fmt.Fprintf(&b, "; repaired %d, failed %d", p.Repaired, p.Failed)
+	}
+	b.WriteByte('\n')
+	return b.String()
+}
+
+// Reconcile compares each managed user's desired Panther state (existence, email,
+// names, role) with Panther's and, unless dryRun, repairs the differences. Panther
+// users that no record links are counted and left alone, and protected emails are
+// never touched.
+func (s *Service) Reconcile(ctx context.Context, dryRun bool) (Plan, error) {
+	var plan Plan
+	pusers, err := s.panther.Users(ctx)
+	if err != nil {
+		return plan, fmt.Errorf("list Panther users: %w", err)
+	}
+	byID := make(map[string]PantherUser, len(pusers))
+	byEmail := make(map[string]PantherUser, len(pusers))
+	for _, pu := range pusers {
+		byID[pu.ID] = pu
+		byEmail[strings.ToLower(pu.Email)] = pu
+	}
+	for _, ref := range s.opts.Mapping.Roles() {
+		if _, err := s.RoleFor(ctx, ref); err != nil {
+			return plan, err
+		}
+	}
+	if s.opts.DeactivationRole != "" {
+		if _, err := s.RoleFor(ctx, s.opts.DeactivationRole); err != nil {
+			return plan, err
+		}
+	}
+	managed := map[string]bool{}
+	repairs := map[string]*PantherLink{} // user id -> what Panther actually holds (nil: nothing)
+	err = s.store.View(ctx, func(tx ReadTx) error {
+		refs := newGroupRefCache(tx)
+		_ = tx.ScanIntents(func(in Intent) bool {
+			if in.Remove != nil {
+				plan.PendingRemoves++
+				if in.Remove.ID != "" {
+					managed[in.Remove.ID] = true
+				}
+			}
+			return true
+		})
+		var scanErr error
+		err := tx.ScanUsers(0, func(u User) bool {
+			want, err := s.desiredFor(tx, refs, u)
+			if err != nil {
+				scanErr = err
+				return false
+			}
+			if u.Panther.ID != "" {
+				managed[u.Panther.ID] = true
+			}
+			pu, exists := byID[u.Panther.ID]
+			if u.Panther.ID == "" {
+				pu, exists = byEmail[strings.ToLower(u.Email)]
+				if exists && !want.Access {
+					exists = false // an unlinked Panther user is not ours to remove
+				}
+			}
+			if s.isProtected(u.Email) || (exists && s.isProtected(pu.Email)) {
+				return true
+			}
+			d := Drift{UserID: u.ID, UserName: u.UserName, Email: u.Email}
+			var actual *PantherLink
+			if exists {
+				l := linkOf(pu)
+				actual = &l
+			}
+			switch {
+			case want.Access && !exists:
+				d.Action, d.Fields = "invite", []string{"missing from Panther"}
+			case !want.Access && exists:
+				d.Action, d.Fields = "delete", []string{"should have no Panther access"}
+			case want.Access:
+				ident, _ := DeriveIdentity(u.UserName, u.Attributes)
+				role := s.cachedRole(want.Role)
+				if !strings.EqualFold(pu.Email, ident.Email) {
+					d.Fields = append(d.Fields, fmt.Sprintf("email: %s -> %s", pu.Email, ident.Email))
+				}
+				if pu.GivenName != ident.GivenName {
+					d.Fields = append(d.Fields, fmt.Sprintf("givenName: %s -> %s", pu.GivenName, ident.GivenName))
+				}
+				if pu.FamilyName != ident.FamilyName {
+					d.Fields = append(d.Fields, fmt.Sprintf("familyName: %s -> %s", pu.FamilyName, ident.FamilyName))
+				}
+				if pu.RoleID != role.ID {
+					d.Fields = append(d.Fields, fmt.Sprintf("role: %s -> %s", pu.RoleName, role.Name))
+				}
+				if len(d.Fields) > 0 {
+					d.Action = "update"
+				}
+			}
+			if d.Action != "" {
+				plan.Drift = append(plan.Drift, d)
+				repairs[u.ID] = actual
+			} else if actual != nil && u.Panther != *actual && want.Access {
+				repairs[u.ID] = actual // link is stale but Panther is right: just relink
+			}
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		return scanErr
+	})
+	if err != nil {
+		return plan, err
+	}
+	for _, pu := range pusers {
+		if !managed[pu.ID] {
+			plan.Unmanaged++
+		}
+	}
+	// Users adopted by email above are managed too.
+	plan.Unmanaged -= countAdoptable(repairs, managed)
+	sort.Slice(plan.Drift, func(i, j int) bool { return plan.Drift[i].Email < plan.Drift[j].Email })
+	if dryRun || len(repairs) == 0 {
+		return plan, nil
+	}
+	var ids []string
+	err = s.store.Update(ctx, func(tx Tx) error {
+		for id, actual := range repairs {
+			u, err := tx.User(id)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			u.Panther = PantherLink{}
+			if actual != nil {
+				u.Panther = *actual
+			}
+			if err := tx.PutUser(u); err != nil {
+				return err
+			}
+			if err := s.putIntent(tx, id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return plan, err
+	}
+	for _, id := range ids {
+		if err := s.SyncUser(ctx, id, false); err != nil {
+			plan.Failed++
+			s.log.Warn("reconcile repair failed", "user", id, "err", err)
+		} else {
+			plan.Repaired++
+		}
+	}
+	for _, d := range plan.Drift {
+		s.log.Info("drift", "user", d.UserID, "action", d.Action, "fields", strings.Join(d.Fields, "; "))
+	}
+	return plan, nil
+}
+
+func countAdoptable(repairs map[string]*PantherLink, managed map[string]bool) int {
+	n := 0
+	for _, a := range repairs {
+		if a != nil && !managed[a.ID] {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *Service) cachedRole(ref string) PantherRole {
+	s.rolesMu.RLock()
+	defer s.rolesMu.RUnlock()
+	return s.roles[strings.ToLower(ref)]
+}
+
+// deepEqualJSON compares two attribute maps as JSON values (json.Number and float64
+// forms of one number are equal).
+func deepEqualJSON(a, b map[string]any) bool {
+	if reflect.DeepEqual(a, b) {
+		return true
+	}
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	var va, vb any
+	_ = json.Unmarshal(ja, &va)
+	_ = json.Unmarshal(jb, &vb)
+	return reflect.DeepEqual(va, vb)
+}

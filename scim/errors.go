@@ -1,0 +1,78 @@
+package scim
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+
+	scimerrors "github.com/elimity-com/scim/errors"
+
+	"github.com/panther-scim/panther-scim/internal/provision"
+)
+
+const errorSchema = "urn:ietf:params:scim:api:messages:2.0:Error"
+
+// errorBody is an RFC 7644 §3.12 error response.
+type errorBody struct {
+	Schemas  []string `json:"schemas"`
+	Status   string   `json:"status"`
+	ScimType string   `json:"scimType,omitempty"`
+	Detail   string   `json:"detail,omitempty"`
+}
+
+// WriteError writes an RFC 7644 error body. It is the one place that turns errors
+// into SCIM JSON: ScimError values as they are, provisioning errors by code, and
+// anything else as an opaque 500 whose cause goes to the log only.
+func WriteError(w http.ResponseWriter, log *slog.Logger, err error) {
+	status, scimType, detail := http.StatusInternalServerError, "", "Internal server error."
+	var se scimerrors.ScimError
+	var sep *scimerrors.ScimError
+	var pe *provision.Error
+	switch {
+	case errors.As(err, &pe):
+		detail = pe.Detail
+		switch pe.Code {
+		case provision.CodeInvalid:
+			status, scimType = http.StatusBadRequest, string(scimerrors.ScimTypeInvalidValue)
+		case provision.CodeUniqueness:
+			status, scimType = http.StatusConflict, string(scimerrors.ScimTypeUniqueness)
+		case provision.CodeNotFound:
+			status = http.StatusNotFound
+		case provision.CodePrecondition:
+			status = http.StatusPreconditionFailed
+		case provision.CodeTooMany:
+			status, scimType = http.StatusBadRequest, string(scimerrors.ScimTypeTooMany)
+		case provision.CodeUnavailable:
+			status = http.StatusServiceUnavailable
+			secs := int(math.Ceil(pe.RetryAfter.Seconds()))
+			w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+		default:
+			status, detail = http.StatusInternalServerError, "Internal server error."
+			log.Error("request failed", "err", err)
+		}
+	case errors.As(err, &sep):
+		status, scimType, detail = sep.Status, string(sep.ScimType), sep.Detail
+	case errors.As(err, &se):
+		status, scimType, detail = se.Status, string(se.ScimType), se.Detail
+	default:
+		log.Error("request failed", "err", err)
+	}
+	if status == http.StatusInternalServerError && detail != "Internal server error." {
+		// Never pass an unexpected message through: it may carry Panther's text.
+		log.Error("request failed", "err", err)
+		detail = "Internal server error."
+	}
+	w.Header().Set("Content-Type", "application/scim+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(errorBody{
+		Schemas: []string{errorSchema}, Status: strconv.Itoa(status), ScimType: scimType, Detail: detail,
+	})
+}
+
+func badRequest(scimType scimerrors.ScimType, format string, args ...any) scimerrors.ScimError {
+	return scimerrors.ScimError{ScimType: scimType, Status: http.StatusBadRequest, Detail: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,373 @@
+package scim
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/elimity-com/scim"
+	scimerrors "github.com/elimity-com/scim/errors"
+	"github.com/elimity-com/scim/optional"
+	"github.com/elimity-com/scim/schema"
+
+	"github.com/panther-scim/panther-scim/internal/provision"
+)
+
+// Prefix is where the SCIM API is mounted.
+const Prefix = "/scim/v2"
+
+// Options configure the SCIM handler.
+type Options struct {
+	// BaseURL is the external URL of the SCIM API (ending in /scim/v2), used for
+	// meta.location and $ref. Empty: derived from each request's Host.
+	BaseURL string
+	// MaxBodyBytes caps request bodies (default 1 MiB).
+	MaxBodyBytes int64
+	// MaxResults caps a list page (default 1000).
+	MaxResults int
+	Logger     *slog.Logger
+}
+
+var allowStringValues sync.Once
+
+// UserSchema and GroupSchema are the resource schemas served and enforced.
+var (
+	UserSchema  = ResourceSchema{Core: schema.CoreUserSchema(), Extensions: []schema.Schema{schema.ExtensionEnterpriseUser()}}
+	GroupSchema = ResourceSchema{Core: schema.CoreGroupSchema()}
+)
+
+// NewHandler returns the SCIM API over svc. Mount it under Prefix with the prefix
+// stripped (paths it sees are /Users, /Groups, ...).
+func NewHandler(svc *provision.Service, opts Options) (http.Handler, error) {
+	// Entra sends booleans as strings ("False"); without this they are 400s before
+	// our code runs. It is a package-global switch of the library, set once.
+	allowStringValues.Do(func() { schema.SetAllowStringValues(true) })
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 1 << 20
+	}
+	if opts.MaxResults <= 0 {
+		opts.MaxResults = 1000
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{svc: svc, opts: opts, log: opts.Logger}
+	users := &userHandler{h: h}
+	groups := &groupHandler{h: h}
+	srv, err := scim.NewServer(&scim.ServerArgs{
+		ServiceProviderConfig: &scim.ServiceProviderConfig{MaxResults: opts.MaxResults, SupportFiltering: true, SupportPatch: true},
+		ResourceTypes: []scim.ResourceType{
+			{
+				ID: optional.NewString("User"), Name: "User", Endpoint: "/Users",
+				Description: optional.NewString("User Account"),
+				Schema:      UserSchema.Core,
+				SchemaExtensions: []scim.SchemaExtension{
+					{Schema: schema.ExtensionEnterpriseUser()},
+				},
+				Handler: users,
+			},
+			{
+				ID: optional.NewString("Group"), Name: "Group", Endpoint: "/Groups",
+				Description: optional.NewString("Group"),
+				Schema:      GroupSchema.Core,
+				Handler:     groups,
+			},
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	h.lib = srv
+	return h, nil
+}
+
+type handler struct {
+	svc  *provision.Service
+	opts Options
+	log  *slog.Logger
+	lib  scim.Server
+}
+
+// reqState carries what our resource handlers decide past the library, which only
+// knows its own error type and statuses: the real error, and the projection.
+type reqState struct {
+	err      error
+	attrs    []string
+	excluded []string
+	base     string
+}
+
+type stateKey struct{}
+
+func state(r *http.Request) *reqState {
+	st, _ := r.Context().Value(stateKey{}).(*reqState)
+	if st == nil {
+		return &reqState{}
+	}
+	return st
+}
+
+// fail records err for the response writer and returns a placeholder the library
+// accepts for every method.
+func fail(r *http.Request, err error) error {
+	state(r).err = err
+	return scimerrors.ScimErrorInternal
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	st := &reqState{base: h.baseURL(r)}
+	q := r.URL.Query()
+	st.attrs, st.excluded = ParseAttrList(q.Get("attributes")), ParseAttrList(q.Get("excludedAttributes"))
+	r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
+
+	path := strings.TrimSuffix(r.URL.Path, "/")
+	if path == "/ServiceProviderConfig" && r.Method == http.MethodGet {
+		h.serviceProviderConfig(w, r)
+		return
+	}
+	if r.Body != nil && r.Method != http.MethodGet && r.Method != http.MethodDelete {
+		body, err := io.ReadAll(io.LimitReader(r.Body, h.opts.MaxBodyBytes+1))
+		if err != nil {
+			WriteError(w, h.log, badRequest(scimerrors.ScimTypeInvalidSyntax, "could not read the request body"))
+			return
+		}
+		if int64(len(body)) > h.opts.MaxBodyBytes {
+			WriteError(w, h.log, scimerrors.ScimError{Status: http.StatusRequestEntityTooLarge,
+				Detail: fmt.Sprintf("request body exceeds the limit of %d bytes", h.opts.MaxBodyBytes)})
+			return
+		}
+		if err := checkBody(r.Method, path, body); err != nil {
+			WriteError(w, h.log, err)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+	}
+
+	rec := &recorder{header: http.Header{}}
+	h.lib.ServeHTTP(rec, r)
+	if st.err != nil {
+		WriteError(w, h.log, st.err)
+		return
+	}
+	h.finish(w, r, rec, st)
+}
+
+// finish post-processes the library's response: the list's itemsPerPage, absolute
+// locations, attributes/excludedAttributes, If-None-Match, and opaque 500s.
+func (h *handler) finish(w http.ResponseWriter, r *http.Request, rec *recorder, st *reqState) {
+	for k, v := range rec.header {
+		w.Header()[k] = v
+	}
+	if rec.status >= 500 {
+		h.log.Error("library error", "status", rec.status, "body", rec.body.String())
+		WriteError(w, h.log, errors.New("library error"))
+		return
+	}
+	if rec.status >= 300 || rec.body.Len() == 0 {
+		w.WriteHeader(rec.status)
+		_, _ = w.Write(rec.body.Bytes())
+		return
+	}
+	etag := rec.header.Get("Etag")
+	if etag != "" && r.Method == http.MethodGet && etagMatches(r.Header.Get("If-None-Match"), etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	dec := json.NewDecoder(bytes.NewReader(rec.body.Bytes()))
+	dec.UseNumber()
+	var doc map[string]any
+	if err := dec.Decode(&doc); err != nil {
+		w.WriteHeader(rec.status)
+		_, _ = w.Write(rec.body.Bytes())
+		return
+	}
+	rs := UserSchema
+	if strings.HasPrefix(r.URL.Path, "/Groups") {
+		rs = GroupSchema
+	}
+	if list, ok := doc["Resources"].([]any); ok {
+		for i, item := range list {
+			if m, ok := item.(map[string]any); ok {
+				list[i] = h.shape(rs, m, st)
+			}
+		}
+		doc["itemsPerPage"] = len(list)
+	} else if _, ok := doc["id"]; ok && (strings.HasPrefix(r.URL.Path, "/Users") || strings.HasPrefix(r.URL.Path, "/Groups")) {
+		doc = h.shape(rs, doc, st)
+	}
+	if loc, ok := rec.header["Location"]; ok && len(loc) == 1 && !strings.Contains(loc[0], "://") {
+		w.Header().Set("Location", st.base+"/"+strings.TrimPrefix(loc[0], "/"))
+	}
+	out, _ := json.Marshal(doc)
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+	w.WriteHeader(rec.status)
+	_, _ = w.Write(out)
+}
+
+func (h *handler) shape(rs ResourceSchema, m map[string]any, st *reqState) map[string]any {
+	if meta, ok := m["meta"].(map[string]any); ok {
+		if loc, _ := meta["location"].(string); loc != "" && !strings.Contains(loc, "://") {
+			meta["location"] = st.base + "/" + strings.TrimPrefix(loc, "/")
+		}
+	}
+	if len(st.attrs) == 0 && len(st.excluded) == 0 {
+		return m
+	}
+	return rs.Project(m, st.attrs, st.excluded)
+}
+
+func etagMatches(header, etag string) bool {
+	if header == "" {
+		return false
+	}
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == strings.TrimPrefix(etag, "W/") {
+			return true
+		}
+	}
+	return false
+}
+
+// ifMatch returns the version an If-Match header requires (0: none). A value that
+// is not one of our ETags can never match: it is reported as version -1.
+func ifMatch(r *http.Request) int64 {
+	v := strings.TrimSpace(r.Header.Get("If-Match"))
+	if v == "" || v == "*" {
+		return 0
+	}
+	if n, ok := parseETag(v); ok {
+		return n
+	}
+	return -1
+}
+
+func etagOf(version int64) string { return `W/"` + strconv.FormatInt(version, 10) + `"` }
+
+func parseETag(v string) (int64, bool) {
+	v = strings.TrimPrefix(strings.TrimSpace(v), "W/")
+	v = strings.Trim(v, `"`)
+	n, err := strconv.ParseInt(v, 10, 64)
+	return n, err == nil && n > 0
+}
+
+func (h *handler) baseURL(r *http.Request) string {
+	if h.opts.BaseURL != "" {
+		return strings.TrimRight(h.opts.BaseURL, "/")
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if p := r.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
+		scheme = p
+	}
+	return scheme + "://" + r.Host + Prefix
+}
+
+func (h *handler) serviceProviderConfig(w http.ResponseWriter, r *http.Request) {
+	doc := map[string]any{
+		"schemas":          []string{"urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"},
+		"documentationUri": "https://github.com/panther-scim/panther-scim#readme",
+		"patch":            map[string]any{"supported": true},
+		"bulk":             map[string]any{"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+		"filter":           map[string]any{"supported": true, "maxResults": h.opts.MaxResults},
+		"changePassword":   map[string]any{"supported": false},
+		"sort":             map[string]any{"supported": true},
+		"etag":             map[string]any{"supported": true},
+		"authenticationSchemes": []any{
+			map[string]any{
+				"type": "oauthbearertoken", "name": "OAuth Bearer Token", "primary": true,
+				"description": "Authentication with a bearer token (a static SCIM token, or an access token from the client-credentials grant at /oauth/token).",
+				"specUri":     "https://www.rfc-editor.org/info/rfc6750",
+			},
+		},
+		"meta": map[string]any{"resourceType": "ServiceProviderConfig", "location": h.baseURL(r) + "/ServiceProviderConfig"},
+	}
+	w.Header().Set("Content-Type", "application/scim+json")
+	_ = json.NewEncoder(w).Encode(doc)
+}
+
+// checkBody rejects, before the library drops them silently, bodies that are not
+// JSON objects and POST/PUT bodies with attributes the schema does not have.
+func checkBody(method, path string, body []byte) error {
+	var rs ResourceSchema
+	switch {
+	case (path == "/Users" && method == http.MethodPost) || (strings.HasPrefix(path, "/Users/") && method == http.MethodPut):
+		rs = UserSchema
+	case (path == "/Groups" && method == http.MethodPost) || (strings.HasPrefix(path, "/Groups/") && method == http.MethodPut):
+		rs = GroupSchema
+	default:
+		return nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		return badRequest(scimerrors.ScimTypeInvalidSyntax, "the request body is not a JSON object: %v", jsonProblem(err))
+	}
+	for k := range m {
+		if !knownTopLevel(rs, k) {
+			return badRequest(scimerrors.ScimTypeInvalidSyntax, "unknown attribute %q: the %s schema has no such attribute", k, rs.Core.Name.Value())
+		}
+	}
+	return nil
+}
+
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%s at byte %d", se.Error(), se.Offset)
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return "expected a JSON object"
+	}
+	return err.Error()
+}
+
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+func (r *recorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+}
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.body.Write(b)
+}
+
+// knownTopLevel reports whether a top-level body key is an attribute of the schema,
+// a common attribute, or an extension URN. Keys under other URNs (custom extensions an
+// IdP admin mapped) are tolerated and dropped by the library.
+func knownTopLevel(rs ResourceSchema, k string) bool {
+	lk := strings.ToLower(k)
+	switch lk {
+	case "schemas", "id", "externalid", "meta":
+		return true
+	}
+	if strings.HasPrefix(lk, "urn:") {
+		return true
+	}
+	for _, a := range rs.Core.Attributes {
+		if strings.EqualFold(a.Name(), k) {
+			return true
+		}
+	}
+	return false
+}
