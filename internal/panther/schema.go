@@ -1,0 +1,11 @@
+package panther
+
+import _ "embed"
+
+//go:generate go tool genqlient
+
+// Schema is the users-and-roles subset of Panther's GraphQL schema (schema.graphql) that the
+// generated client is built from. internal/pantherfake serves this same text.
+//
+//go:embed schema.graphql
+var Schema string
