@@ -1,0 +1,222 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/panther-scim/panther-scim/internal/provision"
+)
+
+// Sentinel errors, the same values as provision's so that errors.Is works either way.
+var (
+	// ErrNotFound: the record does not exist.
+	ErrNotFound = provision.ErrNotFound
+	// ErrConflict: a unique attribute belongs to another record.
+	ErrConflict = provision.ErrConflict
+	// ErrLocked: another process holds the data file (bbolt allows one writer process).
+	ErrLocked = errors.New("store file is locked by another process")
+)
+
+// SchemaVersion is the version of the file layout this build writes (see doc.go).
+const SchemaVersion = 1
+
+// defaultOpenTimeout bounds the wait for the file lock when Options.OpenTimeout is zero.
+const defaultOpenTimeout = time.Second
+
+// Options tune Open. The zero value is right for production.
+type Options struct {
+	// OpenTimeout is how long Open waits for another process to release the file
+	// before it fails with ErrLocked; zero or less means one second.
+	OpenTimeout time.Duration
+	// NoSync skips fsync on commit: a crash can lose or corrupt the file.
+	// For benchmarks and throwaway test stores only.
+	NoSync bool
+	// Now is the clock for the times the store writes itself (a group's LastModified
+	// when DeleteUser removes a member; an audit entry without a Time). Default time.Now.
+	Now func() time.Time
+}
+
+// Bolt is the bbolt implementation of provision.Store. It is safe for concurrent use.
+// Like bbolt, it deadlocks if a goroutine calls Update while it is inside View.
+type Bolt struct {
+	db  *bolt.DB
+	now func() time.Time
+}
+
+var _ provision.Store = (*Bolt)(nil)
+
+// Open opens the store file at path, creating it (mode 0600) with the current schema
+// when absent. A file that another process holds fails after opts.OpenTimeout with an
+// error wrapping ErrLocked; a file written by a newer release is refused.
+func Open(path string, opts Options) (*Bolt, error) {
+	timeout := opts.OpenTimeout
+	if timeout <= 0 {
+		timeout = defaultOpenTimeout
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:      timeout,
+		NoSync:       opts.NoSync,
+		FreelistType: bolt.FreelistMapType,
+	})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("open store %s: %w: another panther-scim is probably running with this data file (gave up after %s): %w",
+			path, ErrLocked, timeout, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	if err := db.Update(prepare); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Bolt{db: db, now: now}, nil
+}
+
+// migrations[v] upgrades a file from schema v to v+1. Each runs inside the opening
+// write transaction, so a failed migration leaves the file as it was.
+var migrations = map[uint64]func(tx *bolt.Tx) error{}
+
+// prepare creates the buckets of a new file, or checks (and migrates) an existing one.
+func prepare(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		// A file without meta is ours only if it is empty: never adopt somebody
+		// else's bbolt file and write into it.
+		if k, _ := tx.Cursor().First(); k != nil {
+			return fmt.Errorf("not a panther-scim store (it has bucket %q but no %q)", k, bucketMeta)
+		}
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucket(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keySchema, u64(SchemaVersion))
+	}
+	v, ok := readU64(meta.Get(keySchema))
+	if !ok {
+		return fmt.Errorf("schema version missing or malformed in bucket %q", bucketMeta)
+	}
+	if v > SchemaVersion {
+		return fmt.Errorf("store schema version %d is newer than this panther-scim supports (%d): use a newer release, or restore a backup made by this one", v, SchemaVersion)
+	}
+	for ; v < SchemaVersion; v++ {
+		m := migrations[v]
+		if m == nil {
+			return fmt.Errorf("no migration from store schema version %d", v)
+		}
+		if err := m(tx); err != nil {
+			return fmt.Errorf("migrate store schema %d to %d: %w", v, v+1, err)
+		}
+		if err := meta.Put(keySchema, u64(v+1)); err != nil {
+			return err
+		}
+	}
+	for _, name := range allBuckets {
+		if tx.Bucket(name) == nil {
+			return fmt.Errorf("store is missing bucket %q", name)
+		}
+	}
+	return nil
+}
+
+// Close closes the file, waiting for open transactions to finish.
+func (b *Bolt) Close() error { return b.db.Close() }
+
+// Path is the file the store was opened from.
+func (b *Bolt) Path() string { return b.db.Path() }
+
+// View runs fn in a read-only transaction, a consistent snapshot. It returns ctx.Err()
+// without calling fn when ctx is done, and fn's error as is.
+func (b *Bolt) View(ctx context.Context, fn func(provision.ReadTx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return b.db.View(func(tx *bolt.Tx) error {
+		return fn(&readTx{tx: tx})
+	})
+}
+
+// Update runs fn in a read-write transaction and commits it when fn returns nil. An
+// error (or panic) from fn rolls everything back and is returned (re-raised) as is.
+// When ctx is done before fn starts, including while Update waits for the single
+// writer lock, it returns ctx.Err() without calling fn.
+func (b *Bolt) Update(ctx context.Context, fn func(provision.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return b.db.Update(func(tx *bolt.Tx) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return fn(&writeTx{readTx: readTx{tx: tx}, now: b.now})
+	})
+}
+
+// Backup writes a consistent copy of the whole store to w while other transactions go
+// on, and returns the number of bytes written. The copy is a store file Open accepts.
+func (b *Bolt) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := b.db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("backup: %w", err)
+	}
+	return n, nil
+}
+
+// BackupFile writes a consistent copy of the store to path (mode 0600). It writes a
+// temporary file in the same directory, syncs it and renames it over path, so path
+// holds either its old content or the complete copy.
+func (b *Bolt) BackupFile(path string) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*") // created 0600
+	if err != nil {
+		return fmt.Errorf("backup to %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+			err = fmt.Errorf("backup to %s: %w", path, err)
+		}
+	}()
+	if err = f.Chmod(0o600); err != nil {
+		return err
+	}
+	if _, err = b.Backup(f); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return err
+	}
+	// Make the rename itself durable.
+	if d, derr := os.Open(dir); derr == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return nil
+}

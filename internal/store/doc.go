@@ -1,0 +1,25 @@
+// Package store keeps panther-scim's durable record in a bbolt file: user and group
+// records, their secondary indexes and cross-references, pending intents and the audit
+// trail. It implements provision.Store; only this package imports bbolt.
+//
+// # File layout (schema version 1)
+//
+// Every top-level bucket and what its keys and values are:
+//
+//	meta                  "schema" -> uint64 BE; "count/users", "count/groups", "count/intents" -> uint64 BE
+//	users                 id -> JSON provision.User
+//	groups                id -> JSON provision.Group (Members in order)
+//	idx/user/userName     lower(userName) -> id                 unique
+//	idx/user/email        lower(email) -> id                    unique, empty not indexed
+//	idx/user/pantherId    Panther id -> id                      unique, empty not indexed
+//	idx/user/externalId   externalId "\x00" id -> nil           not unique, empty not indexed
+//	idx/group/displayName lower(displayName) -> id              unique
+//	idx/group/externalId  externalId "\x00" id -> nil           not unique, empty not indexed
+//	members               userID "\x00" groupID -> nil          the reverse of Group.Members
+//	intents               userID -> JSON provision.Intent
+//	audit                 (time nanos, sign-flipped) BE ++ sequence BE -> JSON provision.AuditEntry
+//
+// Record and index change in the same transaction, and the counters in meta change with
+// them, so counts are O(1). Ids may not be empty or contain a NUL byte: NUL separates
+// the parts of composite keys.
+package store

@@ -1,0 +1,615 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/panther-scim/panther-scim/internal/provision"
+)
+
+// readTx is the provision.ReadTx of View. It has no write methods, so a View callback
+// cannot type-assert its way to provision.Tx.
+type readTx struct {
+	tx *bolt.Tx
+}
+
+// writeTx is the provision.Tx of Update.
+type writeTx struct {
+	readTx
+	now func() time.Time
+}
+
+var (
+	_ provision.ReadTx = (*readTx)(nil)
+	_ provision.Tx     = (*writeTx)(nil)
+)
+
+func (r *readTx) bucket(name []byte) *bolt.Bucket { return r.tx.Bucket(name) }
+
+// --- users ---
+
+// User returns the user with the SCIM id, or ErrNotFound.
+func (r *readTx) User(id string) (provision.User, error) {
+	v := r.bucket(bucketUsers).Get([]byte(id))
+	if v == nil {
+		return provision.User{}, fmt.Errorf("user %q: %w", id, ErrNotFound)
+	}
+	return decode[provision.User]("user", id, v)
+}
+
+// userVia follows a unique index to the user it names.
+func (r *readTx) userVia(ix uniqueIndex, value string) (provision.User, error) {
+	var id []byte
+	if value != "" {
+		id = r.bucket(ix.bucket).Get(ix.key(value))
+	}
+	if id == nil {
+		return provision.User{}, fmt.Errorf("user with %s %q: %w", ix.attr, value, ErrNotFound)
+	}
+	return r.User(string(id))
+}
+
+// UserByUserName finds a user by userName, case-insensitively, or ErrNotFound.
+func (r *readTx) UserByUserName(userName string) (provision.User, error) {
+	return r.userVia(idxUserName, userName)
+}
+
+// UserByEmail finds a user by Panther email, case-insensitively, or ErrNotFound.
+func (r *readTx) UserByEmail(email string) (provision.User, error) {
+	return r.userVia(idxEmail, email)
+}
+
+// UserByPantherID finds the user linked to a Panther user id, or ErrNotFound.
+func (r *readTx) UserByPantherID(pantherID string) (provision.User, error) {
+	return r.userVia(idxPantherID, pantherID)
+}
+
+// UsersByExternalID returns the users whose externalId is exactly ext, in id order.
+// An empty ext matches nothing: empty externalIds are not indexed.
+func (r *readTx) UsersByExternalID(ext string) ([]provision.User, error) {
+	if ext == "" {
+		return nil, nil
+	}
+	var out []provision.User
+	err := scanPairs(r.bucket(bucketUserExternalID), ext, func(id string) error {
+		u, err := r.User(id)
+		if err != nil {
+			return fmt.Errorf("externalId index: %w", err)
+		}
+		out = append(out, u)
+		return nil
+	})
+	return out, err
+}
+
+// UserCount is the number of user records, from a counter kept with them.
+func (r *readTx) UserCount() (int, error) { return r.count(keyCountUsers), nil }
+
+// ScanUsers calls fn for users in id order after skipping offset records, which it
+// steps over with the cursor without decoding them.
+func (r *readTx) ScanUsers(offset int, fn func(provision.User) bool) error {
+	return scan(r.bucket(bucketUsers), "user", offset, fn)
+}
+
+// --- groups ---
+
+// Group returns the group with the SCIM id, or ErrNotFound.
+func (r *readTx) Group(id string) (provision.Group, error) {
+	v := r.bucket(bucketGroups).Get([]byte(id))
+	if v == nil {
+		return provision.Group{}, fmt.Errorf("group %q: %w", id, ErrNotFound)
+	}
+	return decode[provision.Group]("group", id, v)
+}
+
+// GroupByDisplayName finds a group by displayName, case-insensitively, or ErrNotFound.
+func (r *readTx) GroupByDisplayName(name string) (provision.Group, error) {
+	var id []byte
+	if name != "" {
+		id = r.bucket(bucketGroupName).Get(fold(name))
+	}
+	if id == nil {
+		return provision.Group{}, fmt.Errorf("group with displayName %q: %w", name, ErrNotFound)
+	}
+	return r.Group(string(id))
+}
+
+// GroupsByExternalID returns the groups whose externalId is exactly ext, in id order.
+// An empty ext matches nothing.
+func (r *readTx) GroupsByExternalID(ext string) ([]provision.Group, error) {
+	if ext == "" {
+		return nil, nil
+	}
+	var out []provision.Group
+	err := scanPairs(r.bucket(bucketGroupExtID), ext, func(id string) error {
+		g, err := r.Group(id)
+		if err != nil {
+			return fmt.Errorf("externalId index: %w", err)
+		}
+		out = append(out, g)
+		return nil
+	})
+	return out, err
+}
+
+// GroupCount is the number of group records.
+func (r *readTx) GroupCount() (int, error) { return r.count(keyCountGroups), nil }
+
+// ScanGroups calls fn for groups in id order after skipping offset records undecoded.
+func (r *readTx) ScanGroups(offset int, fn func(provision.Group) bool) error {
+	return scan(r.bucket(bucketGroups), "group", offset, fn)
+}
+
+// GroupIDsOfUser returns the ids of the user's groups in group id order, from the
+// membership index. An unknown user has none.
+func (r *readTx) GroupIDsOfUser(userID string) ([]string, error) {
+	var ids []string
+	err := scanPairs(r.bucket(bucketMembers), userID, func(gid string) error {
+		ids = append(ids, gid)
+		return nil
+	})
+	return ids, err
+}
+
+// --- intents and audit ---
+
+// Intent returns the pending intent of a user, or ErrNotFound.
+func (r *readTx) Intent(userID string) (provision.Intent, error) {
+	v := r.bucket(bucketIntents).Get([]byte(userID))
+	if v == nil {
+		return provision.Intent{}, fmt.Errorf("intent of user %q: %w", userID, ErrNotFound)
+	}
+	return decode[provision.Intent]("intent of user", userID, v)
+}
+
+// ScanIntents calls fn for each pending intent, in user id order.
+func (r *readTx) ScanIntents(fn func(provision.Intent) bool) error {
+	return scan(r.bucket(bucketIntents), "intent of user", 0, fn)
+}
+
+// IntentCount is the number of pending intents.
+func (r *readTx) IntentCount() (int, error) { return r.count(keyCountIntents), nil }
+
+// ScanAudit calls fn for audit entries at or after since, oldest first; entries with
+// the same time come in the order they were appended.
+func (r *readTx) ScanAudit(since time.Time, fn func(provision.AuditEntry) bool) error {
+	c := r.bucket(bucketAudit).Cursor()
+	for k, v := c.Seek(auditKey(since, 0)); k != nil; k, v = c.Next() {
+		e, err := decode[provision.AuditEntry]("audit entry", fmt.Sprintf("%x", k), v)
+		if err != nil {
+			return err
+		}
+		if !fn(e) {
+			return nil
+		}
+	}
+	return nil
+}
+
+func (r *readTx) count(key []byte) int {
+	n, _ := readU64(r.bucket(bucketMeta).Get(key))
+	return int(n)
+}
+
+// scan walks bk in key order, steps over offset entries without decoding them, then
+// decodes the rest and hands them to fn until it returns false.
+func scan[T any](bk *bolt.Bucket, kind string, offset int, fn func(T) bool) error {
+	c := bk.Cursor()
+	k, v := c.First()
+	for ; offset > 0 && k != nil; offset-- {
+		k, v = c.Next()
+	}
+	for ; k != nil; k, v = c.Next() {
+		x, err := decode[T](kind, string(k), v)
+		if err != nil {
+			return err
+		}
+		if !fn(x) {
+			return nil
+		}
+	}
+	return nil
+}
+
+func decode[T any](kind, id string, v []byte) (T, error) {
+	var x T
+	if err := json.Unmarshal(v, &x); err != nil {
+		return x, fmt.Errorf("decode %s %q: %w", kind, id, err)
+	}
+	return x, nil
+}
+
+// --- writes ---
+
+// PutUser inserts or replaces u and moves its index entries from the old values to the
+// new ones. Every uniqueness check runs before the first write, so an ErrConflict
+// leaves the transaction untouched and usable.
+func (w *writeTx) PutUser(u provision.User) error {
+	if err := checkID("user", u.ID); err != nil {
+		return err
+	}
+	if u.UserName == "" {
+		return fmt.Errorf("user %q: userName is empty", u.ID)
+	}
+	if err := checkKeys(u.ID, u.UserName, u.Email, u.Panther.ID, u.ExternalID); err != nil {
+		return fmt.Errorf("user %q: %w", u.ID, err)
+	}
+	users := w.bucket(bucketUsers)
+	var old provision.User
+	v := users.Get([]byte(u.ID))
+	isNew := v == nil
+	if !isNew {
+		var err error
+		if old, err = decode[provision.User]("user", u.ID, v); err != nil {
+			return err
+		}
+	}
+	for _, c := range []struct {
+		ix    uniqueIndex
+		value string
+	}{{idxUserName, u.UserName}, {idxEmail, u.Email}, {idxPantherID, u.Panther.ID}} {
+		if err := c.ix.check(w.tx, u.ID, c.value); err != nil {
+			return err
+		}
+	}
+
+	data, err := json.Marshal(u)
+	if err != nil {
+		return fmt.Errorf("encode user %q: %w", u.ID, err)
+	}
+	if err := users.Put([]byte(u.ID), data); err != nil {
+		return err
+	}
+	for _, m := range []struct {
+		ix       uniqueIndex
+		old, new string
+	}{
+		{idxUserName, old.UserName, u.UserName},
+		{idxEmail, old.Email, u.Email},
+		{idxPantherID, old.Panther.ID, u.Panther.ID},
+	} {
+		if err := m.ix.move(w.tx, u.ID, m.old, m.new); err != nil {
+			return err
+		}
+	}
+	if err := movePair(w.bucket(bucketUserExternalID), u.ID, old.ExternalID, u.ExternalID); err != nil {
+		return err
+	}
+	if isNew {
+		return w.addCount(keyCountUsers, 1)
+	}
+	return nil
+}
+
+// DeleteUser removes the user, its index entries and its memberships. Each group it
+// was in is rewritten without it, with Version incremented and LastModified set to
+// now: the group's representation changed, so its ETag must change too.
+func (w *writeTx) DeleteUser(id string) error {
+	old, err := w.User(id)
+	if err != nil {
+		return err
+	}
+	groupIDs, err := w.GroupIDsOfUser(id)
+	if err != nil {
+		return err
+	}
+	if err := w.bucket(bucketUsers).Delete([]byte(id)); err != nil {
+		return err
+	}
+	for _, m := range []struct {
+		ix  uniqueIndex
+		old string
+	}{{idxUserName, old.UserName}, {idxEmail, old.Email}, {idxPantherID, old.Panther.ID}} {
+		if err := m.ix.move(w.tx, id, m.old, ""); err != nil {
+			return err
+		}
+	}
+	if err := movePair(w.bucket(bucketUserExternalID), id, old.ExternalID, ""); err != nil {
+		return err
+	}
+
+	members := w.bucket(bucketMembers)
+	groups := w.bucket(bucketGroups)
+	now := w.now()
+	for _, gid := range groupIDs {
+		if err := members.Delete(pairKey(id, gid)); err != nil {
+			return err
+		}
+		g, err := w.Group(gid)
+		if err != nil {
+			return fmt.Errorf("membership index: %w", err)
+		}
+		kept := g.Members[:0]
+		for _, m := range g.Members {
+			if m != id {
+				kept = append(kept, m)
+			}
+		}
+		if len(kept) == 0 {
+			kept = nil
+		}
+		g.Members = kept
+		g.Version++
+		g.LastModified = now
+		data, err := json.Marshal(g)
+		if err != nil {
+			return fmt.Errorf("encode group %q: %w", gid, err)
+		}
+		if err := groups.Put([]byte(gid), data); err != nil {
+			return err
+		}
+	}
+	return w.addCount(keyCountUsers, -1)
+}
+
+// PutGroup inserts or replaces g. Members are de-duplicated (first occurrence wins) and
+// each one not already in the stored group must be a stored user. The membership index
+// changes by the difference between the old and the new Members, found with a set in
+// O(len(old)+len(new)). All checks run before the first write.
+func (w *writeTx) PutGroup(g provision.Group) error {
+	if err := checkID("group", g.ID); err != nil {
+		return err
+	}
+	if g.DisplayName == "" {
+		return fmt.Errorf("group %q: displayName is empty", g.ID)
+	}
+	if err := checkKeys(g.ID, g.DisplayName, g.ExternalID); err != nil {
+		return fmt.Errorf("group %q: %w", g.ID, err)
+	}
+	groups := w.bucket(bucketGroups)
+	var old provision.Group
+	v := groups.Get([]byte(g.ID))
+	isNew := v == nil
+	if !isNew {
+		var err error
+		if old, err = decode[provision.Group]("group", g.ID, v); err != nil {
+			return err
+		}
+	}
+	if err := idxDisplayName.check(w.tx, g.ID, g.DisplayName); err != nil {
+		return err
+	}
+
+	had := make(map[string]struct{}, len(old.Members))
+	for _, m := range old.Members {
+		had[m] = struct{}{}
+	}
+	users := w.bucket(bucketUsers)
+	keep := make(map[string]struct{}, len(g.Members))
+	members := make([]string, 0, len(g.Members))
+	var added []string
+	for _, m := range g.Members {
+		if _, dup := keep[m]; dup {
+			continue
+		}
+		if _, ok := had[m]; !ok {
+			// Old members are stored users already: DeleteUser removes the ones it deletes.
+			if users.Get([]byte(m)) == nil {
+				return fmt.Errorf("group %q: member %q: %w", g.ID, m, ErrNotFound)
+			}
+			added = append(added, m)
+		}
+		keep[m] = struct{}{}
+		members = append(members, m)
+	}
+	if len(members) == 0 {
+		members = nil
+	}
+	g.Members = members
+
+	data, err := json.Marshal(g)
+	if err != nil {
+		return fmt.Errorf("encode group %q: %w", g.ID, err)
+	}
+	if err := groups.Put([]byte(g.ID), data); err != nil {
+		return err
+	}
+	if err := idxDisplayName.move(w.tx, g.ID, old.DisplayName, g.DisplayName); err != nil {
+		return err
+	}
+	if err := movePair(w.bucket(bucketGroupExtID), g.ID, old.ExternalID, g.ExternalID); err != nil {
+		return err
+	}
+	mb := w.bucket(bucketMembers)
+	for _, m := range old.Members {
+		if _, ok := keep[m]; !ok {
+			if err := mb.Delete(pairKey(m, g.ID)); err != nil {
+				return err
+			}
+		}
+	}
+	for _, m := range added {
+		if err := mb.Put(pairKey(m, g.ID), empty); err != nil {
+			return err
+		}
+	}
+	if isNew {
+		return w.addCount(keyCountGroups, 1)
+	}
+	return nil
+}
+
+// DeleteGroup removes the group, its index entries and its membership index entries.
+func (w *writeTx) DeleteGroup(id string) error {
+	old, err := w.Group(id)
+	if err != nil {
+		return err
+	}
+	if err := w.bucket(bucketGroups).Delete([]byte(id)); err != nil {
+		return err
+	}
+	if err := idxDisplayName.move(w.tx, id, old.DisplayName, ""); err != nil {
+		return err
+	}
+	if err := movePair(w.bucket(bucketGroupExtID), id, old.ExternalID, ""); err != nil {
+		return err
+	}
+	mb := w.bucket(bucketMembers)
+	for _, m := range old.Members {
+		if err := mb.Delete(pairKey(m, id)); err != nil {
+			return err
+		}
+	}
+	return w.addCount(keyCountGroups, -1)
+}
+
+// PutIntent writes (or replaces) the intent of in.UserID. The user need not exist: the
+// intent of a DELETE outlives the record.
+func (w *writeTx) PutIntent(in provision.Intent) error {
+	if err := checkID("user", in.UserID); err != nil {
+		return fmt.Errorf("intent: %w", err)
+	}
+	bk := w.bucket(bucketIntents)
+	isNew := bk.Get([]byte(in.UserID)) == nil
+	data, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("encode intent of user %q: %w", in.UserID, err)
+	}
+	if err := bk.Put([]byte(in.UserID), data); err != nil {
+		return err
+	}
+	if isNew {
+		return w.addCount(keyCountIntents, 1)
+	}
+	return nil
+}
+
+// DeleteIntent removes the intent of a user; no error when there is none.
+func (w *writeTx) DeleteIntent(userID string) error {
+	bk := w.bucket(bucketIntents)
+	if bk.Get([]byte(userID)) == nil {
+		return nil
+	}
+	if err := bk.Delete([]byte(userID)); err != nil {
+		return err
+	}
+	return w.addCount(keyCountIntents, -1)
+}
+
+// AppendAudit adds an entry to the audit trail. An entry without a Time gets the
+// store clock's now.
+func (w *writeTx) AppendAudit(e provision.AuditEntry) error {
+	if e.Time.IsZero() {
+		e.Time = w.now()
+	}
+	bk := w.bucket(bucketAudit)
+	seq, err := bk.NextSequence()
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("encode audit entry: %w", err)
+	}
+	return bk.Put(auditKey(e.Time, seq), data)
+}
+
+// PruneAudit deletes audit entries older than before.
+func (w *writeTx) PruneAudit(before time.Time) error {
+	bk := w.bucket(bucketAudit)
+	limit := auditKey(before, 0)
+	// Collect first: deleting under a moving bbolt cursor can skip entries.
+	var doomed [][]byte
+	c := bk.Cursor()
+	for k, _ := c.First(); k != nil && bytes.Compare(k, limit) < 0; k, _ = c.Next() {
+		doomed = append(doomed, bytes.Clone(k))
+	}
+	for _, k := range doomed {
+		if err := bk.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *writeTx) addCount(key []byte, delta int64) error {
+	meta := w.bucket(bucketMeta)
+	n, _ := readU64(meta.Get(key))
+	return meta.Put(key, u64(uint64(int64(n)+delta)))
+}
+
+// --- indexes ---
+
+// empty is the value of the keys-only indexes.
+var empty = []byte{}
+
+// uniqueIndex maps an attribute's key form to the id of the one record that has it.
+type uniqueIndex struct {
+	bucket []byte
+	attr   string
+	key    func(string) []byte
+}
+
+var (
+	idxUserName    = uniqueIndex{bucketUserName, "userName", fold}
+	idxEmail       = uniqueIndex{bucketUserEmail, "email", fold}
+	idxPantherID   = uniqueIndex{bucketUserPantherID, "panther id", func(s string) []byte { return []byte(s) }}
+	idxDisplayName = uniqueIndex{bucketGroupName, "displayName", fold}
+)
+
+// check returns ErrConflict when value is indexed for a record other than id.
+func (ix uniqueIndex) check(tx *bolt.Tx, id, value string) error {
+	if value == "" {
+		return nil
+	}
+	if owner := tx.Bucket(ix.bucket).Get(ix.key(value)); owner != nil && string(owner) != id {
+		return fmt.Errorf("%s %q: %w", ix.attr, value, ErrConflict)
+	}
+	return nil
+}
+
+// move re-points record id's entry from oldValue to newValue (both may be empty: not
+// indexed). Unchanged keys are not rewritten, which keeps pages clean.
+func (ix uniqueIndex) move(tx *bolt.Tx, id, oldValue, newValue string) error {
+	bk := tx.Bucket(ix.bucket)
+	var oldKey, newKey []byte
+	if oldValue != "" {
+		oldKey = ix.key(oldValue)
+	}
+	if newValue != "" {
+		newKey = ix.key(newValue)
+	}
+	if bytes.Equal(oldKey, newKey) {
+		return nil
+	}
+	if oldKey != nil && string(bk.Get(oldKey)) == id {
+		if err := bk.Delete(oldKey); err != nil {
+			return err
+		}
+	}
+	if newKey != nil {
+		return bk.Put(newKey, []byte(id))
+	}
+	return nil
+}
+
+// movePair moves record id's entry in a non-unique index from oldValue to newValue.
+func movePair(bk *bolt.Bucket, id, oldValue, newValue string) error {
+	if oldValue == newValue {
+		return nil
+	}
+	if oldValue != "" {
+		if err := bk.Delete(pairKey(oldValue, id)); err != nil {
+			return err
+		}
+	}
+	if newValue != "" {
+		return bk.Put(pairKey(newValue, id), empty)
+	}
+	return nil
+}
+
+// checkKeys rejects values too long to be (part of) a bbolt key, before anything is
+// written. values[0] is the record id; the rest are attributes it is indexed under.
+func checkKeys(values ...string) error {
+	for _, v := range values {
+		if len(v)+1+len(values[0]) > bolt.MaxKeySize {
+			return fmt.Errorf("attribute of %d bytes is longer than the store's key limit (%d bytes)", len(v), bolt.MaxKeySize)
+		}
+	}
+	return nil
+}
