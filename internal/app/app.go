@@ -1,0 +1,393 @@
+// Package app wires panther-scim together: the store, the Panther client, the
+// provisioning service, the SCIM API, authentication, health, metrics and the
+// background worker, behind HTTP listeners. cmd/panther-scim builds an App from the
+// configuration; end-to-end tests build one on 127.0.0.1:0.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/panther-scim/panther-scim/internal/provision"
+	"github.com/panther-scim/panther-scim/internal/store"
+	"github.com/panther-scim/panther-scim/scim"
+)
+
+// Options are everything an App needs; cmd/panther-scim fills them from the config.
+type Options struct {
+	Addr    string // SCIM listener, e.g. 127.0.0.1:8080 or 127.0.0.1:0
+	OpsAddr string // health/metrics listener; empty: on Addr
+	BaseURL string // external SCIM base URL (…/scim/v2); empty: from each request
+
+	StorePath        string
+	StoreOpenTimeout time.Duration
+
+	// Panther is the Panther API (a *panther.Client in production).
+	Panther provision.Panther
+	// Provision configures the rules (mapping, deactivation, protected emails).
+	Provision provision.Options
+
+	// Authenticate wraps the SCIM API; nil leaves it open (tests of other layers only).
+	Authenticate func(http.Handler) http.Handler
+	// OAuthToken serves POST /oauth/token when non-nil.
+	OAuthToken http.Handler
+
+	MaxBodyBytes          int64
+	MaxConcurrentRequests int
+	ReadHeaderTimeout     time.Duration
+	ReadTimeout           time.Duration
+	WriteTimeout          time.Duration
+	IdleTimeout           time.Duration
+	ShutdownTimeout       time.Duration
+	TLSCertFile           string
+	TLSKeyFile            string
+
+	WorkerTick        time.Duration // how often due intents are retried (default 1s)
+	ReconcileInterval time.Duration // 0: no background reconcile
+	AuditRetention    time.Duration // 0: keep forever
+
+	Logger *slog.Logger
+}
+
+// App is a running panther-scim.
+type App struct {
+	opts    Options
+	log     *slog.Logger
+	Store   *store.Bolt
+	Service *provision.Service
+	metrics *Metrics
+
+	servers   []*http.Server
+	listeners []net.Listener
+	cancel    context.CancelFunc
+	bg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start opens the store, starts the listeners and the background worker.
+// The caller must Close the App.
+func Start(ctx context.Context, opts Options, obs *Metrics) (*App, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxConcurrentRequests <= 0 {
+		opts.MaxConcurrentRequests = 64
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 30 * time.Second
+	}
+	a := &App{opts: opts, log: opts.Logger}
+	st, err := store.Open(opts.StorePath, store.Options{OpenTimeout: opts.StoreOpenTimeout})
+	if err != nil {
+		return nil, err
+	}
+	a.Store = st
+	popts := opts.Provision
+	popts.Logger = opts.Logger
+	a.Service = provision.New(st, opts.Panther, popts)
+	if obs == nil {
+		obs = NewMetrics()
+	}
+	obs.svc = func() *provision.Service { return a.Service }
+	a.metrics = obs
+
+	scimHandler, err := scim.NewHandler(a.Service, scim.Options{
+		BaseURL: opts.BaseURL, MaxBodyBytes: opts.MaxBodyBytes, Logger: opts.Logger,
+	})
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+
+	api := chi.NewRouter()
+	api.Use(a.requestID, a.recoverer, a.metrics.instrument, a.accessLog)
+	ops := api
+	if opts.OpsAddr != "" {
+		ops = chi.NewRouter()
+		ops.Use(a.recoverer, a.metrics.instrument)
+	}
+	ops.Get("/healthz", a.healthz)
+	ops.Get("/readyz", a.readyz)
+	ops.Handle("/metrics", a.metrics.handler())
+	if opts.OAuthToken != nil {
+		api.With(a.limitBody).Post("/oauth/token", opts.OAuthToken.ServeHTTP)
+	}
+	api.Route(scim.Prefix, func(r chi.Router) {
+		if opts.Authenticate != nil {
+			r.Use(opts.Authenticate)
+		}
+		r.Use(a.limitConcurrency(opts.MaxConcurrentRequests))
+		h := http.StripPrefix(scim.Prefix, scimHandler)
+		for _, p := range []string{
+			"/ServiceProviderConfig", "/ResourceTypes", "/ResourceTypes/{name}", "/Schemas", "/Schemas/{id}",
+			"/Users", "/Users/.search", "/Users/{id}", "/Groups", "/Groups/.search", "/Groups/{id}", "/.search", "/*",
+		} {
+			r.Handle(p, h)
+		}
+	})
+
+	if err := a.listen(opts.Addr, api); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if opts.OpsAddr != "" {
+		if err := a.listen(opts.OpsAddr, ops); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
+	bgctx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		a.Service.Run(bgctx, opts.WorkerTick, opts.ReconcileInterval, a.metrics.onPlan)
+	}()
+	if opts.AuditRetention > 0 {
+		a.bg.Add(1)
+		go func() {
+			defer a.bg.Done()
+			a.pruneAudit(bgctx)
+		}()
+	}
+	return a, nil
+}
+
+func (a *App) listen(addr string, h http.Handler) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler: h, ReadHeaderTimeout: orDefault(a.opts.ReadHeaderTimeout, 5*time.Second),
+		ReadTimeout: orDefault(a.opts.ReadTimeout, 30*time.Second), WriteTimeout: orDefault(a.opts.WriteTimeout, 60*time.Second),
+		IdleTimeout: orDefault(a.opts.IdleTimeout, 120*time.Second), MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	if a.opts.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(a.opts.TLSCertFile, a.opts.TLSKeyFile)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("load TLS certificate: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		ln = tls.NewListener(ln, srv.TLSConfig)
+	}
+	a.servers = append(a.servers, srv)
+	a.listeners = append(a.listeners, ln)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("server stopped", "addr", ln.Addr().String(), "err", err)
+		}
+	}()
+	return nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// Addr is the SCIM listener's address (useful with port 0).
+func (a *App) Addr() string { return a.listeners[0].Addr().String() }
+
+// OpsAddr is the health/metrics listener's address (Addr when they share one).
+func (a *App) OpsAddr() string { return a.listeners[len(a.listeners)-1].Addr().String() }
+
+// URL is the SCIM base URL on the listener.
+func (a *App) URL() string {
+	scheme := "http"
+	if a.opts.TLSCertFile != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + a.Addr() + scim.Prefix
+}
+
+// Close stops accepting, waits for in-flight requests and the worker (bounded by
+// ShutdownTimeout), then closes the store.
+func (a *App) Close() error {
+	a.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), a.opts.ShutdownTimeout)
+		defer cancel()
+		for _, s := range a.servers {
+			if err := s.Shutdown(ctx); err != nil {
+				a.closeErr = errors.Join(a.closeErr, err)
+			}
+		}
+		if a.cancel != nil {
+			a.cancel()
+		}
+		done := make(chan struct{})
+		go func() { a.bg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			a.log.Warn("background work did not stop in time")
+		}
+		if a.Store != nil {
+			a.closeErr = errors.Join(a.closeErr, a.Store.Close())
+		}
+	})
+	return a.closeErr
+}
+
+func (a *App) pruneAudit(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		before := time.Now().Add(-a.opts.AuditRetention)
+		if err := a.Store.Update(ctx, func(tx provision.Tx) error { return tx.PruneAudit(before) }); err != nil && ctx.Err() == nil {
+			a.log.Warn("audit pruning failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// ---- health -----------------------------------------------------------------------
+
+func (a *App) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+}
+
+// readyz checks that the store takes a write and that Panther answers with the
+// configured token, and reports the pending intents. It never shows a secret.
+func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	checks := map[string]string{}
+	ok := true
+	if err := a.Store.Update(ctx, func(tx provision.Tx) error { return tx.PutIntent(provision.Intent{UserID: readyProbe}) }); err != nil {
+		checks["store"], ok = "not writable", false
+	} else {
+		_ = a.Store.Update(ctx, func(tx provision.Tx) error { return tx.DeleteIntent(readyProbe) })
+		checks["store"] = "ok"
+	}
+	if _, err := a.opts.Panther.Roles(ctx); err != nil {
+		ok = false
+		switch {
+		case errors.Is(err, provision.ErrUnauthorized):
+			checks["panther"] = "token rejected by Panther"
+		default:
+			checks["panther"] = "unreachable"
+		}
+	} else {
+		checks["panther"] = "ok"
+	}
+	body := map[string]any{"checks": checks}
+	if n, oldest, err := a.Service.Pending(ctx); err == nil {
+		body["pendingIntents"] = n
+		if n > 0 {
+			body["oldestPendingAgeSeconds"] = int(time.Since(oldest).Seconds())
+		}
+	}
+	body["status"] = "ready"
+	status := http.StatusOK
+	if !ok {
+		body["status"], status = "not ready", http.StatusServiceUnavailable
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// readyProbe is the key of the throwaway intent /readyz writes; it is no SCIM id.
+const readyProbe = "\x00readyz"
+
+// ---- middleware -------------------------------------------------------------------
+
+type requestIDKey struct{}
+
+// RequestID returns the id of the request being served.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+func (a *App) requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		id := hex.EncodeToString(b[:])
+		w.Header().Set("X-Request-Id", id)
+		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+		ctx = provision.WithRequestID(ctx, id)
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+func (a *App) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		a.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("request_id", RequestID(r.Context())), slog.String("method", r.Method),
+			slog.String("path", r.URL.Path), slog.Int("status", sw.status),
+			slog.Duration("duration", time.Since(start)))
+	})
+}
+
+func (a *App) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				// The panic value may hold request data: log its type, not its text.
+				a.log.Error("panic serving request", "request_id", RequestID(r.Context()), "panic_type", fmt.Sprintf("%T", p))
+				scim.WriteError(w, a.log, errors.New("panic"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (a *App) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitConcurrency answers 429 + Retry-After beyond n SCIM requests in flight, so an
+// IdP burst queues at the IdP, not in our memory.
+func (a *App) limitConcurrency(n int) func(http.Handler) http.Handler {
+	sem := make(chan struct{}, n)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case sem <- struct{}{}:
+				defer func() { <-sem }()
+				next.ServeHTTP(w, r)
+			default:
+				a.metrics.rejected.Inc()
+				w.Header().Set("Retry-After", strconv.Itoa(1))
+				w.Header().Set("Content-Type", "application/scim+json")
+				w.WriteHeader(http.StatusTooManyRequests)
+				_, _ = w.Write([]byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"429","detail":"Too many requests in flight; retry shortly."}` + "\n"))
+			}
+		})
+	}
+}

@@ -1,0 +1,145 @@
+package app
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/panther-scim/panther-scim/internal/provision"
+)
+
+// Metrics are the Prometheus series the service exports. Each App has its own
+// registry, so that tests can run several in one process.
+type Metrics struct {
+	svc          func() *provision.Service
+	reg          *prometheus.Registry
+	requests     *prometheus.CounterVec
+	latency      *prometheus.HistogramVec
+	pantherCalls *prometheus.CounterVec
+	pantherTime  *prometheus.HistogramVec
+	retries      *prometheus.CounterVec
+	authFailures prometheus.Counter
+	drift        *prometheus.CounterVec
+	rejected     prometheus.Counter
+}
+
+// NewMetrics returns a fresh registry of the service's series. Build it before the
+// Panther client (which reports to it) and pass it to Start.
+func NewMetrics() *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		reg: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "panther_scim_http_requests_total", Help: "SCIM and operational HTTP requests by route pattern, method and status.",
+		}, []string{"route", "method", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "panther_scim_http_request_duration_seconds", Help: "Request latency by route pattern and method.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"route", "method"}),
+		pantherCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "panther_scim_panther_calls_total", Help: "Panther API calls by operation and outcome (after retries).",
+		}, []string{"operation", "outcome"}),
+		pantherTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "panther_scim_panther_call_duration_seconds", Help: "Panther API call latency by operation, retries included.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"operation"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "panther_scim_panther_retries_total", Help: "Panther API call retries by operation and reason.",
+		}, []string{"operation", "reason"}),
+		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "panther_scim_auth_failures_total", Help: "SCIM requests refused for failed authentication.",
+		}),
+		drift: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "panther_scim_drift_total", Help: "Differences the reconciler found between the store and Panther, by action.",
+		}, []string{"action"}),
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "panther_scim_overload_rejections_total", Help: "Requests answered 429 because too many were in flight.",
+		}),
+	}
+	pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "panther_scim_pending_intents", Help: "Changes accepted but not yet confirmed in Panther.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if m.svc == nil {
+			return 0
+		}
+		n, _, err := m.svc().Pending(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	})
+	reg.MustRegister(m.requests, m.latency, m.pantherCalls, m.pantherTime, m.retries, m.authFailures, m.drift, m.rejected, pending,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Call implements the Panther client's observer.
+func (m *Metrics) Call(op, outcome string, d time.Duration) {
+	m.pantherCalls.WithLabelValues(op, outcome).Inc()
+	m.pantherTime.WithLabelValues(op).Observe(d.Seconds())
+}
+
+// Retry implements the Panther client's observer.
+func (m *Metrics) Retry(op, reason string) { m.retries.WithLabelValues(op, reason).Inc() }
+
+func (m *Metrics) onPlan(p provision.Plan) {
+	for _, d := range p.Drift {
+		m.drift.WithLabelValues(d.Action).Inc()
+	}
+}
+
+func (m *Metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// instrument records each request under its chi route pattern (not its path, which
+// holds ids) once routing is done.
+func (m *Metrics) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		route := "unmatched"
+		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+			route = rc.RoutePattern()
+		}
+		code := sw.status
+		if code == 0 {
+			code = http.StatusOK
+		}
+		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(code)).Inc()
+		m.latency.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// AuthFailed counts a request refused for failed authentication.
+func (m *Metrics) AuthFailed() { m.authFailures.Inc() }
