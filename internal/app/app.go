@@ -21,6 +21,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/panther-scim/panther-scim/internal/auth"
 	"github.com/panther-scim/panther-scim/internal/provision"
 	"github.com/panther-scim/panther-scim/internal/store"
 	"github.com/panther-scim/panther-scim/scim"
@@ -126,11 +127,19 @@ func Start(ctx context.Context, opts Options, obs *Metrics) (*App, error) {
 	if opts.OAuthToken != nil {
 		api.With(a.limitBody).Post("/oauth/token", opts.OAuthToken.ServeHTTP)
 	}
+	// An online backup, for `panther-scim backup --url`: bbolt lets only this process
+	// open the file, so the copy is streamed from a read transaction here.
+	api.Route("/admin", func(r chi.Router) {
+		if opts.Authenticate != nil {
+			r.Use(opts.Authenticate)
+		}
+		r.Get("/backup", a.backup)
+	})
 	api.Route(scim.Prefix, func(r chi.Router) {
 		if opts.Authenticate != nil {
 			r.Use(opts.Authenticate)
 		}
-		r.Use(a.limitConcurrency(opts.MaxConcurrentRequests))
+		r.Use(withActor, a.limitConcurrency(opts.MaxConcurrentRequests))
 		h := http.StripPrefix(scim.Prefix, scimHandler)
 		for _, p := range []string{
 			"/ServiceProviderConfig", "/ResourceTypes", "/ResourceTypes/{name}", "/Schemas", "/Schemas/{id}",
@@ -263,6 +272,14 @@ func (a *App) pruneAudit(ctx context.Context) {
 	}
 }
 
+func (a *App) backup(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="panther-scim.db"`)
+	if _, err := a.Store.Backup(w); err != nil {
+		a.log.Error("online backup failed", "err", err)
+	}
+}
+
 // ---- health -----------------------------------------------------------------------
 
 func (a *App) healthz(w http.ResponseWriter, _ *http.Request) {
@@ -390,4 +407,14 @@ func (a *App) limitConcurrency(n int) func(http.Handler) http.Handler {
 			}
 		})
 	}
+}
+
+// withActor hands the authenticated principal to the audit trail.
+func withActor(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := auth.Principal(r.Context()); p != "" {
+			r = r.WithContext(provision.WithActor(r.Context(), p))
+		}
+		next.ServeHTTP(w, r)
+	})
 }

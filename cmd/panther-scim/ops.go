@@ -1,0 +1,393 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/panther-scim/panther-scim/internal/app"
+	"github.com/panther-scim/panther-scim/internal/auth"
+	"github.com/panther-scim/panther-scim/internal/config"
+	"github.com/panther-scim/panther-scim/internal/pantherfake"
+	"github.com/panther-scim/panther-scim/internal/provision"
+	"github.com/panther-scim/panther-scim/internal/store"
+	"github.com/panther-scim/panther-scim/mappings"
+)
+
+func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "SCIM listener")
+	pantherAddr := fs.String("panther-addr", "127.0.0.1:8081", "listener of the in-memory Panther (GraphQL at /public/graphql)")
+	pantherKey := fs.String("panther-key", "demo-panther-key", "API key the in-memory Panther requires")
+	token := fs.String("token", "", "SCIM bearer token (generated and printed when empty)")
+	data := fs.String("data", "", "bbolt data file (a temporary file when empty)")
+	cfgPath := fs.String("config", "", "config file (default: the built-in copy of config.example.yaml)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var cfg config.Config
+	var err error
+	if *cfgPath != "" {
+		cfg, err = config.Load(*cfgPath)
+	} else {
+		cfg, err = config.Parse(config.Example)
+	}
+	if err != nil {
+		return err
+	}
+
+	fake := pantherfake.New(pantherfake.Options{APIKey: *pantherKey})
+	ln, err := net.Listen("tcp", *pantherAddr)
+	if err != nil {
+		return fmt.Errorf("in-memory Panther: %w", err)
+	}
+	fakeSrv := &http.Server{Handler: fake.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = fakeSrv.Serve(ln) }()
+	defer fakeSrv.Close()
+
+	if *token == "" {
+		*token, _ = auth.GenerateToken()
+	}
+	if *data == "" {
+		dir, err := os.MkdirTemp("", "panther-scim-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		*data = filepath.Join(dir, "panther-scim.db")
+	}
+	// The demo's secrets are its own: pass them through the same env indirection
+	// the real configuration uses, so no code path differs.
+	os.Setenv("PANTHER_SCIM_DEMO_PANTHER_KEY", *pantherKey)
+	os.Setenv("PANTHER_SCIM_DEMO_TOKENS", *token)
+	cfg.Panther.URL = "http://" + ln.Addr().String() + "/public/graphql"
+	cfg.Panther.TokenEnv, cfg.Panther.TokenFile = "PANTHER_SCIM_DEMO_PANTHER_KEY", ""
+	cfg.Auth.BearerTokensEnv, cfg.Auth.BearerTokensFile, cfg.Auth.BearerTokenHashes = "PANTHER_SCIM_DEMO_TOKENS", "", nil
+	cfg.Auth.OAuth = config.OAuth{}
+	cfg.Server.Addr, cfg.Server.OpsAddr, cfg.Server.BaseURL = *addr, "", ""
+	cfg.Server.TLS = config.TLS{}
+	cfg.Store.Path = *data
+	cfg.Log.Format = "text"
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	m := app.NewMetrics()
+	client, err := newPantherClient(cfg, m)
+	if err != nil {
+		return err
+	}
+	srv, err := startApp(ctx, cfg, client, m, log)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	base := srv.URL()
+	fmt.Fprintf(stdout, `panther-scim demo is running.
+
+  SCIM base URL   %s
+  Bearer token    %s
+  Panther double  http://%s/public/graphql  (X-API-Key: %s)
+  Health          http://%s/healthz   Metrics: http://%s/metrics
+  Data file       %s
+  Mapping         Panther Admins -> Admin, Panther Analysts -> Analyst, default AnalystReadOnly
+
+Try:
+  curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/scim+json' \
+    -d '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ada@example.com","name":{"givenName":"Ada","familyName":"Lovelace"},"emails":[{"value":"ada@example.com","primary":true}],"active":true}' \
+    %s/Users
+  curl -s -H 'X-API-Key: %s' -H 'Content-Type: application/json' \
+    -d '{"query":"{ users { email givenName familyName role { name } } }"}' http://%s/public/graphql
+
+Press Ctrl-C to stop.
+`, base, *token, ln.Addr(), *pantherKey, srv.Addr(), srv.Addr(), *data, *token, base, *pantherKey, ln.Addr())
+	<-ctx.Done()
+	return nil
+}
+
+func cmdFakePanther(ctx context.Context, args []string, stdout io.Writer) error {
+	return pantherfake.Run(ctx, args, stdout)
+}
+
+func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", os.Getenv("PANTHER_SCIM_CONFIG"), "config file (YAML)")
+	offline := fs.Bool("offline", false, "validate the file only; do not ask Panther about the roles")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		fmt.Fprintln(stdout, "config: INVALID")
+		fmt.Fprintln(stdout, err)
+		return errSilent
+	}
+	fmt.Fprintln(stdout, "config: ok")
+	if *offline {
+		return nil
+	}
+	client, err := newPantherClient(cfg, nil)
+	if err != nil {
+		fmt.Fprintln(stdout, "panther:", err)
+		return errSilent
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	lookup := func(ref string) (bool, bool, error) {
+		r, err := client.RoleByName(ctx, ref)
+		if errors.Is(err, provision.ErrNotFound) {
+			r, err = client.RoleByID(ctx, ref)
+		}
+		if errors.Is(err, provision.ErrNotFound) {
+			return false, false, nil
+		}
+		if err != nil {
+			return false, false, err
+		}
+		for _, p := range r.Permissions {
+			if p == "UserModify" {
+				return true, true, nil
+			}
+		}
+		return true, false, nil
+	}
+	m := cfg.Mapping
+	if cfg.Provisioning.DeactivationRole != "" {
+		m.Rules = append(m.Rules, mappings.Rule{Group: "(deactivated users)", Role: cfg.Provisioning.DeactivationRole})
+	}
+	warnings, err := mappings.ValidateRoles(m, lookup)
+	for _, w := range warnings {
+		fmt.Fprintln(stdout, "warning:", w)
+	}
+	if err != nil {
+		fmt.Fprintln(stdout, "roles: INVALID")
+		fmt.Fprintln(stdout, err)
+		return errSilent
+	}
+	fmt.Fprintln(stdout, "roles: ok (every mapped role exists in Panther)")
+	return nil
+}
+
+// openService opens the store for an offline command (the server must not be running:
+// bbolt allows one process).
+func openService(cfg config.Config, needPanther bool) (*provision.Service, *store.Bolt, error) {
+	st, err := store.Open(cfg.Store.Path, store.Options{OpenTimeout: cfg.Store.OpenTimeout})
+	if err != nil {
+		return nil, nil, err
+	}
+	var p provision.Panther
+	if needPanther {
+		client, err := newPantherClient(cfg, nil)
+		if err != nil {
+			_ = st.Close()
+			return nil, nil, err
+		}
+		p = client
+	}
+	svc := provision.New(st, p, provision.Options{
+		Mapping: cfg.Mapping, Deactivation: provision.DeactivationMode(cfg.Provisioning.Deactivation),
+		DeactivationRole: cfg.Provisioning.DeactivationRole, ProtectedEmails: cfg.Provisioning.ProtectedEmails,
+		SyncConcurrency: cfg.Provisioning.SyncConcurrency,
+	})
+	return svc, st, nil
+}
+
+func cmdReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", os.Getenv("PANTHER_SCIM_CONFIG"), "config file (YAML)")
+	dry := fs.Bool("dry-run", false, "print the plan without changing Panther")
+	asJSON := fs.Bool("json", false, "print the plan as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	svc, st, err := openService(cfg, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	plan, err := svc.Reconcile(ctx, *dry)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(plan)
+	}
+	if *dry {
+		fmt.Fprint(stdout, "plan (dry run, nothing changed):\n")
+	}
+	fmt.Fprint(stdout, plan.String())
+	if plan.Failed > 0 {
+		return errSilent
+	}
+	return nil
+}
+
+func cmdToken(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	tok, hash := auth.GenerateToken()
+	fmt.Fprintf(stdout, `New SCIM bearer token (shown once; store it in your IdP, not here):
+
+  %s
+
+Its SHA-256 hash, for the config (keep the old hash too while you rotate):
+
+  auth:
+    bearerTokenHashes:
+      - %s
+
+Okta (SCIM 2.0 app > Provisioning > Integration):
+  Authentication Mode: HTTP Header; Authorization: Bearer %s
+Microsoft Entra ID (Enterprise app > Provisioning > Admin Credentials):
+  Tenant URL: https://<your host>/scim/v2   Secret Token: %s
+`, tok, hash, tok, tok)
+	return nil
+}
+
+func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", os.Getenv("PANTHER_SCIM_CONFIG"), "config file (YAML); its store.path is backed up")
+	dataPath := fs.String("data", "", "the bbolt file to back up (instead of --config)")
+	out := fs.String("out", "", "where to write the copy (required)")
+	url := fs.String("url", "", "back up a running server instead: its base URL, e.g. http://127.0.0.1:8080 (bearer token from $PANTHER_SCIM_TOKEN)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return errors.New("--out FILE is required")
+	}
+	if *url != "" {
+		return onlineBackup(ctx, strings.TrimRight(*url, "/")+"/admin/backup", *out, stdout)
+	}
+	path := *dataPath
+	if path == "" {
+		cfg, err := loadConfig(*cfgPath)
+		if err != nil {
+			return err
+		}
+		path = cfg.Store.Path
+	}
+	st, err := store.Open(path, store.Options{OpenTimeout: 2 * time.Second})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.BackupFile(*out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "backup of %s written to %s\n", path, *out)
+	return nil
+}
+
+func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", os.Getenv("PANTHER_SCIM_CONFIG"), "config file (YAML)")
+	dataPath := fs.String("data", "", "the bbolt file (instead of --config)")
+	since := fs.Duration("since", 0, "only entries newer than this (e.g. 24h); 0: all")
+	user := fs.String("user", "", "only entries about this SCIM id, userName or email")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	path := *dataPath
+	if path == "" {
+		cfg, err := loadConfig(*cfgPath)
+		if err != nil {
+			return err
+		}
+		path = cfg.Store.Path
+	}
+	st, err := store.Open(path, store.Options{OpenTimeout: 2 * time.Second})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var from time.Time
+	if *since > 0 {
+		from = time.Now().Add(-*since)
+	}
+	enc := json.NewEncoder(stdout)
+	return st.View(ctx, func(tx provision.ReadTx) error {
+		return tx.ScanAudit(from, func(e provision.AuditEntry) bool {
+			if *user != "" && !auditAbout(e, *user) {
+				return true
+			}
+			_ = enc.Encode(e)
+			return true
+		})
+	})
+}
+
+func auditAbout(e provision.AuditEntry, who string) bool {
+	if e.ID == who {
+		return true
+	}
+	for _, m := range []map[string]string{e.Before, e.After} {
+		if strings.EqualFold(m["userName"], who) || strings.EqualFold(m["email"], who) {
+			return true
+		}
+	}
+	return false
+}
+
+// onlineBackup fetches a consistent copy from a running server and writes it
+// atomically (a temporary file renamed into place), mode 0600.
+func onlineBackup(ctx context.Context, url, out string, stdout io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+os.Getenv("PANTHER_SCIM_TOKEN"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("online backup: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("online backup: %s answered %s", url, resp.Status)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(out), ".panther-scim-backup-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		return err
+	}
+	n, err := io.Copy(tmp, resp.Body)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("online backup: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "backup of the running server (%d bytes) written to %s\n", n, out)
+	return nil
+}

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/panther-scim/panther-scim/internal/app"
+	"github.com/panther-scim/panther-scim/internal/auth"
+	"github.com/panther-scim/panther-scim/internal/config"
+	"github.com/panther-scim/panther-scim/internal/panther"
+	"github.com/panther-scim/panther-scim/internal/provision"
+)
+
+// crashEnv names the test-only environment variable that makes the process kill
+// itself with SIGKILL at a dangerous point ("after-store-write" or
+// "after-panther-call"), so that the crash test can prove recovery on the real binary.
+const crashEnv = "PANTHER_SCIM_TEST_CRASH_AT"
+
+func loadConfig(path string) (config.Config, error) {
+	if path == "" {
+		return config.Config{}, errors.New("--config FILE is required")
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if strings.EqualFold(cfg.Log.Format, "text") {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func newPantherClient(cfg config.Config, obs panther.Observer) (*panther.Client, error) {
+	tok, err := cfg.PantherToken()
+	if err != nil {
+		return nil, err
+	}
+	return panther.New(panther.Config{
+		URL: cfg.Panther.URL, Token: tok, Timeout: cfg.Panther.Timeout, MaxRetries: cfg.Panther.MaxRetries,
+		MaxConcurrent: cfg.Panther.MaxConcurrent, RatePerSecond: cfg.Panther.RatePerSecond, Burst: cfg.Panther.Burst,
+		Observer: obs, UserAgent: "panther-scim/" + version,
+	})
+}
+
+func newAuthenticator(cfg config.Config, m *app.Metrics, log *slog.Logger) (*auth.Authenticator, error) {
+	hashes, err := cfg.BearerTokenHashes()
+	if err != nil {
+		return nil, err
+	}
+	opts := auth.Options{
+		FailureLimit: auth.FailureLimit{PerMinute: cfg.Auth.FailureLimit.PerMinute, Burst: cfg.Auth.FailureLimit.Burst},
+		OnFailure: func(f auth.Failure) {
+			m.AuthFailed()
+			log.Warn("authentication failed", "reason", string(f.Reason), "addr", f.Addr, "limited", f.Limited)
+		},
+	}
+	for _, h := range hashes {
+		opts.TokenHashes = append(opts.TokenHashes, auth.Hash(h))
+	}
+	if cfg.Auth.OAuth.Enabled() {
+		key, err := cfg.OAuthSigningKey()
+		if err != nil {
+			return nil, err
+		}
+		secret, err := cfg.OAuthClientSecretHash()
+		if err != nil {
+			return nil, err
+		}
+		opts.OAuth = &auth.OAuth{
+			ClientID: cfg.Auth.OAuth.ClientID, ClientSecretHash: auth.Hash(secret), SigningKey: key,
+			TokenTTL: cfg.Auth.OAuth.TokenTTL, ClockSkew: cfg.Auth.OAuth.ClockSkew,
+		}
+	}
+	return auth.New(opts)
+}
+
+// appOptions turns the configuration into the App's options.
+func appOptions(cfg config.Config, p provision.Panther, a *auth.Authenticator, log *slog.Logger) app.Options {
+	o := app.Options{
+		Addr: cfg.Server.Addr, OpsAddr: cfg.Server.OpsAddr, StorePath: cfg.Store.Path, StoreOpenTimeout: cfg.Store.OpenTimeout,
+		Panther: p,
+		Provision: provision.Options{
+			Mapping: cfg.Mapping, Deactivation: provision.DeactivationMode(cfg.Provisioning.Deactivation),
+			DeactivationRole: cfg.Provisioning.DeactivationRole, ProtectedEmails: cfg.Provisioning.ProtectedEmails,
+			SyncConcurrency: cfg.Provisioning.SyncConcurrency, RequestSyncTimeout: cfg.Provisioning.RequestSyncTimeout,
+			Hooks: crashHooks(),
+		},
+		Authenticate: a.Middleware, MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		MaxConcurrentRequests: cfg.Server.MaxConcurrentRequests, ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
+		ReadTimeout: cfg.Server.ReadTimeout, WriteTimeout: cfg.Server.WriteTimeout, IdleTimeout: cfg.Server.IdleTimeout,
+		ShutdownTimeout: cfg.Server.ShutdownTimeout, TLSCertFile: cfg.Server.TLS.CertFile, TLSKeyFile: cfg.Server.TLS.KeyFile,
+		ReconcileInterval: cfg.Provisioning.ReconcileInterval, AuditRetention: cfg.Audit.Retention, Logger: log,
+	}
+	if cfg.Server.BaseURL != "" {
+		o.BaseURL = strings.TrimRight(cfg.Server.BaseURL, "/") + "/scim/v2"
+	}
+	if a.OAuthEnabled() {
+		o.OAuthToken = a.TokenHandler()
+	}
+	return o
+}
+
+func crashHooks() provision.Hooks {
+	kill := func() { _ = syscall.Kill(os.Getpid(), syscall.SIGKILL) }
+	switch os.Getenv(crashEnv) {
+	case "after-store-write":
+		return provision.Hooks{AfterStoreWrite: kill}
+	case "after-panther-call":
+		return provision.Hooks{AfterPantherCall: kill}
+	}
+	return provision.Hooks{}
+}
+
+// startApp builds and starts the App for cfg, and checks the mapped roles.
+func startApp(ctx context.Context, cfg config.Config, p provision.Panther, m *app.Metrics, log *slog.Logger) (*app.App, error) {
+	a, err := newAuthenticator(cfg, m, log)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := app.Start(ctx, appOptions(cfg, p, a, log), m)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRoles(ctx, srv.Service, cfg); err != nil {
+		if errors.Is(err, errUnknownRole) {
+			_ = srv.Close()
+			return nil, err
+		}
+		log.Warn("could not check the mapped roles in Panther yet", "err", err)
+	}
+	return srv, nil
+}
+
+var errUnknownRole = errors.New("unknown role")
+
+// checkRoles resolves every role the config names; an unknown one stops the start.
+func checkRoles(ctx context.Context, svc *provision.Service, cfg config.Config) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	roles := cfg.Mapping.Roles()
+	if cfg.Provisioning.DeactivationRole != "" {
+		roles = append(roles, cfg.Provisioning.DeactivationRole)
+	}
+	for _, r := range roles {
+		if _, err := svc.RoleFor(ctx, r); err != nil {
+			if provision.ErrorCode(err) == provision.CodeInternal && errors.Is(err, provision.ErrNotFound) {
+				return fmt.Errorf("%w: the mapping names role %q, which Panther does not have", errUnknownRole, r)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", os.Getenv("PANTHER_SCIM_CONFIG"), "config file (YAML)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	m := app.NewMetrics()
+	client, err := newPantherClient(cfg, m)
+	if err != nil {
+		return err
+	}
+	srv, err := startApp(ctx, cfg, client, m, log)
+	if err != nil {
+		return err
+	}
+	log.Info("panther-scim serving", "version", version, "scim", srv.URL(), "ops", srv.OpsAddr())
+	<-ctx.Done()
+	log.Info("shutting down")
+	return srv.Close()
+}
+
+func cmdHealthcheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("url", envOr("PANTHER_SCIM_HEALTH_URL", "http://127.0.0.1:8080/healthz"), "health URL to probe")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: %s answered %d", *url, resp.StatusCode)
+	}
+	fmt.Fprintln(stdout, "ok")
+	return nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
