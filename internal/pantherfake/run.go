@@ -1,0 +1,89 @@
+package pantherfake
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+)
+
+// APIKeyEnv is the environment variable Run reads the API key from when --api-key is not given.
+const APIKeyEnv = "PANTHER_FAKE_API_KEY"
+
+// Run parses args (the flags of the fake-panther command, without the program name), serves
+// the fake until ctx is done, then shuts it down. It prints where it listens to stdout.
+func Run(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("fake-panther", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	addr := fs.String("addr", "127.0.0.1:8081", "address to listen on")
+	apiKey := fs.String("api-key", "", "X-API-Key value to require (default: $"+APIKeyEnv+")")
+	latency := fs.Duration("latency", 0, "fixed delay added to every answer")
+	jitter := fs.Duration("jitter", 0, "random extra delay, up to this much")
+	errorRate := fs.Float64("error-rate", 0, "fraction of requests answered 5xx without processing (0..1)")
+	errorStatus := fs.Int("error-status", http.StatusInternalServerError, "HTTP status of --error-rate failures")
+	rateLimitRate := fs.Float64("rate-limit-rate", 0, "fraction of requests answered 429 (0..1)")
+	retryAfter := fs.Duration("retry-after", time.Second, "Retry-After sent with 429 and 503 answers")
+	seed := fs.Int64("seed", 0, "seed for fault injection and ids (0: from the clock)")
+	fs.Usage = func() {
+		fmt.Fprintf(stdout, "Usage: fake-panther [flags]\n\nServes an in-memory Panther users-and-roles GraphQL API at %s.\n\n", Path)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("fake-panther: unexpected arguments %q", fs.Args())
+	}
+	if *apiKey == "" {
+		*apiKey = os.Getenv(APIKeyEnv)
+	}
+	if *apiKey == "" {
+		return fmt.Errorf("fake-panther: --api-key or $%s is required", APIKeyEnv)
+	}
+	for name, p := range map[string]float64{"--error-rate": *errorRate, "--rate-limit-rate": *rateLimitRate} {
+		if p < 0 || p > 1 {
+			return fmt.Errorf("fake-panther: %s must be between 0 and 1", name)
+		}
+	}
+	if *errorStatus < 500 || *errorStatus > 599 {
+		return errors.New("fake-panther: --error-status must be a 5xx status")
+	}
+	ra := *retryAfter
+	if ra == 0 {
+		ra = -1 // Options treats 0 as "default"; the flag's 0 means "no header"
+	}
+
+	s := New(Options{
+		APIKey: *apiKey, Latency: *latency, Jitter: *jitter, ErrorRate: *errorRate, ErrorStatus: *errorStatus,
+		RateLimitRate: *rateLimitRate, RetryAfter: ra, Seed: *seed,
+	})
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("fake-panther: %w", err)
+	}
+	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	fmt.Fprintf(stdout, "fake-panther: serving Panther's users-and-roles GraphQL API at http://%s%s (X-API-Key required)\n",
+		ln.Addr(), Path)
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("fake-panther: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdownCtx); err != nil {
+		hs.Close()
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("fake-panther: %w", err)
+	}
+	return nil
+}

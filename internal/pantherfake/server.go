@@ -1,0 +1,757 @@
+package pantherfake
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/vektah/gqlparser/v2"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/parser"
+	"github.com/vektah/gqlparser/v2/validator"
+
+	"github.com/panther-scim/panther-scim/internal/panther"
+	"github.com/panther-scim/panther-scim/internal/provision"
+)
+
+// Path is where the fake serves GraphQL, as Panther does. LegacyPath is served too, for
+// deployments whose URL carries the /v1 prefix.
+const (
+	Path       = "/public/graphql"
+	LegacyPath = "/v1/public/graphql"
+)
+
+// DefaultAPIKey is the key New requires when Options.APIKey is empty.
+const DefaultAPIKey = "pantherfake-api-key"
+
+// maxBody caps a request body.
+const maxBody = 1 << 20
+
+// Options configure a Server. Every fault can also be changed later with the Server's setters.
+type Options struct {
+	// APIKey is the X-API-Key value every request must carry (DefaultAPIKey when empty).
+	APIKey string
+	// Latency delays every answer; Jitter adds a random extra delay in [0, Jitter).
+	Latency time.Duration
+	Jitter  time.Duration
+	// ErrorRate is the fraction of requests answered with ErrorStatus before being processed.
+	ErrorRate float64
+	// ErrorStatus is the status of ErrorRate failures. Default 500.
+	ErrorStatus int
+	// RateLimitRate is the fraction of requests answered 429 before being processed.
+	RateLimitRate float64
+	// RetryAfter is sent as Retry-After (in whole seconds, rounded up) with injected 429 and
+	// 503 answers. Default 1s; negative: no header.
+	RetryAfter time.Duration
+	// Seed makes fault injection and ids deterministic; 0 seeds from the clock.
+	Seed int64
+	// Now is the clock for createdAt and updatedAt. Default time.Now.
+	Now func() time.Time
+}
+
+// Call is one request as the fake saw it.
+type Call struct {
+	// Op is the operation's first root field ("inviteUser", "users", ...); empty when the
+	// request could not be parsed.
+	Op string
+	// Variables are the request's variables as sent.
+	Variables map[string]any
+	// Status is the HTTP status answered; 0 when the response was dropped.
+	Status int
+	// Time is when the request arrived.
+	Time time.Time
+	// Dropped: the operation was executed and the connection closed without an answer.
+	Dropped bool
+	// Errors are the messages of the GraphQL errors answered.
+	Errors []string
+}
+
+// Server is Panther's users-and-roles API in memory. All methods are safe for concurrent use.
+type Server struct {
+	apiKey string
+	schema *ast.Schema
+
+	mu          sync.Mutex
+	rng         *rand.Rand
+	now         func() time.Time
+	started     time.Time
+	users       map[string]*user
+	emailIndex  map[string]string // lower-cased email -> user id
+	roles       map[string]*role
+	permissions map[string]bool // the schema's Permission values
+	seq         int
+	owner       *user // the API token's creator; not among users
+	tokenID     string
+
+	latency, jitter time.Duration
+	errorRate       float64
+	errorStatus     int
+	rateLimitRate   float64
+	retryAfter      time.Duration
+	failNext        map[string][]int // op ("" = any) -> statuses still to answer
+	dropNext        map[string]int   // op ("" = any) -> responses still to drop
+	down            bool
+
+	calls       []Call
+	inFlight    int
+	maxInFlight int
+}
+
+// schemaOnce parses panther.Schema once for every Server.
+var schemaOnce = sync.OnceValues(func() (*ast.Schema, error) {
+	return gqlparser.LoadSchema(&ast.Source{Name: "schema.graphql", Input: panther.Schema})
+})
+
+// New returns a Server with Panther's default roles (Admin, Analyst, AnalystReadOnly) and no
+// users.
+func New(opts Options) *Server {
+	schema, err := schemaOnce()
+	if err != nil {
+		// panther.Schema is compiled in and tested; it cannot fail at run time.
+		panic(fmt.Sprintf("pantherfake: loading panther.Schema: %v", err))
+	}
+	seed := opts.Seed
+	if seed == 0 {
+		seed = time.Now().UnixNano()
+	}
+	s := &Server{
+		apiKey:      cmpOr(opts.APIKey, DefaultAPIKey),
+		schema:      schema,
+		rng:         rand.New(rand.NewPCG(uint64(seed), uint64(seed)^0x9e3779b97f4a7c15)),
+		now:         opts.Now,
+		users:       map[string]*user{},
+		emailIndex:  map[string]string{},
+		roles:       map[string]*role{},
+		permissions: map[string]bool{},
+		latency:     opts.Latency,
+		jitter:      opts.Jitter,
+		errorRate:   opts.ErrorRate,
+		errorStatus: opts.ErrorStatus,
+		retryAfter:  opts.RetryAfter,
+		failNext:    map[string][]int{},
+		dropNext:    map[string]int{},
+	}
+	s.rateLimitRate = opts.RateLimitRate
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.errorStatus == 0 {
+		s.errorStatus = http.StatusInternalServerError
+	}
+	if s.retryAfter == 0 {
+		s.retryAfter = time.Second
+	}
+	s.started = s.now().UTC()
+	var all []string
+	for _, v := range schema.Types["Permission"].EnumValues {
+		s.permissions[v.Name] = true
+		all = append(all, v.Name)
+	}
+	for _, d := range defaultRoles {
+		perms := d.permissions
+		if perms == nil {
+			perms = all
+		}
+		r, err := s.newRoleLocked(d.name, perms, false)
+		if err != nil {
+			panic(fmt.Sprintf("pantherfake: default role %s: %v", d.name, err))
+		}
+		r.createdAt, r.updatedAt = s.started, s.started
+	}
+	s.tokenID = s.newID()
+	s.owner = &user{id: s.newID(), email: "owner@pantherfake.example", givenName: "Token", familyName: "Owner",
+		roleID: s.roleByNameLocked("Admin").id, createdAt: s.started}
+	return s
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// newID returns a UUID (version 4) drawn from the seeded generator. Callers hold s.mu.
+func (s *Server) newID() string {
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], s.rng.Uint64())
+	binary.LittleEndian.PutUint64(b[8:], s.rng.Uint64())
+	b[6] = b[6]&0x0f | 0x40 // version 4
+	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
+	return uuid.UUID(b).String()
+}
+
+// Handler serves GraphQL at Path and LegacyPath, and GET /healthz.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+Path, s.serveGraphQL)
+	mux.HandleFunc("POST "+LegacyPath, s.serveGraphQL)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	return mux
+}
+
+// Start serves the fake on a fresh loopback port (127.0.0.1:0). It returns the full GraphQL
+// URL and a function that stops the server and closes every connection.
+func (s *Server) Start() (url string, stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("pantherfake: %w", err)
+	}
+	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = hs.Serve(ln)
+	}()
+	return "http://" + ln.Addr().String() + Path, func() {
+		_ = hs.Close()
+		<-done
+	}, nil
+}
+
+// graphQLRequest is the body of a GraphQL-over-HTTP POST.
+type graphQLRequest struct {
+	Query         string         `json:"query"`
+	OperationName string         `json:"operationName"`
+	Variables     map[string]any `json:"variables"`
+}
+
+type graphQLResponse struct {
+	Data   any        `json:"data"`
+	Errors []gqlError `json:"errors,omitempty"`
+}
+
+// noData is a response that stopped before execution: "data" is absent, as the spec asks.
+type noData struct {
+	Errors []gqlError `json:"errors"`
+}
+
+func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
+	call := Call{Time: time.Now()}
+	s.enter()
+	defer s.leave()
+
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		s.writeJSON(w, &call, http.StatusRequestEntityTooLarge, nil, noData{Errors: []gqlError{{Message: err.Error()}}})
+		return
+	}
+	var req graphQLRequest
+	jsonErr := json.Unmarshal(body, &req)
+	call.Variables = req.Variables
+	var doc *ast.QueryDocument
+	var op *ast.OperationDefinition
+	var parseErr error
+	if jsonErr == nil {
+		doc, parseErr = parser.ParseQuery(&ast.Source{Name: "request", Input: req.Query})
+		if parseErr == nil {
+			op = selectOperation(doc, req.OperationName)
+			call.Op = rootFieldName(op)
+		}
+	}
+
+	// A Panther that is down answers nothing useful, before looking at the key.
+	if s.isDown() {
+		s.writeFault(w, &call, http.StatusServiceUnavailable)
+		return
+	}
+	if subtle.ConstantTimeCompare([]byte(r.Header.Get("X-API-Key")), []byte(s.apiKey)) != 1 {
+		s.writeErrors(w, &call, http.StatusUnauthorized, gqlError{
+			Message: "Unauthorized: missing or invalid X-API-Key", Extensions: map[string]any{"code": codeUnauthenticated}})
+		return
+	}
+	switch {
+	case jsonErr != nil:
+		s.writeErrors(w, &call, http.StatusBadRequest, gqlError{
+			Message: "request body is not a GraphQL JSON request: " + jsonErr.Error(), Extensions: map[string]any{"code": codeParseFailed}})
+		return
+	case parseErr != nil:
+		s.writeErrors(w, &call, http.StatusBadRequest, toGQLErrors(parseErr, codeParseFailed)...)
+		return
+	}
+
+	if d := s.delay(); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			call.Status = 499 // the client went away (nginx's convention)
+			s.record(call)
+			return
+		}
+	}
+	if status := s.injectedFailure(call.Op); status != 0 {
+		s.writeFault(w, &call, status)
+		return
+	}
+
+	if errs := validator.Validate(s.schema, doc); len(errs) > 0 {
+		s.writeErrors(w, &call, http.StatusOK, toGQLErrors(errs, codeValidationFailed)...)
+		return
+	}
+	if op == nil {
+		msg := "operation name is required when the document has several operations"
+		if req.OperationName != "" {
+			msg = fmt.Sprintf("unknown operation %q", req.OperationName)
+		}
+		s.writeErrors(w, &call, http.StatusOK, gqlError{Message: msg, Extensions: map[string]any{"code": codeValidationFailed}})
+		return
+	}
+	if op.Operation == ast.Subscription {
+		s.writeErrors(w, &call, http.StatusOK, gqlError{Message: "subscriptions are not supported",
+			Extensions: map[string]any{"code": codeValidationFailed}})
+		return
+	}
+	vars, err := validator.VariableValues(s.schema, op, req.Variables)
+	if err != nil {
+		s.writeErrors(w, &call, http.StatusOK, toGQLErrors(err, codeBadUserInput)...)
+		return
+	}
+
+	resp := s.execute(doc, op, vars)
+	for _, e := range resp.Errors {
+		call.Errors = append(call.Errors, e.Message)
+	}
+	if s.takeDrop(call.Op) {
+		// The operation has been applied; now lose the answer, as a broken connection would.
+		call.Dropped = true
+		s.record(call)
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+			return
+		}
+		panic(http.ErrAbortHandler) // HTTP/2 or a wrapped writer: abort the stream instead
+	}
+	s.writeJSON(w, &call, http.StatusOK, nil, resp)
+}
+
+// execute runs a validated operation with the state locked, so that each request sees and
+// changes the state atomically.
+func (s *Server) execute(doc *ast.QueryDocument, op *ast.OperationDefinition, vars map[string]any) graphQLResponse {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := &executor{schema: s.schema, doc: doc, vars: vars, roots: s.rootResolvers()}
+	data := e.run(op)
+	return graphQLResponse{Data: data, Errors: e.errs}
+}
+
+func selectOperation(doc *ast.QueryDocument, name string) *ast.OperationDefinition {
+	if name != "" {
+		return doc.Operations.ForName(name)
+	}
+	if len(doc.Operations) == 1 {
+		return doc.Operations[0]
+	}
+	return nil
+}
+
+// rootFieldName names a call after the operation's first root field, following fragments.
+func rootFieldName(op *ast.OperationDefinition) string {
+	if op == nil {
+		return ""
+	}
+	for _, sel := range op.SelectionSet {
+		switch f := sel.(type) {
+		case *ast.Field:
+			return f.Name
+		case *ast.InlineFragment:
+			for _, inner := range f.SelectionSet {
+				if fld, ok := inner.(*ast.Field); ok {
+					return fld.Name
+				}
+			}
+		}
+	}
+	return ""
+}
+
+func toGQLErrors(err error, code string) []gqlError {
+	var list gqlerror.List
+	var one *gqlerror.Error
+	switch {
+	case errors.As(err, &list):
+	case errors.As(err, &one):
+		list = gqlerror.List{one}
+	default:
+		return []gqlError{{Message: err.Error(), Extensions: map[string]any{"code": code}}}
+	}
+	out := make([]gqlError, 0, len(list))
+	for _, e := range list {
+		ge := gqlError{Message: e.Message, Extensions: map[string]any{"code": code}}
+		for _, l := range e.Locations {
+			ge.Locations = append(ge.Locations, location{Line: l.Line, Column: l.Column})
+		}
+		for _, p := range e.Path {
+			switch p := p.(type) {
+			case ast.PathName:
+				ge.Path = append(ge.Path, string(p))
+			case ast.PathIndex:
+				ge.Path = append(ge.Path, int(p))
+			}
+		}
+		out = append(out, ge)
+	}
+	return out
+}
+
+func (s *Server) writeErrors(w http.ResponseWriter, call *Call, status int, errs ...gqlError) {
+	for _, e := range errs {
+		call.Errors = append(call.Errors, e.Message)
+	}
+	s.writeJSON(w, call, status, nil, noData{Errors: errs})
+}
+
+// writeFault answers an injected (or Down) failure without processing the request.
+func (s *Server) writeFault(w http.ResponseWriter, call *Call, status int) {
+	h := http.Header{}
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		s.mu.Lock()
+		ra := s.retryAfter
+		s.mu.Unlock()
+		if ra > 0 {
+			h.Set("Retry-After", strconv.FormatInt(int64((ra+time.Second-1)/time.Second), 10))
+		}
+	}
+	s.writeJSON(w, call, status, h, map[string]string{
+		"message": http.StatusText(status) + " (injected by pantherfake)",
+	})
+}
+
+// writeJSON logs the call, then answers: a test that has its answer finds the call logged.
+func (s *Server) writeJSON(w http.ResponseWriter, call *Call, status int, h http.Header, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"errors":[{"message":"pantherfake: encoding the response failed"}]}`)
+	}
+	call.Status = status
+	s.record(*call)
+	maps.Copy(w.Header(), h)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+// ---- fault injection ----
+
+func (s *Server) isDown() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.down
+}
+
+func (s *Server) delay() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.latency
+	if s.jitter > 0 {
+		d += time.Duration(s.rng.Int64N(int64(s.jitter)))
+	}
+	return d
+}
+
+// injectedFailure returns the status to fail this call with, or 0: a FailNext for the op (or
+// for any op), else a random 429 or 5xx at the configured rates.
+func (s *Server) injectedFailure(op string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, key := range []string{op, ""} {
+		if q := s.failNext[key]; len(q) > 0 {
+			s.failNext[key] = q[1:]
+			return q[0]
+		}
+	}
+	if s.rateLimitRate > 0 && s.rng.Float64() < s.rateLimitRate {
+		return http.StatusTooManyRequests
+	}
+	if s.errorRate > 0 && s.rng.Float64() < s.errorRate {
+		return s.errorStatus
+	}
+	return 0
+}
+
+func (s *Server) takeDrop(op string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, key := range []string{op, ""} {
+		if s.dropNext[key] > 0 {
+			s.dropNext[key]--
+			return true
+		}
+	}
+	return false
+}
+
+// SetLatency delays every answer by fixed plus a random [0, jitter).
+func (s *Server) SetLatency(fixed, jitter time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.latency, s.jitter = fixed, jitter
+}
+
+// SetErrorRate answers the fraction p of requests with status (500 when 0) without processing them.
+func (s *Server) SetErrorRate(p float64, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	s.errorRate, s.errorStatus = p, status
+}
+
+// SetRateLimitRate answers the fraction p of requests 429 with Retry-After: retryAfter
+// (rounded up to whole seconds; none when retryAfter is not positive).
+func (s *Server) SetRateLimitRate(p float64, retryAfter time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rateLimitRate, s.retryAfter = p, retryAfter
+}
+
+// FailNext answers the next n calls of op (a root field such as "inviteUser"; "" for any)
+// with the HTTP status, without processing them. 429 and 503 carry Retry-After.
+func (s *Server) FailNext(op string, n int, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.failNext[op] = append(s.failNext[op], status)
+	}
+}
+
+// DropNext makes the next n calls of op ("" for any) apply the operation and then close the
+// connection without answering: the case where a client cannot know whether its mutation
+// happened.
+func (s *Server) DropNext(op string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dropNext[op] += n
+}
+
+// Down makes the fake answer every request 503 (with Retry-After) until Down(false).
+func (s *Server) Down(down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = down
+}
+
+// ClearFaults removes every fault: latency, rates, pending FailNext and DropNext, Down.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.latency, s.jitter, s.errorRate, s.rateLimitRate, s.down = 0, 0, 0, 0, false
+	s.failNext, s.dropNext = map[string][]int{}, map[string]int{}
+}
+
+// ---- call log ----
+
+func (s *Server) enter() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inFlight++
+	s.maxInFlight = max(s.maxInFlight, s.inFlight)
+}
+
+func (s *Server) leave() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inFlight--
+}
+
+func (s *Server) record(c Call) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, c)
+}
+
+// Calls returns the requests served so far, in the order they finished.
+func (s *Server) Calls() []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Call(nil), s.calls...)
+}
+
+// Count returns how many requests for op (a root field name) were served, whatever their answer.
+func (s *Server) Count(op string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.calls {
+		if c.Op == op {
+			n++
+		}
+	}
+	return n
+}
+
+// MaxInFlight is the largest number of requests the fake was handling at once.
+func (s *Server) MaxInFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxInFlight
+}
+
+// ResetCalls empties the call log and the in-flight maximum.
+func (s *Server) ResetCalls() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls, s.maxInFlight = nil, s.inFlight
+}
+
+// WaitForCalls waits until at least n requests for op have been served or ctx ends, and
+// reports whether they were.
+func (s *Server) WaitForCalls(ctx context.Context, op string, n int) bool {
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for s.Count(op) < n {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
+	return true
+}
+
+// ---- state helpers for tests ----
+
+// AddUser creates a user behind the bridge's back, as an admin in Panther's console would.
+// Errors wrap provision.ErrConflict (email taken), provision.ErrNotFound (unknown role) or
+// provision.ErrInvalid (bad email or empty name).
+func (s *Server) AddUser(email, givenName, familyName, roleName string) (provision.PantherUser, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.roleByNameLocked(roleName)
+	if r == nil {
+		return provision.PantherUser{}, fmt.Errorf("pantherfake: role %q: %w", roleName, provision.ErrNotFound)
+	}
+	u, err := s.newUserLocked(email, givenName, familyName, r)
+	if err != nil {
+		return provision.PantherUser{}, helperError(err)
+	}
+	return s.toDomainUser(u), nil
+}
+
+func helperError(err error) error {
+	var fe *fieldError
+	if errors.As(err, &fe) {
+		switch fe.code {
+		case codeAlreadyExists:
+			return fmt.Errorf("pantherfake: %s: %w", fe.msg, provision.ErrConflict)
+		case codeNotFound:
+			return fmt.Errorf("pantherfake: %s: %w", fe.msg, provision.ErrNotFound)
+		default:
+			return fmt.Errorf("pantherfake: %s: %w", fe.msg, provision.ErrInvalid)
+		}
+	}
+	return err
+}
+
+// SetUserRole moves the user to the role (by name, case-insensitive).
+func (s *Server) SetUserRole(id, roleName string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.users[id]
+	if u == nil {
+		return fmt.Errorf("pantherfake: user %s: %w", id, provision.ErrNotFound)
+	}
+	r := s.roleByNameLocked(roleName)
+	if r == nil {
+		return fmt.Errorf("pantherfake: role %q: %w", roleName, provision.ErrNotFound)
+	}
+	u.roleID = r.id
+	return nil
+}
+
+// SetUserNames changes the user's given and family names.
+func (s *Server) SetUserNames(id, givenName, familyName string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.users[id]
+	if u == nil {
+		return fmt.Errorf("pantherfake: user %s: %w", id, provision.ErrNotFound)
+	}
+	u.givenName, u.familyName = givenName, familyName
+	return nil
+}
+
+// RemoveUser deletes the user.
+func (s *Server) RemoveUser(id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.users[id]
+	if u == nil {
+		return fmt.Errorf("pantherfake: user %s: %w", id, provision.ErrNotFound)
+	}
+	s.removeUserLocked(u)
+	return nil
+}
+
+// Users returns every user, oldest first.
+func (s *Server) Users() []provision.PantherUser {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	us := s.sortedUsersLocked()
+	out := make([]provision.PantherUser, len(us))
+	for i, u := range us {
+		out[i] = s.toDomainUser(u)
+	}
+	return out
+}
+
+// UserByEmail finds a user by email, case-insensitively.
+func (s *Server) UserByEmail(email string) (provision.PantherUser, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.userByEmailLocked(email)
+	if u == nil {
+		return provision.PantherUser{}, false
+	}
+	return s.toDomainUser(u), true
+}
+
+// AddRole creates a role, as an admin in Panther's console would.
+func (s *Server) AddRole(name string, permissions []string) (provision.PantherRole, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.newRoleLocked(name, permissions, false)
+	if err != nil {
+		return provision.PantherRole{}, helperError(err)
+	}
+	return toDomainRole(r), nil
+}
+
+// Roles returns every role, by name.
+func (s *Server) Roles() []provision.PantherRole {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]provision.PantherRole, 0, len(s.roles))
+	for _, r := range s.roles {
+		out = append(out, toDomainRole(r))
+	}
+	sortRoles(out)
+	return out
+}
+
+func sortRoles(rs []provision.PantherRole) {
+	slices.SortFunc(rs, func(a, b provision.PantherRole) int {
+		return strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name))
+	})
+}
