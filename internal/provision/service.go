@@ -36,6 +36,9 @@ type Options struct {
 	ProtectedEmails []string
 	// SyncConcurrency bounds the Panther syncs one request runs at once.
 	SyncConcurrency int
+	// RequestSyncTimeout bounds how long a request waits for its Panther calls; what
+	// is not done by then stays queued as an intent (default 20s).
+	RequestSyncTimeout time.Duration
 	Logger          *slog.Logger
 	Now             func() time.Time
 	// Hooks are test seams for crash injection.
@@ -79,6 +82,9 @@ func New(st Store, p Panther, opts Options) *Service {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.RequestSyncTimeout <= 0 {
+		opts.RequestSyncTimeout = 20 * time.Second
 	}
 	s := &Service{
 		store: st, panther: p, opts: opts, log: opts.Logger, now: opts.Now,
@@ -219,7 +225,7 @@ func (s *Service) CreateUser(ctx context.Context, f UserFields) (User, error) {
 		return User{}, s.storeErr(err, "User", u.ID)
 	}
 	s.hook(s.opts.Hooks.AfterStoreWrite)
-	if err := s.SyncUser(ctx, u.ID, false); err != nil {
+	if err := s.syncNow(ctx, u.ID); err != nil {
 		// Nothing recorded: the IdP will retry the POST. If Panther did invite the user
 		// (a response lost on the way back), that retry adopts them by email.
 		s.rollbackCreate(u.ID, err)
@@ -368,7 +374,7 @@ func (s *Service) UpdateUser(ctx context.Context, id string, expect int64, mutat
 	}
 	if needSync {
 		s.hook(s.opts.Hooks.AfterStoreWrite)
-		if err := s.SyncUser(ctx, id, false); err != nil {
+		if err := s.syncNow(ctx, id); err != nil {
 			if !Retryable(err) && !errors.Is(err, context.DeadlineExceeded) {
 				return User{}, s.pantherErr(err)
 			}
@@ -442,7 +448,7 @@ func (s *Service) DeleteUser(ctx context.Context, id string, expect int64) error
 		return s.storeErr(err, "User", id)
 	}
 	s.hook(s.opts.Hooks.AfterStoreWrite)
-	if err := s.SyncUser(ctx, id, false); err != nil {
+	if err := s.syncNow(ctx, id); err != nil {
 		s.log.Warn("user deletion queued: Panther call failed", "user", id, "err", err)
 	}
 	return nil
@@ -601,7 +607,9 @@ func (s *Service) writeGroup(ctx context.Context, id, action string, change func
 	}
 	if len(affected) > 0 {
 		s.hook(s.opts.Hooks.AfterStoreWrite)
-		if err := s.syncMany(ctx, affected); err != nil {
+		sctx, cancel := context.WithTimeout(ctx, s.opts.RequestSyncTimeout)
+		defer cancel()
+		if err := s.syncMany(sctx, affected); err != nil {
 			return Group{}, s.pantherErr(err)
 		}
 	}
@@ -666,6 +674,13 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// syncNow syncs one user within the request's sync budget.
+func (s *Service) syncNow(ctx context.Context, id string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.RequestSyncTimeout)
+	defer cancel()
+	return s.SyncUser(ctx, id, false)
 }
 
 func (s *Service) hook(f func()) {

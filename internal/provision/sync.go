@@ -153,7 +153,7 @@ func (s *Service) SyncUser(ctx context.Context, id string, uncertain bool) error
 		if in.Remove == nil {
 			return s.finishIntent(id, in.Gen, nil)
 		}
-		err := s.removeFromPanther(ctx, *in.Remove)
+		err := s.removeFromPanther(ctx, *in.Remove, id)
 		return s.finishIntent(id, in.Gen, err)
 	}
 	if uerr != nil {
@@ -175,11 +175,14 @@ func (s *Service) apply(ctx context.Context, u User, want desired, uncertain boo
 	}
 	if !want.Access {
 		if link.ID != "" {
-			return link, s.removeFromPanther(ctx, link)
+			if err := s.removeFromPanther(ctx, link, u.ID); err != nil {
+				return link, err
+			}
+			return PantherLink{}, nil
 		}
 		if uncertain {
 			// A lost invite may have created a Panther user we never linked.
-			return PantherLink{}, s.removeFromPanther(ctx, PantherLink{Email: ident.Email})
+			return PantherLink{}, s.removeFromPanther(ctx, PantherLink{Email: ident.Email}, u.ID)
 		}
 		return PantherLink{}, nil
 	}
@@ -250,9 +253,10 @@ func (s *Service) apply(ctx context.Context, u User, want desired, uncertain boo
 }
 
 // removeFromPanther deletes the Panther user of a link, after checking it is still
-// ours: not protected, and not linked to another record. A link without an id (a
-// record that may have been invited without the answer reaching us) is looked up by email.
-func (s *Service) removeFromPanther(ctx context.Context, link PantherLink) error {
+// ours: not protected, and not linked to a record other than self. A link without an
+// id (a record that may have been invited without the answer reaching us) is looked up
+// by email.
+func (s *Service) removeFromPanther(ctx context.Context, link PantherLink, self string) error {
 	id := link.ID
 	if id == "" {
 		if link.Email == "" {
@@ -273,7 +277,7 @@ func (s *Service) removeFromPanther(ctx context.Context, link PantherLink) error
 	}
 	if other, err := s.linkedTo(ctx, id); err != nil {
 		return err
-	} else if other != "" {
+	} else if other != "" && other != self {
 		return nil // adopted by another record since: no longer ours to remove
 	}
 	err := s.panther.DeleteUser(ctx, id)
