@@ -385,9 +385,10 @@ func (p *patcher) removeAttr(t patchTarget, v any) error {
 	if !exists {
 		return nil
 	}
-	if attr.MultiValued() && !jsonEmptyList(v) && v != nil {
+	if attr.MultiValued() && v != nil {
+		// Only the listed values go; an empty list removes nothing (never the whole attribute).
 		items, err := p.elements(attr, name, v)
-		if err != nil {
+		if err != nil || len(items) == 0 {
 			return err
 		}
 		old := listOf(cur)
@@ -417,12 +418,6 @@ func (p *patcher) removeAttr(t patchTarget, v any) error {
 	}
 	deleteAttr(holder, attr)
 	return nil
-}
-
-// jsonEmptyList tells whether v is an empty JSON array (a remove with "value": [] removes nothing).
-func jsonEmptyList(v any) bool {
-	l, ok := jsonList(v)
-	return ok && len(l) == 0
 }
 
 // listOf returns the elements of a multi-valued attribute's value.
