@@ -100,9 +100,9 @@ type patchCase struct {
 	rs   ResourceSchema
 	res  string
 	ops  string
-	want string             // the whole resulting resource, when the patch succeeds
+	want string              // the whole resulting resource, when the patch succeeds
 	err  scimerrors.ScimType // the error type, when it fails
-	frag []string           // fragments of the error detail
+	frag []string            // fragments of the error detail
 	// viaElimity also runs the case with the operations elimity's server produces (valid requests only).
 	viaElimity bool
 }
@@ -336,8 +336,8 @@ func TestApplyPatchReplace(t *testing.T) {
 		},
 		{
 			name: "members replaced whole (Okta)", rs: GroupResourceSchema(), viaElimity: true,
-			res: `{"displayName": "g", "members": [{"value": "u0"}]}`,
-			ops: `[{"op": "replace", "path": "members", "value": [{"value": "u1", "display": "one"}, {"value": "u2", "display": "two"}]}]`,
+			res:  `{"displayName": "g", "members": [{"value": "u0"}]}`,
+			ops:  `[{"op": "replace", "path": "members", "value": [{"value": "u1", "display": "one"}, {"value": "u2", "display": "two"}]}]`,
 			want: `{"displayName": "g", "members": [{"value": "u1", "display": "one"}, {"value": "u2", "display": "two"}]}`,
 		},
 		{
@@ -418,13 +418,13 @@ func TestApplyPatchReplace(t *testing.T) {
 		},
 		{
 			name: "manager with an empty value is cleared (Entra)", viaElimity: true,
-			res: `{"userName": "a", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"manager": {"value": "m1", "displayName": "Boss"}}}`,
+			res:  `{"userName": "a", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"manager": {"value": "m1", "displayName": "Boss"}}}`,
 			ops:  `[{"op": "Replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": {"value": ""}}]`,
 			want: `{"userName": "a"}`,
 		},
 		{
 			name: "manager set to null", viaElimity: false,
-			res: `{"userName": "a", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"manager": {"value": "m1"}, "department": "D"}}`,
+			res:  `{"userName": "a", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"manager": {"value": "m1"}, "department": "D"}}`,
 			ops:  `[{"op": "replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": null}]`,
 			want: `{"userName": "a", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "D"}}`,
 		},
@@ -590,7 +590,7 @@ func TestApplyPatchRemove(t *testing.T) {
 		},
 		{
 			name: "sub-attribute", viaElimity: true,
-			res:  `{"name": {"givenName": "B", "familyName": "J"}}`, ops: `[{"op": "remove", "path": "name.givenName"}]`,
+			res: `{"name": {"givenName": "B", "familyName": "J"}}`, ops: `[{"op": "remove", "path": "name.givenName"}]`,
 			want: `{"name": {"familyName": "J"}}`,
 		},
 		{
@@ -623,8 +623,8 @@ func TestApplyPatchRemove(t *testing.T) {
 		},
 		{
 			name: "members listed in the value (Entra)", rs: GroupResourceSchema(), viaElimity: true,
-			res: `{"displayName": "g", "members": [{"value": "u1", "display": "One"}, {"value": "u2"}, {"value": "u3"}]}`,
-			ops: `[{"op": "Remove", "path": "members", "value": [{"$ref": null, "value": "u1"}, {"value": "u3"}]}]`,
+			res:  `{"displayName": "g", "members": [{"value": "u1", "display": "One"}, {"value": "u2"}, {"value": "u3"}]}`,
+			ops:  `[{"op": "Remove", "path": "members", "value": [{"$ref": null, "value": "u1"}, {"value": "u3"}]}]`,
 			want: `{"displayName": "g", "members": [{"value": "u2"}]}`,
 		},
 		{
@@ -664,7 +664,7 @@ func TestApplyPatchRemove(t *testing.T) {
 		},
 		{
 			name: "manager (Entra)", viaElimity: true,
-			res: `{"userName": "a", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"manager": {"value": "m1"}}}`,
+			res:  `{"userName": "a", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"manager": {"value": "m1"}}}`,
 			ops:  `[{"op": "Remove", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"}]`,
 			want: `{"userName": "a"}`,
 		},
@@ -722,8 +722,8 @@ func TestApplyPatchWithoutPath(t *testing.T) {
 		},
 		{
 			name: "extension URN key holding the extension's attributes", viaElimity: true,
-			res: `{"userName": "a", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"costCenter": "1"}}`,
-			ops: `[{"op": "add", "value": {"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "D", "manager": {"value": "m1"}}}}]`,
+			res:  `{"userName": "a", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"costCenter": "1"}}`,
+			ops:  `[{"op": "add", "value": {"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "D", "manager": {"value": "m1"}}}}]`,
 			want: `{"userName": "a", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"costCenter": "1", "department": "D", "manager": {"value": "m1"}}}`,
 		},
 		{
@@ -734,8 +734,8 @@ func TestApplyPatchWithoutPath(t *testing.T) {
 		},
 		{
 			name: "meta and schemas are ignored",
-			res: `{"userName": "a"}`,
-			ops: `[{"op": "replace", "value": {"meta": {"resourceType": "User"}, "schemas": ["urn:x"], "title": "T"}}]`,
+			res:  `{"userName": "a"}`,
+			ops:  `[{"op": "replace", "value": {"meta": {"resourceType": "User"}, "schemas": ["urn:x"], "title": "T"}}]`,
 			want: `{"userName": "a", "title": "T"}`,
 		},
 		{
