@@ -39,8 +39,8 @@ type Options struct {
 	// RequestSyncTimeout bounds how long a request waits for its Panther calls; what
 	// is not done by then stays queued as an intent (default 20s).
 	RequestSyncTimeout time.Duration
-	Logger          *slog.Logger
-	Now             func() time.Time
+	Logger             *slog.Logger
+	Now                func() time.Time
 	// Hooks are test seams for crash injection.
 	Hooks Hooks
 }
