@@ -169,17 +169,16 @@ func (s *Service) GetUser(ctx context.Context, id string) (User, error) {
 }
 
 func (s *Service) storeErr(err error, resource, id string) error {
+	var pe *Error
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &pe):
+		return err
 	case errors.Is(err, ErrNotFound):
 		return newError(CodeNotFound, err, "%s %s not found", resource, id)
 	case errors.Is(err, ErrConflict):
 		return newError(CodeUniqueness, err, "%s", conflictDetail(err))
-	}
-	var pe *Error
-	if errors.As(err, &pe) {
-		return err
 	}
 	return err
 }
