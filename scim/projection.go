@@ -56,9 +56,13 @@ func (rs ResourceSchema) Project(res map[string]any, attributes, excluded []stri
 		return out
 	}
 	sel := rs.selection(attributes)
+	selecting := false
+	for _, a := range attributes {
+		selecting = selecting || strings.TrimSpace(a) != ""
+	}
 
 	// Unknown top-level members (not in any schema and not an extension object) pass through by default.
-	if len(sel) == 0 {
+	if !selecting {
 		for k, v := range res {
 			if rs.knownTopLevelKey(k) {
 				continue
@@ -79,7 +83,7 @@ func (rs ResourceSchema) Project(res map[string]any, attributes, excluded []stri
 			continue
 		case attr.Returned() == returnedAlways || strings.EqualFold(attr.Name(), "id") || (!ref.Extension && strings.EqualFold(attr.Name(), "schemas")):
 			pick = &projPick{whole: true}
-		case len(sel) == 0:
+		case !selecting:
 			if attr.Returned() == returnedRequest {
 				continue
 			}
