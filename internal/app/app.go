@@ -294,10 +294,10 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	checks := map[string]string{}
 	ok := true
-	if err := a.Store.Update(ctx, func(tx provision.Tx) error { return tx.PutIntent(provision.Intent{UserID: readyProbe}) }); err != nil {
+	if err := a.Store.Probe(ctx); err != nil {
 		checks["store"], ok = "not writable", false
+		a.log.Warn("readiness: store not writable", "err", err)
 	} else {
-		_ = a.Store.Update(ctx, func(tx provision.Tx) error { return tx.DeleteIntent(readyProbe) })
 		checks["store"] = "ok"
 	}
 	if _, err := a.opts.Panther.Roles(ctx); err != nil {
@@ -328,8 +328,6 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(body)
 }
 
-// readyProbe is the key of the throwaway intent /readyz writes; it is no SCIM id.
-const readyProbe = "\x00readyz"
 
 // ---- middleware -------------------------------------------------------------------
 
