@@ -6,7 +6,8 @@
 //
 // Every top-level bucket and what its keys and values are:
 //
-//	meta                  "schema" -> uint64 BE; "count/users", "count/groups", "count/intents" -> uint64 BE
+//	meta                  "schema" -> uint64 BE; "count/users", "count/groups", "count/intents" -> uint64 BE;
+//	                      "probe" -> last Probe time (decimal nanos)
 //	users                 id -> JSON provision.User
 //	groups                id -> JSON provision.Group (Members in order)
 //	idx/user/userName     lower(userName) -> id                 unique

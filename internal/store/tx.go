@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -422,6 +423,10 @@ func (w *writeTx) PutGroup(g provision.Group) error {
 			}
 		}
 	}
+	// bbolt splits nodes only at commit: inserting in key order appends within each
+	// node instead of shifting a growing slice, which keeps a big add O(n log n)
+	// rather than O(n²) when many keys land in one node (an empty index).
+	slices.Sort(added)
 	for _, m := range added {
 		if err := mb.Put(pairKey(m, g.ID), empty); err != nil {
 			return err
