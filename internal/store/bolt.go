@@ -61,8 +61,8 @@ func Open(path string, opts Options) (*Bolt, error) {
 		timeout = defaultOpenTimeout
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:      timeout,
-		NoSync:       opts.NoSync,
+		Timeout: timeout,
+		NoSync:  opts.NoSync,
 		// The array freelist (bbolt's default) measured faster than the hashmap one
 		// for our small transactions: the hashmap sorts every free page id at each
 		// commit to write the freelist.
