@@ -20,8 +20,25 @@ import (
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) provision.Store {
-		return openTemp(t, Options{})
+		path := filepath.Join(t.TempDir(), "store.db")
+		// Runs after Run has closed the store: reopen the file and check that every
+		// index still agrees with the records, which the API alone cannot show.
+		t.Cleanup(func() { verifyFile(t, path) })
+		return mustOpen(t, path, Options{})
 	})
+}
+
+func verifyFile(t *testing.T, path string) {
+	t.Helper()
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Errorf("reopen for Verify: %v", err)
+		return
+	}
+	defer s.Close()
+	if err := s.Verify(bg); err != nil {
+		t.Error(err)
+	}
 }
 
 func openTemp(t testing.TB, opts Options) *Bolt {
@@ -484,5 +501,74 @@ func TestAuditKeyOrder(t *testing.T) {
 		if bytes.Compare(a, b) >= 0 && unixNano(times[i-1]) != unixNano(times[i]) {
 			t.Errorf("key of %v does not sort before key of %v", times[i-1], times[i])
 		}
+	}
+}
+
+func TestVerify(t *testing.T) {
+	seed := func(t *testing.T) *Bolt {
+		s := openTemp(t, Options{NoSync: true})
+		err := s.Update(bg, func(tx provision.Tx) error {
+			for n := 0; n < 3; n++ {
+				u := testUser(n)
+				u.ExternalID = "ext"
+				u.Panther.ID = fmt.Sprintf("p-%d", n)
+				if err := tx.PutUser(u); err != nil {
+					return err
+				}
+			}
+			if err := tx.PutIntent(provision.Intent{UserID: "u-000001"}); err != nil {
+				return err
+			}
+			return tx.PutGroup(provision.Group{ID: "g", DisplayName: "G", ExternalID: "gx", Members: []string{"u-000000", "u-000002"}})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Verify(bg); err != nil {
+			t.Fatalf("Verify on a sound store: %v", err)
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		name   string
+		damage func(tx *bolt.Tx) error
+		want   string
+	}{
+		{"userName entry lost", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketUserName).Delete([]byte("user1@example.com"))
+		}, `userName "user1@example.com" not indexed`},
+		{"stale email entry", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketUserEmail).Put([]byte("old@example.com"), []byte("u-000001"))
+		}, `email index: "old@example.com" points to record "u-000001"`},
+		{"entry for a missing user", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketUserPantherID).Put([]byte("p-9"), []byte("u-000009"))
+		}, "missing record"},
+		{"stale externalId pair", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketUserExternalID).Put(pairKey("other", "u-000001"), empty)
+		}, "stale entry"},
+		{"membership entry without member", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketMembers).Put(pairKey("u-000001", "g"), empty)
+		}, "membership index has 3 entries, group member lists 2"},
+		{"membership entry lost", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketMembers).Delete(pairKey("u-000002", "g"))
+		}, `member "u-000002" missing from the membership index`},
+		{"group externalId lost", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketGroupExtID).Delete(pairKey("gx", "g"))
+		}, `externalId "gx" not indexed`},
+		{"counter off", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketMeta).Put(keyCountIntents, u64(5))
+		}, "counter count/intents = 5, records 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := seed(t)
+			defer s.Close()
+			if err := s.db.Update(tc.damage); err != nil {
+				t.Fatal(err)
+			}
+			err := s.Verify(bg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Verify = %v, want a problem mentioning %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -315,7 +315,7 @@ func (w *writeTx) DeleteUser(id string) error {
 
 	members := w.bucket(bucketMembers)
 	groups := w.bucket(bucketGroups)
-	now := w.now()
+	now := w.now().UTC()
 	for _, gid := range groupIDs {
 		if err := members.Delete(pairKey(id, gid)); err != nil {
 			return err
@@ -499,7 +499,7 @@ func (w *writeTx) DeleteIntent(userID string) error {
 // store clock's now.
 func (w *writeTx) AppendAudit(e provision.AuditEntry) error {
 	if e.Time.IsZero() {
-		e.Time = w.now()
+		e.Time = w.now().UTC()
 	}
 	bk := w.bucket(bucketAudit)
 	seq, err := bk.NextSequence()
@@ -608,11 +608,14 @@ func movePair(bk *bolt.Bucket, id, oldValue, newValue string) error {
 	return nil
 }
 
-// checkKeys rejects values too long to be (part of) a bbolt key, before anything is
-// written. values[0] is the record id; the rest are attributes it is indexed under.
+// checkKeys rejects values too long to be (part of) a bbolt key before anything is
+// written, so that PutUser and PutGroup fail whole. values[0] is the record id; the
+// rest are attributes it is indexed under, as themselves or lower-cased (which can
+// change the length).
 func checkKeys(values ...string) error {
 	for _, v := range values {
-		if len(v)+1+len(values[0]) > bolt.MaxKeySize {
+		n := max(len(v), len(fold(v)))
+		if n+1+len(values[0]) > bolt.MaxKeySize {
 			return fmt.Errorf("attribute of %d bytes is longer than the store's key limit (%d bytes)", len(v), bolt.MaxKeySize)
 		}
 	}

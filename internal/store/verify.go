@@ -1,0 +1,202 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/panther-scim/panther-scim/internal/provision"
+)
+
+// maxProblems caps the problems Verify reports: past that, more detail does not help.
+const maxProblems = 50
+
+// Verify checks, in one read transaction, that every index, the membership index, the
+// group member lists and the counters agree with the records, both ways. It returns
+// nil, or an error joining the problems found (at most 50). It reads the whole file,
+// so it is for `check`, tests and support, not for a request path.
+func (b *Bolt) Verify(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return b.db.View(func(tx *bolt.Tx) error {
+		v := verifier{tx: tx}
+		v.run()
+		if len(v.problems) == 0 {
+			return nil
+		}
+		return fmt.Errorf("store %s is inconsistent: %w", b.Path(), errors.Join(v.problems...))
+	})
+}
+
+type verifier struct {
+	tx       *bolt.Tx
+	problems []error
+}
+
+func (v *verifier) fail(format string, args ...any) {
+	if len(v.problems) < maxProblems {
+		v.problems = append(v.problems, fmt.Errorf(format, args...))
+	}
+}
+
+func (v *verifier) run() {
+	for _, name := range allBuckets {
+		if v.tx.Bucket(name) == nil {
+			v.fail("bucket %q is missing", name)
+			return
+		}
+	}
+	if ver, _ := readU64(v.tx.Bucket(bucketMeta).Get(keySchema)); ver != SchemaVersion {
+		v.fail("schema version %d, want %d", ver, SchemaVersion)
+	}
+
+	users := map[string]provision.User{}
+	_ = v.tx.Bucket(bucketUsers).ForEach(func(k, val []byte) error {
+		u, err := decode[provision.User]("user", string(k), val)
+		if err != nil {
+			v.fail("%w", err)
+			return nil
+		}
+		if u.ID != string(k) {
+			v.fail("user under key %q has id %q", k, u.ID)
+		}
+		users[string(k)] = u
+		return nil
+	})
+	groups := map[string]provision.Group{}
+	_ = v.tx.Bucket(bucketGroups).ForEach(func(k, val []byte) error {
+		g, err := decode[provision.Group]("group", string(k), val)
+		if err != nil {
+			v.fail("%w", err)
+			return nil
+		}
+		if g.ID != string(k) {
+			v.fail("group under key %q has id %q", k, g.ID)
+		}
+		groups[string(k)] = g
+		return nil
+	})
+
+	userAttr := map[string]func(provision.User) string{
+		"userName":   func(u provision.User) string { return u.UserName },
+		"email":      func(u provision.User) string { return u.Email },
+		"panther id": func(u provision.User) string { return u.Panther.ID },
+	}
+	for _, ix := range []uniqueIndex{idxUserName, idxEmail, idxPantherID} {
+		attr := userAttr[ix.attr]
+		v.unique(ix, len(users), func(id string) (string, bool) {
+			u, ok := users[id]
+			return attr(u), ok
+		}, func(yield func(id, value string)) {
+			for id, u := range users {
+				yield(id, attr(u))
+			}
+		})
+	}
+	v.unique(idxDisplayName, len(groups), func(id string) (string, bool) {
+		g, ok := groups[id]
+		return g.DisplayName, ok
+	}, func(yield func(id, value string)) {
+		for id, g := range groups {
+			yield(id, g.DisplayName)
+		}
+	})
+
+	v.pairs(bucketUserExternalID, "user externalId", func(ext, id string) bool {
+		u, ok := users[id]
+		return ok && u.ExternalID == ext
+	})
+	for id, u := range users {
+		if u.ExternalID != "" && v.tx.Bucket(bucketUserExternalID).Get(pairKey(u.ExternalID, id)) == nil {
+			v.fail("user %q: externalId %q not indexed", id, u.ExternalID)
+		}
+	}
+	v.pairs(bucketGroupExtID, "group externalId", func(ext, id string) bool {
+		g, ok := groups[id]
+		return ok && g.ExternalID == ext
+	})
+	for id, g := range groups {
+		if g.ExternalID != "" && v.tx.Bucket(bucketGroupExtID).Get(pairKey(g.ExternalID, id)) == nil {
+			v.fail("group %q: externalId %q not indexed", id, g.ExternalID)
+		}
+	}
+
+	// Membership: Members lists and the index must be the same relation.
+	memberships := 0
+	mb := v.tx.Bucket(bucketMembers)
+	for gid, g := range groups {
+		seen := map[string]bool{}
+		for _, m := range g.Members {
+			if seen[m] {
+				v.fail("group %q lists member %q twice", gid, m)
+			}
+			seen[m] = true
+			if _, ok := users[m]; !ok {
+				v.fail("group %q lists member %q, who is no user", gid, m)
+			}
+			if mb.Get(pairKey(m, gid)) == nil {
+				v.fail("group %q: member %q missing from the membership index", gid, m)
+			}
+		}
+		memberships += len(seen)
+	}
+	indexed := 0
+	v.pairs(bucketMembers, "membership", func(uid, gid string) bool {
+		indexed++
+		_, ok := groups[gid]
+		return ok
+	})
+	if indexed != memberships {
+		v.fail("membership index has %d entries, group member lists %d", indexed, memberships)
+	}
+
+	for _, c := range []struct {
+		key  []byte
+		want int
+	}{
+		{keyCountUsers, len(users)},
+		{keyCountGroups, len(groups)},
+		{keyCountIntents, v.tx.Bucket(bucketIntents).Stats().KeyN},
+	} {
+		if n, _ := readU64(v.tx.Bucket(bucketMeta).Get(c.key)); int(n) != c.want {
+			v.fail("counter %s = %d, records %d", c.key, n, c.want)
+		}
+	}
+}
+
+// unique checks a unique index against the records: each entry names a record whose
+// attribute has that key, and each record with a non-empty attribute has its entry.
+func (v *verifier) unique(ix uniqueIndex, records int, valueOf func(id string) (string, bool), each func(yield func(id, value string))) {
+	bk := v.tx.Bucket(ix.bucket)
+	_ = bk.ForEach(func(k, id []byte) error {
+		value, ok := valueOf(string(id))
+		if !ok {
+			v.fail("%s index: %q points to missing record %q", ix.attr, k, id)
+		} else if !bytes.Equal(ix.key(value), k) {
+			v.fail("%s index: %q points to record %q whose %s is %q", ix.attr, k, id, ix.attr, value)
+		}
+		return nil
+	})
+	each(func(id, value string) {
+		if value != "" && string(bk.Get(ix.key(value))) != id {
+			v.fail("record %q: %s %q not indexed to it", id, ix.attr, value)
+		}
+	})
+}
+
+// pairs checks each key a "\x00" b of a pair index with ok(a, b).
+func (v *verifier) pairs(bucket []byte, what string, ok func(a, b string) bool) {
+	_ = v.tx.Bucket(bucket).ForEach(func(k, _ []byte) error {
+		i := bytes.LastIndexByte(k, 0)
+		if i < 0 {
+			v.fail("%s index: malformed key %q", what, k)
+		} else if !ok(string(k[:i]), string(k[i+1:])) {
+			v.fail("%s index: stale entry %q", what, k)
+		}
+		return nil
+	})
+}
