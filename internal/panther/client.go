@@ -310,7 +310,7 @@ func (c *Client) UserByID(ctx context.Context, id string) (provision.PantherUser
 			return err
 		}
 		out = toUser(resp.UserById.userFields)
-		return nil
+		return missing("userById", out.ID)
 	})
 	if err != nil {
 		return provision.PantherUser{}, err
@@ -341,7 +341,22 @@ func getUserByEmail(ctx context.Context, gql graphql.Client, email string) (prov
 	if err != nil {
 		return provision.PantherUser{}, err
 	}
-	return toUser(resp.UserByEmail.userFields), nil
+	return toUser(resp.UserByEmail.userFields), missing("userByEmail", resp.UserByEmail.Id)
+}
+
+// missing catches an answer without an object (data null and no error, which the schema's
+// non-null types forbid but a server could still send), so that no caller ever gets a user or
+// role with an empty id. For a lookup that means not found; after a mutation nothing is known,
+// so the error has no class.
+func missing(op, id string) error {
+	if id != "" {
+		return nil
+	}
+	e := &Error{Op: op, StatusCode: http.StatusOK, Message: "Panther answered neither an object nor an error"}
+	if op == "userById" || op == "userByEmail" || op == "roleById" || op == "roleByName" {
+		e.Kind = ErrNotFound
+	}
+	return e
 }
 
 // InviteUser creates a Panther user (status INVITED; Panther emails the invitation). A user
@@ -377,7 +392,7 @@ func (c *Client) InviteUser(ctx context.Context, in provision.InviteInput) (prov
 			return err
 		}
 		out = toUser(resp.InviteUser.User.userFields)
-		return nil
+		return missing("inviteUser", out.ID)
 	})
 	if err != nil {
 		return provision.PantherUser{}, err
@@ -429,7 +444,7 @@ func (c *Client) UpdateUser(ctx context.Context, in provision.UpdateInput) (prov
 			return err
 		}
 		out = toUser(resp.UpdateUser.User.userFields)
-		return nil
+		return missing("updateUser", out.ID)
 	})
 	if err != nil {
 		return provision.PantherUser{}, err
@@ -485,7 +500,7 @@ func (c *Client) RoleByID(ctx context.Context, id string) (provision.PantherRole
 			return err
 		}
 		out = toRole(resp.RoleById.roleFields)
-		return nil
+		return missing("roleById", out.ID)
 	})
 	if err != nil {
 		return provision.PantherRole{}, err
@@ -515,7 +530,7 @@ func getRoleByName(ctx context.Context, gql graphql.Client, name string) (provis
 	if err != nil {
 		return provision.PantherRole{}, err
 	}
-	return toRole(resp.RoleByName.roleFields), nil
+	return toRole(resp.RoleByName.roleFields), missing("roleByName", resp.RoleByName.Id)
 }
 
 // CreateRole creates a role with the permissions (Panther's Permission names, e.g. "UserRead").
@@ -551,7 +566,7 @@ func (c *Client) CreateRole(ctx context.Context, name string, permissions []stri
 			return err
 		}
 		out = toRole(resp.CreateRole.Role.roleFields)
-		return nil
+		return missing("createRole", out.ID)
 	})
 	if err != nil {
 		return provision.PantherRole{}, err

@@ -1,9 +1,12 @@
 package pantherfake
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"unicode/utf8"
 
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -73,6 +76,21 @@ type executor struct {
 	vars   map[string]any
 	roots  map[string]rootResolver
 	errs   []gqlError
+	// plans memoises collect for the objects of a list: they share their fields and, per
+	// concrete type, their field groups.
+	plans map[planKey]*plan
+}
+
+type planKey struct {
+	typeName string
+	first    *ast.Field
+	n        int
+}
+
+// plan is what complete needs to project the selection onto an object of one type.
+type plan struct {
+	groups []*fieldGroup
+	defs   []*ast.FieldDefinition // per group; nil for __typename
 }
 
 // run executes op and returns the "data" value. Every root field of Panther's schema is
@@ -142,25 +160,48 @@ func (e *executor) complete(v any, typ *ast.Type, fields []*ast.Field) any {
 	case ast.Object, ast.Union, ast.Interface:
 		obj := v.(object)
 		concrete := obj.typeName()
-		var sub ast.SelectionSet
-		for _, f := range fields {
-			sub = append(sub, f.SelectionSet...)
-		}
-		fieldDefs := e.schema.Types[concrete].Fields
-		out := make(orderedObject, 0, len(sub))
-		for _, g := range e.collect(concrete, sub) {
+		p := e.plan(concrete, fields)
+		out := make(orderedObject, len(p.groups))
+		for i, g := range p.groups {
 			f := g.fields[0]
-			if f.Name == "__typename" {
-				out = append(out, kv{g.key, concrete})
+			if p.defs[i] == nil {
+				out[i] = kv{g.key, concrete}
 				continue
 			}
-			fd := fieldDefs.ForName(f.Name)
-			out = append(out, kv{g.key, e.complete(obj.field(f.Name, f.ArgumentMap(e.vars)), fd.Type, g.fields)})
+			var args map[string]any
+			if len(f.Arguments) > 0 {
+				args = f.ArgumentMap(e.vars)
+			}
+			out[i] = kv{g.key, e.complete(obj.field(f.Name, args), p.defs[i].Type, g.fields)}
 		}
 		return out
 	default: // scalars and enums are resolved to their JSON value already
 		return v
 	}
+}
+
+func (e *executor) plan(concrete string, fields []*ast.Field) *plan {
+	key := planKey{concrete, fields[0], len(fields)}
+	if p := e.plans[key]; p != nil {
+		return p
+	}
+	var sub ast.SelectionSet
+	for _, f := range fields {
+		sub = append(sub, f.SelectionSet...)
+	}
+	p := &plan{groups: e.collect(concrete, sub)}
+	fieldDefs := e.schema.Types[concrete].Fields
+	p.defs = make([]*ast.FieldDefinition, len(p.groups))
+	for i, g := range p.groups {
+		if g.fields[0].Name != "__typename" {
+			p.defs[i] = fieldDefs.ForName(g.fields[0].Name)
+		}
+	}
+	if e.plans == nil {
+		e.plans = map[planKey]*plan{}
+	}
+	e.plans[key] = p
+	return p
 }
 
 // fieldGroup is the fields that share one response key (the spec's CollectFields result).
@@ -262,23 +303,108 @@ type kv struct {
 // MarshalJSON writes the members in order.
 func (o orderedObject) MarshalJSON() ([]byte, error) {
 	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, m := range o {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		k, err := json.Marshal(m.key)
-		if err != nil {
-			return nil, err
-		}
-		b.Write(k)
-		b.WriteByte(':')
-		v, err := json.Marshal(m.val)
-		if err != nil {
-			return nil, err
-		}
-		b.Write(v)
+	w := bufio.NewWriter(&b)
+	if err := writeJSONValue(w, o); err != nil {
+		return nil, err
 	}
-	b.WriteByte('}')
+	if err := w.Flush(); err != nil {
+		return nil, err
+	}
 	return b.Bytes(), nil
+}
+
+// writeJSONValue writes an executor result in one pass (encoding/json would re-validate the
+// output of every nested MarshalJSON, which for a 100k-user list costs seconds). Errors of the
+// underlying writer surface from its Flush.
+func writeJSONValue(b *bufio.Writer, v any) error {
+	switch v := v.(type) {
+	case orderedObject:
+		b.WriteByte('{')
+		for i, m := range v {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			writeJSONString(b, m.key)
+			b.WriteByte(':')
+			if err := writeJSONValue(b, m.val); err != nil {
+				return err
+			}
+		}
+		b.WriteByte('}')
+	case []any:
+		b.WriteByte('[')
+		for i, x := range v {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			if err := writeJSONValue(b, x); err != nil {
+				return err
+			}
+		}
+		b.WriteByte(']')
+	case string:
+		writeJSONString(b, v)
+	case bool:
+		b.WriteString(strconv.FormatBool(v))
+	case nil:
+		b.WriteString("null")
+	default:
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		b.Write(raw)
+	}
+	return nil
+}
+
+// writeJSONString writes s as a JSON string, escaping what RFC 8259 requires and, like
+// encoding/json, <, > and & and the JavaScript line separators.
+func writeJSONString(b *bufio.Writer, s string) {
+	b.WriteByte('"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			b.WriteString(s[start:i])
+			switch c {
+			case '"', '\\':
+				b.WriteByte('\\')
+				b.WriteByte(c)
+			case '\n':
+				b.WriteString(`\n`)
+			case '\t':
+				b.WriteString(`\t`)
+			case '\r':
+				b.WriteString(`\r`)
+			default:
+				fmt.Fprintf(b, `\u%04x`, c)
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteString(s[start:i])
+			b.WriteString(`\ufffd`)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b.WriteString(s[start:i])
+			fmt.Fprintf(b, `\u%04x`, r)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b.WriteString(s[start:])
+	b.WriteByte('"')
 }

@@ -1,6 +1,7 @@
 package pantherfake
 
 import (
+	"bufio"
 	"context"
 	"crypto/subtle"
 	"encoding/binary"
@@ -110,6 +111,8 @@ type Server struct {
 	calls       []Call
 	inFlight    int
 	maxInFlight int
+
+	roots map[string]rootResolver
 }
 
 // schemaOnce parses panther.Schema once for every Server.
@@ -173,6 +176,7 @@ func New(opts Options) *Server {
 		}
 		r.createdAt, r.updatedAt = s.started, s.started
 	}
+	s.roots = s.rootResolvers()
 	s.tokenID = s.newID()
 	s.owner = &user{id: s.newID(), email: "owner@pantherfake.example", givenName: "Token", familyName: "Owner",
 		roleID: s.roleByNameLocked("Admin").id, createdAt: s.started}
@@ -341,7 +345,28 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 		}
 		panic(http.ErrAbortHandler) // HTTP/2 or a wrapped writer: abort the stream instead
 	}
-	s.writeJSON(w, &call, http.StatusOK, nil, resp)
+	s.writeResult(w, &call, resp)
+}
+
+// writeResult streams an executed operation's response: the data of a users query over 100k
+// users is tens of megabytes, not worth building in memory first.
+func (s *Server) writeResult(w http.ResponseWriter, call *Call, resp graphQLResponse) {
+	call.Status = http.StatusOK
+	s.record(*call)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.WriteString(`{"data":`)
+	if err := writeJSONValue(bw, resp.Data); err != nil {
+		panic(http.ErrAbortHandler) // cannot happen: the executor yields only JSON values
+	}
+	if len(resp.Errors) > 0 {
+		errs, _ := json.Marshal(resp.Errors)
+		bw.WriteString(`,"errors":`)
+		bw.Write(errs)
+	}
+	bw.WriteString("}")
+	bw.Flush() // a write error means the client went away; there is no one to tell
 }
 
 // execute runs a validated operation with the state locked, so that each request sees and
@@ -349,7 +374,7 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 func (s *Server) execute(doc *ast.QueryDocument, op *ast.OperationDefinition, vars map[string]any) graphQLResponse {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := &executor{schema: s.schema, doc: doc, vars: vars, roots: s.rootResolvers()}
+	e := &executor{schema: s.schema, doc: doc, vars: vars, roots: s.roots}
 	data := e.run(op)
 	return graphQLResponse{Data: data, Errors: e.errs}
 }
