@@ -35,11 +35,12 @@ func (r *readTx) bucket(name []byte) *bolt.Bucket { return r.tx.Bucket(name) }
 
 // User returns the user with the SCIM id, or ErrNotFound.
 func (r *readTx) User(id string) (provision.User, error) {
-	v := r.bucket(bucketUsers).Get([]byte(id))
+	k := []byte(id)
+	v := r.bucket(bucketUsers).Get(k)
 	if v == nil {
 		return provision.User{}, fmt.Errorf("user %q: %w", id, ErrNotFound)
 	}
-	return decode[provision.User]("user", id, v)
+	return decode[provision.User]("user", k, v)
 }
 
 // userVia follows a unique index to the user it names.
@@ -100,11 +101,12 @@ func (r *readTx) ScanUsers(offset int, fn func(provision.User) bool) error {
 
 // Group returns the group with the SCIM id, or ErrNotFound.
 func (r *readTx) Group(id string) (provision.Group, error) {
-	v := r.bucket(bucketGroups).Get([]byte(id))
+	k := []byte(id)
+	v := r.bucket(bucketGroups).Get(k)
 	if v == nil {
 		return provision.Group{}, fmt.Errorf("group %q: %w", id, ErrNotFound)
 	}
-	return decode[provision.Group]("group", id, v)
+	return decode[provision.Group]("group", k, v)
 }
 
 // GroupByDisplayName finds a group by displayName, case-insensitively, or ErrNotFound.
@@ -160,11 +162,12 @@ func (r *readTx) GroupIDsOfUser(userID string) ([]string, error) {
 
 // Intent returns the pending intent of a user, or ErrNotFound.
 func (r *readTx) Intent(userID string) (provision.Intent, error) {
-	v := r.bucket(bucketIntents).Get([]byte(userID))
+	k := []byte(userID)
+	v := r.bucket(bucketIntents).Get(k)
 	if v == nil {
 		return provision.Intent{}, fmt.Errorf("intent of user %q: %w", userID, ErrNotFound)
 	}
-	return decode[provision.Intent]("intent of user", userID, v)
+	return decode[provision.Intent]("intent of user", k, v)
 }
 
 // ScanIntents calls fn for each pending intent, in user id order.
@@ -180,7 +183,7 @@ func (r *readTx) IntentCount() (int, error) { return r.count(keyCountIntents), n
 func (r *readTx) ScanAudit(since time.Time, fn func(provision.AuditEntry) bool) error {
 	c := r.bucket(bucketAudit).Cursor()
 	for k, v := c.Seek(auditKey(since, 0)); k != nil; k, v = c.Next() {
-		e, err := decode[provision.AuditEntry]("audit entry", fmt.Sprintf("%x", k), v)
+		e, err := decode[provision.AuditEntry]("audit entry", k, v)
 		if err != nil {
 			return err
 		}
@@ -205,7 +208,7 @@ func scan[T any](bk *bolt.Bucket, kind string, offset int, fn func(T) bool) erro
 		k, v = c.Next()
 	}
 	for ; k != nil; k, v = c.Next() {
-		x, err := decode[T](kind, string(k), v)
+		x, err := decode[T](kind, k, v)
 		if err != nil {
 			return err
 		}
@@ -216,10 +219,11 @@ func scan[T any](bk *bolt.Bucket, kind string, offset int, fn func(T) bool) erro
 	return nil
 }
 
-func decode[T any](kind, id string, v []byte) (T, error) {
+// decode unmarshals a stored value; key only names it in the error.
+func decode[T any](kind string, key, v []byte) (T, error) {
 	var x T
 	if err := json.Unmarshal(v, &x); err != nil {
-		return x, fmt.Errorf("decode %s %q: %w", kind, id, err)
+		return x, fmt.Errorf("decode %s %q: %w", kind, key, err)
 	}
 	return x, nil
 }
@@ -240,12 +244,13 @@ func (w *writeTx) PutUser(u provision.User) error {
 		return fmt.Errorf("user %q: %w", u.ID, err)
 	}
 	users := w.bucket(bucketUsers)
+	key := []byte(u.ID)
 	var old provision.User
-	v := users.Get([]byte(u.ID))
+	v := users.Get(key)
 	isNew := v == nil
 	if !isNew {
 		var err error
-		if old, err = decode[provision.User]("user", u.ID, v); err != nil {
+		if old, err = decode[provision.User]("user", key, v); err != nil {
 			return err
 		}
 	}
@@ -262,7 +267,7 @@ func (w *writeTx) PutUser(u provision.User) error {
 	if err != nil {
 		return fmt.Errorf("encode user %q: %w", u.ID, err)
 	}
-	if err := users.Put([]byte(u.ID), data); err != nil {
+	if err := users.Put(key, data); err != nil {
 		return err
 	}
 	for _, m := range []struct {
@@ -362,12 +367,13 @@ func (w *writeTx) PutGroup(g provision.Group) error {
 		return fmt.Errorf("group %q: %w", g.ID, err)
 	}
 	groups := w.bucket(bucketGroups)
+	key := []byte(g.ID)
 	var old provision.Group
-	v := groups.Get([]byte(g.ID))
+	v := groups.Get(key)
 	isNew := v == nil
 	if !isNew {
 		var err error
-		if old, err = decode[provision.Group]("group", g.ID, v); err != nil {
+		if old, err = decode[provision.Group]("group", key, v); err != nil {
 			return err
 		}
 	}
@@ -406,7 +412,7 @@ func (w *writeTx) PutGroup(g provision.Group) error {
 	if err != nil {
 		return fmt.Errorf("encode group %q: %w", g.ID, err)
 	}
-	if err := groups.Put([]byte(g.ID), data); err != nil {
+	if err := groups.Put(key, data); err != nil {
 		return err
 	}
 	if err := idxDisplayName.move(w.tx, g.ID, old.DisplayName, g.DisplayName); err != nil {

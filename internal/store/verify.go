@@ -56,7 +56,7 @@ func (v *verifier) run() {
 
 	users := map[string]provision.User{}
 	_ = v.tx.Bucket(bucketUsers).ForEach(func(k, val []byte) error {
-		u, err := decode[provision.User]("user", string(k), val)
+		u, err := decode[provision.User]("user", k, val)
 		if err != nil {
 			v.fail("%w", err)
 			return nil
@@ -69,7 +69,7 @@ func (v *verifier) run() {
 	})
 	groups := map[string]provision.Group{}
 	_ = v.tx.Bucket(bucketGroups).ForEach(func(k, val []byte) error {
-		g, err := decode[provision.Group]("group", string(k), val)
+		g, err := decode[provision.Group]("group", k, val)
 		if err != nil {
 			v.fail("%w", err)
 			return nil
