@@ -43,8 +43,9 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Bolt is the bbolt implementation of provision.Store. It is safe for concurrent use.
-// Like bbolt, it deadlocks if a goroutine calls Update while it is inside View.
+// Bolt is the bbolt implementation of provision.Store. It is safe for concurrent use;
+// reads run in parallel, writes one at a time. As with bbolt itself, a goroutine must
+// not start a transaction (View or Update) inside another one: that can deadlock.
 type Bolt struct {
 	db  *bolt.DB
 	now func() time.Time

@@ -572,3 +572,51 @@ func TestVerify(t *testing.T) {
 		})
 	}
 }
+
+// TestScanSkipsWithoutDecoding: records before the offset are stepped over, not
+// decoded, so an undecodable one there does not matter (and costs nothing).
+func TestScanSkipsWithoutDecoding(t *testing.T) {
+	s := openTemp(t, Options{NoSync: true})
+	defer s.Close()
+	err := s.Update(bg, func(tx provision.Tx) error {
+		for n := 0; n < 5; n++ {
+			if err := tx.PutUser(testUser(n)); err != nil {
+				return err
+			}
+			g := provision.Group{ID: fmt.Sprintf("g-%d", n), DisplayName: fmt.Sprint(n)}
+			if err := tx.PutGroup(g); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketUsers).Put([]byte("u-000001"), []byte("not json")); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketGroups).Put([]byte("g-1"), []byte("not json"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.View(bg, func(tx provision.ReadTx) error {
+		var ids []string
+		if err := tx.ScanUsers(2, func(u provision.User) bool { ids = append(ids, u.ID); return true }); err != nil {
+			t.Errorf("ScanUsers(2) decoded a skipped record: %v", err)
+		}
+		if len(ids) != 3 || ids[0] != "u-000002" {
+			t.Errorf("ScanUsers(2) = %v", ids)
+		}
+		if err := tx.ScanGroups(2, func(provision.Group) bool { return true }); err != nil {
+			t.Errorf("ScanGroups(2) decoded a skipped record: %v", err)
+		}
+		// From the start, the bad record is reached and reported with its key.
+		err := tx.ScanUsers(0, func(provision.User) bool { return true })
+		if err == nil || !strings.Contains(err.Error(), `"u-000001"`) {
+			t.Errorf("ScanUsers(0) = %v, want a decode error naming u-000001", err)
+		}
+		return nil
+	})
+}
