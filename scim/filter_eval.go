@@ -17,7 +17,7 @@ func ParseFilter(s string) (filter.Expression, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, scimErrf(scimerrors.ScimTypeInvalidFilter, "the filter is empty")
 	}
-	expr, err := filter.ParseFilter([]byte(s))
+	expr, err := parseFilterSafely(s)
 	if err == nil && expr != nil {
 		return expr, nil
 	}
@@ -26,6 +26,17 @@ func ParseFilter(s string) (filter.Expression, error) {
 	}
 	return nil, scimErrf(scimerrors.ScimTypeInvalidFilter,
 		"invalid filter %q: it does not follow the RFC 7644 §3.4.2.2 grammar (parser: %v)", s, err)
+}
+
+// parseFilterSafely runs filter-parser, turning a panic inside it into an error: a filter is client input, and
+// no input may bring a request down.
+func parseFilterSafely(s string) (expr filter.Expression, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			expr, err = nil, fmt.Errorf("parser failure: %v", r)
+		}
+	}()
+	return filter.ParseFilter([]byte(s))
 }
 
 // Matcher reports whether a resource matches a compiled filter.
