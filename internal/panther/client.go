@@ -70,6 +70,9 @@ func (c Config) String() string {
 		c.MaxConcurrent, c.RatePerSecond, c.Burst)
 }
 
+// GoString is String for %#v, which would otherwise print the token.
+func (c Config) GoString() string { return c.String() }
+
 // LogValue is String for log/slog.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(

@@ -674,7 +674,7 @@ func TestTokenNeverInErrors(t *testing.T) {
 	if _, err := c.Users(ctxT(t)); err == nil || strings.Contains(err.Error(), token) {
 		t.Errorf("network error %v", err)
 	}
-	for _, s := range []string{fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), cfg.String()} {
+	for _, s := range []string{fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg), cfg.String()} {
 		if strings.Contains(s, token) {
 			t.Errorf("printed Config contains the token: %s", s)
 		}

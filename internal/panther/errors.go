@@ -3,6 +3,7 @@ package panther
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -50,7 +51,8 @@ type Error struct {
 	// Kind is ErrNotFound, ErrConflict, ErrInvalid, ErrUnauthorized, ErrRateLimited,
 	// ErrUnavailable, or nil for an answer that fits no class.
 	Kind error
-	// StatusCode is the HTTP status of the last answer, 0 when none arrived.
+	// StatusCode is the HTTP status of the answer, 0 when none arrived (GraphQL errors
+	// usually come with 200).
 	StatusCode int
 	// Code is extensions.code of Panther's GraphQL error, when it sent one.
 	Code string
@@ -76,7 +78,7 @@ func (e *Error) Error() string {
 	} else {
 		b.WriteString("error")
 	}
-	if e.StatusCode != 0 {
+	if e.StatusCode != 0 && e.StatusCode != http.StatusOK {
 		fmt.Fprintf(&b, " (HTTP %d)", e.StatusCode)
 	}
 	if e.Message != "" {

@@ -12,7 +12,10 @@ type Observer interface {
 	// OutcomeNotFound, ...) and its whole duration, retries and waits included.
 	Call(op, outcome string, d time.Duration)
 	// Retry reports that op is about to be tried again, and why: "status_429", "status_503",
-	// "status_5xx", "timeout", "network", "graphql_error" or "lookup_failed".
+	// "status_5xx" (other 5xx), "timeout" (no answer within Config.Timeout), "network" (refused,
+	// reset, DNS...), "bad_response" (an unreadable 200), "graphql_error" (an internal or
+	// rate-limit error in the GraphQL answer), "queue" (no free slot or rate token in time) or
+	// "lookup_failed" (the lookup that decides whether a create may be re-sent failed).
 	Retry(op, reason string)
 }
 
@@ -55,7 +58,8 @@ func (s *stats) snapshot() map[string]map[string]int64 {
 
 // Stats returns a snapshot of the counters: operation -> outcome -> finished calls, and
 // operation -> RetriesKey -> retries. Counters only grow; a Prometheus exporter reads them as
-// counters.
+// counters. The lookups that InviteUser and CreateRole make to decide whether a failed
+// attempt took effect are counted under their own operation (userByEmail, roleByName).
 func (c *Client) Stats() map[string]map[string]int64 {
 	return c.stats.snapshot()
 }

@@ -15,8 +15,8 @@
 // gqlgen, the other choice, would generate a resolver layer from the same schema; it would
 // add generated code and a generator to keep fresh for a schema of twelve root fields, and its
 // typed models would make "behaves like Panther" (error codes, null propagation from failed
-// non-null lookups) no easier. The runtime executor is about 250 lines, has no generated code,
-// and picks up schema changes without regeneration.
+// non-null lookups) no easier. The runtime executor is a few hundred lines, has no generated
+// code, and picks up schema changes without regeneration.
 //
 // Behaviour. Requests need X-API-Key (else HTTP 401 with an UNAUTHENTICATED error). The fake
 // starts with Panther's default roles Admin (every permission), Analyst and AnalystReadOnly
