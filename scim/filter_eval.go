@@ -3,6 +3,7 @@ package scim
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 
 	scimerrors "github.com/elimity-com/scim/errors"
@@ -17,7 +18,7 @@ func ParseFilter(s string) (filter.Expression, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, scimErrf(scimerrors.ScimTypeInvalidFilter, "the filter is empty")
 	}
-	expr, err := parseFilterSafely(s)
+	expr, err := parseFilterSafely(normalizeFilterSpace(s))
 	if err == nil && expr != nil {
 		return expr, nil
 	}
@@ -26,6 +27,28 @@ func ParseFilter(s string) (filter.Expression, error) {
 	}
 	return nil, scimErrf(scimerrors.ScimTypeInvalidFilter,
 		"invalid filter %q: it does not follow the RFC 7644 §3.4.2.2 grammar (parser: %v)", s, err)
+}
+
+// normalizeFilterSpace trims the filter and turns tabs and line breaks outside strings into spaces:
+// filter-parser accepts only spaces between tokens and none around the filter.
+func normalizeFilterSpace(s string) string {
+	var b strings.Builder
+	inString := false
+	escaped := false
+	for _, r := range strings.TrimSpace(s) {
+		switch {
+		case escaped:
+			escaped = false
+		case inString && r == '\\':
+			escaped = true
+		case r == '"':
+			inString = !inString
+		case !inString && (r == '\t' || r == '\n' || r == '\r'):
+			r = ' '
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // parseFilterSafely runs filter-parser, turning a panic inside it into an error: a filter is client input, and
@@ -605,7 +628,7 @@ func diagnoseFilter(s string) string {
 			switch {
 			case t.kind == 's':
 				state = expectLogical
-			case t.kind == 'w' && (t.text == "true" || t.text == "false" || t.text == "null" || validNumberText(t.text)):
+			case t.kind == 'w' && (lower == "true" || lower == "false" || lower == "null" || validNumberText(t.text)):
 				state = expectLogical
 			case t.kind == 'w':
 				return fmt.Sprintf("the value %q at position %d must be a string in double quotes, a number, true, false or null", t.text, t.pos)
@@ -737,7 +760,9 @@ func validAttrNameText(p string) bool {
 	return true
 }
 
+// jsonNumberText is the JSON number grammar (RFC 8259 §6), which filter values follow.
+var jsonNumberText = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+
 func validNumberText(w string) bool {
-	_, ok := parseNumber(w)
-	return ok
+	return jsonNumberText.MatchString(w)
 }

@@ -386,6 +386,8 @@ func TestParseFilterErrors(t *testing.T) {
 		{"three comparisons in a value filter", `emails[type eq "a" and value eq "b" and display eq "c"]`, "at most two comparisons"},
 		{"nested value filter", `emails[type[value eq "x"] eq "a"]`, "nested"},
 		{"bad attribute name", `1abc eq "x"`, "not an attribute name"},
+		{"number with a plus sign", `age eq +1`, `"+1" at position 8 must be a string in double quotes, a number`},
+		{"number with a leading zero", `age eq 01`, `"01"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -432,5 +434,34 @@ func TestCompileFilterReuse(t *testing.T) {
 	c := decodeResource(t, `{"userName": "carol"}`)
 	if !m(a) || !m(b) || m(c) {
 		t.Errorf("matcher results a=%v b=%v c=%v", m(a), m(b), m(c))
+	}
+}
+
+func TestParseFilterWhitespace(t *testing.T) {
+	user := testUser(t)
+	for _, f := range []string{
+		"  userName eq \"bjensen@example.com\"  ",
+		"userName\teq \"bjensen@example.com\"",
+		"title pr\nand\r\nuserName eq \"bjensen@example.com\"",
+		"emails[type eq \"work\"] ",
+		"userName  eq  \"bjensen@example.com\"",
+		"userName eq \"bjensen@example.com\" and TITLE PR and active eq TRUE",
+	} {
+		expr, err := ParseFilter(f)
+		if err != nil {
+			t.Errorf("ParseFilter(%q): %v", f, err)
+			continue
+		}
+		if ok, err := UserResourceSchema().Match(expr, user); err != nil || !ok {
+			t.Errorf("Match(%q) = %v, %v", f, ok, err)
+		}
+	}
+	// Escapes inside strings are decoded, not normalised: "\t" is a tab, not a space.
+	expr, err := ParseFilter(`title eq "Tour\tGuide"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := UserResourceSchema().Match(expr, user); ok {
+		t.Error("a tab inside a string matched a space")
 	}
 }
