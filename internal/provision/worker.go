@@ -64,6 +64,27 @@ func (s *Service) Run(ctx context.Context, tick, reconcileEvery time.Duration, o
 	if tick <= 0 {
 		tick = time.Second
 	}
+	// The rules (mapping, default role, deactivation) may have changed since the last
+	// run: queue the users they now treat differently, retrying while Panther cannot
+	// resolve the roles.
+	requeued, requeueAttempts, nextRequeue := false, 0, time.Time{}
+	requeue := func() {
+		if requeued || s.now().Before(nextRequeue) {
+			return
+		}
+		n, err := s.RequeueChanged(ctx)
+		if err != nil {
+			requeueAttempts++
+			nextRequeue = s.now().Add(backoff(requeueAttempts))
+			s.log.Warn("could not compare users with the current mapping yet", "err", err)
+			return
+		}
+		requeued = true
+		if n > 0 {
+			s.log.Info("users queued for the current mapping", "users", n)
+		}
+	}
+	requeue()
 	if d, f := s.Replay(ctx, true); d+f > 0 {
 		s.log.Info("replayed pending intents", "done", d, "failed", f)
 	}
@@ -80,6 +101,7 @@ func (s *Service) Run(ctx context.Context, tick, reconcileEvery time.Duration, o
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			requeue()
 			s.Replay(ctx, false)
 		case <-rc:
 			p, err := s.Reconcile(ctx, false)
@@ -92,6 +114,89 @@ func (s *Service) Run(ctx context.Context, tick, reconcileEvery time.Duration, o
 			}
 		}
 	}
+}
+
+// RequeueChanged writes an intent for every user whose Panther access under the current
+// rules (mapping, default role, deactivation) differs from what was last applied to
+// Panther: a role other than the linked one, access without a link, or a link without
+// access. It is how a changed mapping reaches Panther after a restart. It reads only the
+// store, but resolves the rules' roles with Panther (cached), so it fails while Panther
+// is unreachable. It returns the number of users queued.
+func (s *Service) RequeueChanged(ctx context.Context) (int, error) {
+	refs := s.opts.Mapping.Roles()
+	if s.opts.DeactivationRole != "" {
+		refs = append(refs, s.opts.DeactivationRole)
+	}
+	roleIDs := make(map[string]string, len(refs))
+	for _, ref := range refs {
+		r, err := s.RoleFor(ctx, ref)
+		if err != nil {
+			return 0, err
+		}
+		roleIDs[ref] = r.ID
+	}
+	stale := func(tx ReadTx, groups *groupRefCache, u User) (bool, error) {
+		if _, err := tx.Intent(u.ID); err == nil {
+			return false, nil // already queued
+		} else if !errors.Is(err, ErrNotFound) {
+			return false, err
+		}
+		want, err := s.desiredFor(tx, groups, u)
+		if err != nil {
+			return false, err
+		}
+		if want.Access {
+			return u.Panther.ID == "" || u.Panther.RoleID != roleIDs[want.Role], nil
+		}
+		return u.Panther.ID != "", nil
+	}
+	var ids []string
+	err := s.store.View(ctx, func(tx ReadTx) error {
+		groups := newGroupRefCache(tx)
+		var scanErr error
+		err := tx.ScanUsers(0, func(u User) bool {
+			var ok bool
+			ok, scanErr = stale(tx, groups, u)
+			if ok {
+				ids = append(ids, u.ID)
+			}
+			return scanErr == nil
+		})
+		return errors.Join(err, scanErr)
+	})
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	// Check again in the write transaction: a request may have changed a user meanwhile.
+	n := 0
+	err = s.store.Update(ctx, func(tx Tx) error {
+		groups := newGroupRefCache(tx)
+		for _, id := range ids {
+			u, err := tx.User(id)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			ok, err := stale(tx, groups, u)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			if err := s.putIntent(tx, id); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 // Drift is one difference between what the store says Panther should hold and what it holds.
