@@ -554,6 +554,9 @@ func (s *Server) SetRateLimitRate(p float64, retryAfter time.Duration) {
 // FailNext answers the next n calls of op (a root field such as "inviteUser"; "" for any)
 // with the HTTP status, without processing them. 429 and 503 carry Retry-After.
 func (s *Server) FailNext(op string, n int, status int) {
+	if status < 100 || status > 599 {
+		status = http.StatusInternalServerError
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for range n {

@@ -679,3 +679,21 @@ func TestRunFlagErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestRolesFilterAndSort(t *testing.T) {
+	_, url := start(t, Options{})
+	tests := []struct {
+		query string
+		want  string
+	}{
+		{`{ roles(input: {nameContains: "ANALYST"}) { name } }`, `{"roles":[{"name":"Analyst"},{"name":"AnalystReadOnly"}]}`},
+		{`{ roles(input: {sortDir: descending}) { name } }`, `{"roles":[{"name":"AnalystReadOnly"},{"name":"Analyst"},{"name":"Admin"}]}`},
+		{`{ roles(input: {nameContains: "nobody"}) { name } }`, `{"roles":[]}`},
+	}
+	for _, tt := range tests {
+		r := post(t, url, testKey, tt.query, nil)
+		if string(r.Data) != tt.want {
+			t.Errorf("%s:\n got %s\nwant %s", tt.query, r.Data, tt.want)
+		}
+	}
+}
