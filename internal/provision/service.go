@@ -227,14 +227,15 @@ func (s *Service) CreateUser(ctx context.Context, f UserFields) (User, error) {
 	if err := s.syncNow(ctx, u.ID); err != nil {
 		// Nothing recorded: the IdP will retry the POST. If Panther did invite the user
 		// (a response lost on the way back), that retry adopts them by email.
-		s.rollbackCreate(u.ID, err)
+		s.rollbackCreate(ctx, u.ID, err)
 		return User{}, s.pantherErr(err)
 	}
 	return s.GetUser(ctx, u.ID)
 }
 
-func (s *Service) rollbackCreate(id string, cause error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+func (s *Service) rollbackCreate(ctx context.Context, id string, cause error) {
+	// Not cancelled with the request, but keeping its actor and request id for the audit.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	err := s.store.Update(ctx, func(tx Tx) error {
 		u, err := tx.User(id)
@@ -597,6 +598,9 @@ func (s *Service) writeGroup(ctx context.Context, id, action string, change func
 				return err
 			}
 			affected = append(affected, uid)
+			if err := s.auditRole(ctx, tx, uid, id, prev[uid], d); err != nil {
+				return err
+			}
 		}
 		b, a := groupAudit(before), groupAudit(after)
 		return s.audit(ctx, tx, action, "Group", id, b, a, fmt.Sprintf("accepted; %d member(s) to re-sync", len(affected)))
@@ -616,6 +620,22 @@ func (s *Service) writeGroup(ctx context.Context, id, action string, change func
 		return Group{}, nil
 	}
 	return s.GetGroup(ctx, result.ID)
+}
+
+// auditRole records a member's change of Panther access caused by a change to a
+// group: the group entry says what the IdP changed, this one what it did to the user.
+func (s *Service) auditRole(ctx context.Context, tx Tx, uid, groupID string, before, after desired) error {
+	u, err := tx.User(uid)
+	if errors.Is(err, ErrNotFound) {
+		return nil // a member deleted in the same change: its own entry says so
+	}
+	if err != nil {
+		return err
+	}
+	fields := func(d desired) map[string]string {
+		return map[string]string{"userName": u.UserName, "email": u.Email, "role": d.Role, "access": fmt.Sprint(d.Access)}
+	}
+	return s.audit(ctx, tx, "user.role", "User", uid, fields(before), fields(after), "accepted; group "+groupID)
 }
 
 func groupAudit(g *Group) map[string]string {
