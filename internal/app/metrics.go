@@ -62,6 +62,11 @@ func NewMetrics() *Metrics {
 			Name: "panther_scim_overload_rejections_total", Help: "Requests answered 429 because too many were in flight.",
 		}),
 	}
+	// Export every drift action from the start: an alert on increase() cannot see the
+	// first drift of a series that did not exist before it.
+	for _, action := range []string{"invite", "update", "delete"} {
+		m.drift.WithLabelValues(action)
+	}
 	pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "panther_scim_pending_intents", Help: "Changes accepted but not yet confirmed in Panther.",
 	}, func() float64 {
