@@ -62,6 +62,8 @@ const (
 //     "name.givenName", "emails[type eq \"work\"].value", "urn:...:enterprise:2.0:User:manager", or an extension
 //     URN holding an object of that extension's attributes. Its "id", "meta" and "schemas" keys are ignored
 //     (Okta sends the id).
+//   - a sub-attribute of a multi-valued attribute without a value filter, "emails.display", applies to every
+//     element (an add or replace on an absent attribute creates one element).
 //   - null or "" clears: the attribute (or sub-attribute) is removed.
 //   - a bare string given for a complex attribute with a "value" sub-attribute (Entra's manager) becomes
 //     {"value": string}; when the value of such a reference changes, its other sub-attributes ($ref,
