@@ -66,8 +66,8 @@ func parseFilterSafely(s string) (expr filter.Expression, err error) {
 type Matcher func(res map[string]any) bool
 
 // Match reports whether res matches the filter expr. The filter is checked against the schema first: an unknown
-// attribute, an operator the attribute's type does not support (gt on a boolean, co on a number, any comparison
-// on a complex attribute without a "value" sub-attribute) or a comparison value of the wrong type (a dateTime
+// attribute, an operator the attribute's type does not support (gt on a boolean, co on a number, gt on a complex
+// attribute, any comparison on a complex attribute without a "value" sub-attribute) or a comparison value of the wrong type (a dateTime
 // that is not a date) is a 400 invalidFilter scimerrors.ScimError, whatever res holds.
 //
 // The semantics follow RFC 7644 §3.4.2.2: names in any case, with or without their schema URN; strings compared
@@ -319,8 +319,13 @@ func (sc filterScope) compileAttrExpr(e filter.AttributeExpression) (predicate, 
 	}
 
 	if f.target().AttributeType() == typeComplex {
-		// RFC 7644's own example "emails co \"example.com\"" compares the "value" sub-attribute.
+		// RFC 7644's own example "emails co \"example.com\"" compares the "value" sub-attribute; ordering a
+		// complex attribute is not defined.
 		v, ok := f.target().SubAttributes().ContainsAttribute("value")
+		switch op {
+		case filter.GT, filter.GE, filter.LT, filter.LE:
+			ok = false
+		}
 		if !ok || f.sub != nil {
 			return nil, scimErrf(scimerrors.ScimTypeInvalidFilter,
 				"attribute %q is complex; compare one of its sub-attributes (for example %s.%s) or use \"pr\"",

@@ -326,6 +326,7 @@ func TestMatchErrors(t *testing.T) {
 		{"co on boolean", user, `active co "t"`, "boolean"},
 		{"boolean compared with a number", user, `active eq 1`, "true or false"},
 		{"gt on complex", user, `name gt "a"`, `"name" is complex`},
+		{"lt on complex multi-valued", user, `emails lt "a"`, `"emails" is complex; compare one of its sub-attributes (for example emails.value)`},
 		{"eq on complex without value", user, `name eq "Barbara"`, "name.formatted"},
 		{"string compared with a number", user, `userName eq 42`, "quoted string"},
 		{"string compared with a boolean", user, `title eq true`, "quoted string"},
