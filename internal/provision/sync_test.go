@@ -1,0 +1,355 @@
+package provision_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/panther-scim/panther-scim/internal/provision"
+	"github.com/panther-scim/panther-scim/internal/store"
+	"github.com/panther-scim/panther-scim/mappings"
+)
+
+// fakePanther is a function-field Panther with a tiny in-memory user table.
+type fakePanther struct {
+	mu      sync.Mutex
+	users   map[string]provision.PantherUser // by id
+	calls   []string
+	invite  func(in provision.InviteInput) (provision.PantherUser, error) // nil: succeed
+	failAll error
+	next    int
+}
+
+var _ provision.Panther = (*fakePanther)(nil)
+
+var roles = map[string]provision.PantherRole{
+	"admin":           {ID: "r-admin", Name: "Admin"},
+	"analyst":         {ID: "r-analyst", Name: "Analyst"},
+	"analystreadonly": {ID: "r-ro", Name: "AnalystReadOnly"},
+}
+
+func newFake() *fakePanther { return &fakePanther{users: map[string]provision.PantherUser{}} }
+
+func (f *fakePanther) log(op string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, op)
+	return f.failAll
+}
+
+func (f *fakePanther) count(op string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.calls {
+		if c == op {
+			n++
+		}
+	}
+	return n
+}
+
+func (f *fakePanther) Users(context.Context) ([]provision.PantherUser, error) {
+	if err := f.log("users"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []provision.PantherUser
+	for _, u := range f.users {
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+func (f *fakePanther) UserByID(_ context.Context, id string) (provision.PantherUser, error) {
+	if err := f.log("userById"); err != nil {
+		return provision.PantherUser{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u, ok := f.users[id]
+	if !ok {
+		return u, provision.ErrNotFound
+	}
+	return u, nil
+}
+
+func (f *fakePanther) UserByEmail(_ context.Context, email string) (provision.PantherUser, error) {
+	if err := f.log("userByEmail"); err != nil {
+		return provision.PantherUser{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, u := range f.users {
+		if strings.EqualFold(u.Email, email) {
+			return u, nil
+		}
+	}
+	return provision.PantherUser{}, provision.ErrNotFound
+}
+
+func (f *fakePanther) add(in provision.InviteInput) provision.PantherUser {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.next++
+	r := roleByID(in.Role.Value)
+	u := provision.PantherUser{ID: fmt.Sprintf("p%d", f.next), Email: in.Email, GivenName: in.GivenName, FamilyName: in.FamilyName, RoleID: r.ID, RoleName: r.Name}
+	f.users[u.ID] = u
+	return u
+}
+
+func roleByID(id string) provision.PantherRole {
+	for _, r := range roles {
+		if r.ID == id {
+			return r
+		}
+	}
+	return provision.PantherRole{}
+}
+
+func (f *fakePanther) InviteUser(_ context.Context, in provision.InviteInput) (provision.PantherUser, error) {
+	if err := f.log("inviteUser"); err != nil {
+		return provision.PantherUser{}, err
+	}
+	if f.invite != nil {
+		return f.invite(in)
+	}
+	return f.add(in), nil
+}
+
+func (f *fakePanther) UpdateUser(_ context.Context, in provision.UpdateInput) (provision.PantherUser, error) {
+	if err := f.log("updateUser"); err != nil {
+		return provision.PantherUser{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u, ok := f.users[in.ID]
+	if !ok {
+		return u, provision.ErrNotFound
+	}
+	if in.Role != nil {
+		r := roleByID(in.Role.Value)
+		u.RoleID, u.RoleName = r.ID, r.Name
+	}
+	if in.GivenName != nil {
+		u.GivenName = *in.GivenName
+	}
+	if in.FamilyName != nil {
+		u.FamilyName = *in.FamilyName
+	}
+	if in.Email != nil {
+		u.Email = *in.Email
+	}
+	f.users[in.ID] = u
+	return u, nil
+}
+
+func (f *fakePanther) DeleteUser(_ context.Context, id string) error {
+	if err := f.log("deleteUser"); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.users[id]; !ok {
+		return provision.ErrNotFound
+	}
+	delete(f.users, id)
+	return nil
+}
+
+func (f *fakePanther) Roles(context.Context) ([]provision.PantherRole, error) { return nil, f.log("roles") }
+func (f *fakePanther) RoleByID(_ context.Context, id string) (provision.PantherRole, error) {
+	if r := roleByID(id); r.ID != "" {
+		return r, nil
+	}
+	return provision.PantherRole{}, provision.ErrNotFound
+}
+func (f *fakePanther) RoleByName(_ context.Context, name string) (provision.PantherRole, error) {
+	if r, ok := roles[strings.ToLower(name)]; ok {
+		return r, nil
+	}
+	return provision.PantherRole{}, provision.ErrNotFound
+}
+
+func newService(t *testing.T, p provision.Panther, opts provision.Options) *provision.Service {
+	t.Helper()
+	st, err := store.Open(filepath.Join(t.TempDir(), "s.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	if opts.Mapping.DefaultRole == "" && opts.Mapping.Rules == nil {
+		opts.Mapping = mappings.Mapping{Rules: []mappings.Rule{{Group: "Admins", Role: "Admin"}}, DefaultRole: "AnalystReadOnly"}
+	}
+	return provision.New(st, p, opts)
+}
+
+func fields(email string) provision.UserFields {
+	return provision.UserFields{UserName: email, Active: true, Attributes: map[string]any{
+		"name": map[string]any{"givenName": "G", "familyName": "F"},
+	}}
+}
+
+// A lost invite response (Panther created the user, we never heard): the create
+// answers 503 and records nothing, and the IdP's retry adopts the user instead of
+// inviting twice.
+func TestLostInviteIsAdoptedOnRetry(t *testing.T) {
+	p := newFake()
+	p.invite = func(in provision.InviteInput) (provision.PantherUser, error) {
+		p.add(in)
+		return provision.PantherUser{}, fmt.Errorf("connection reset: %w", provision.ErrUnavailable)
+	}
+	svc := newService(t, p, provision.Options{})
+	ctx := context.Background()
+	_, err := svc.CreateUser(ctx, fields("ann@x.io"))
+	if provision.ErrorCode(err) != provision.CodeUnavailable {
+		t.Fatalf("create: %v (code %v), want CodeUnavailable", err, provision.ErrorCode(err))
+	}
+	var pe *provision.Error
+	if !errors.As(err, &pe) || pe.RetryAfter <= 0 {
+		t.Fatalf("no Retry-After: %v", err)
+	}
+	p.invite = nil
+	u, err := svc.CreateUser(ctx, fields("ann@x.io"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.count("inviteUser") != 1 || len(p.users) != 1 || u.Panther.ID == "" {
+		t.Fatalf("invites %d, users %d, link %+v", p.count("inviteUser"), len(p.users), u.Panther)
+	}
+}
+
+// A no-op change calls nothing; a change of an attribute Panther does not hold
+// makes no Panther call either.
+func TestNoOpChangesMakeNoCalls(t *testing.T) {
+	p := newFake()
+	svc := newService(t, p, provision.Options{})
+	ctx := context.Background()
+	u, err := svc.CreateUser(ctx, fields("bo@x.io"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(p.calls)
+	same := fields("bo@x.io")
+	if _, err := svc.UpdateUser(ctx, u.ID, 0, func(provision.User) (provision.UserFields, error) { return same, nil }); err != nil {
+		t.Fatal(err)
+	}
+	title := fields("bo@x.io")
+	title.Attributes["title"] = "Engineer"
+	got, err := svc.UpdateUser(ctx, u.ID, 0, func(provision.User) (provision.UserFields, error) { return title, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.calls) != before {
+		t.Errorf("calls %v after no-op changes", p.calls[before:])
+	}
+	if got.Version != u.Version+1 {
+		t.Errorf("version %d, want %d", got.Version, u.Version+1)
+	}
+	// A stale If-Match fails without a change.
+	_, err = svc.UpdateUser(ctx, u.ID, u.Version, func(provision.User) (provision.UserFields, error) { return same, nil })
+	if provision.ErrorCode(err) != provision.CodePrecondition {
+		t.Errorf("stale If-Match: %v", err)
+	}
+}
+
+// Deactivation while Panther is down is accepted and queued; the replay removes
+// the access once Panther answers.
+func TestDeactivationQueuedWhilePantherDown(t *testing.T) {
+	p := newFake()
+	svc := newService(t, p, provision.Options{})
+	ctx := context.Background()
+	u, err := svc.CreateUser(ctx, fields("cy@x.io"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.failAll = provision.ErrUnavailable
+	off := fields("cy@x.io")
+	off.Active = false
+	if _, err := svc.UpdateUser(ctx, u.ID, 0, func(provision.User) (provision.UserFields, error) { return off, nil }); err != nil {
+		t.Fatalf("deactivation while down: %v", err)
+	}
+	if n, _, _ := svc.Pending(ctx); n != 1 {
+		t.Fatalf("pending %d, want 1", n)
+	}
+	p.failAll = nil
+	if done, failed := svc.Replay(ctx, true); done != 1 || failed != 0 {
+		t.Fatalf("replay done %d failed %d", done, failed)
+	}
+	if len(p.users) != 0 {
+		t.Fatalf("deactivated user still in Panther: %v", p.users)
+	}
+	if n, _, _ := svc.Pending(ctx); n != 0 {
+		t.Fatalf("pending %d after replay", n)
+	}
+}
+
+// A change that lands while a sync for the same user is running is not lost: the
+// intent's generation tells the finishing sync to leave it.
+func TestGroupChangeDuringSyncIsNotLost(t *testing.T) {
+	p := newFake()
+	svc := newService(t, p, provision.Options{})
+	ctx := context.Background()
+	u, err := svc.CreateUser(ctx, fields("di@x.io"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	var g provision.Group
+	var gerr error
+	committed := make(chan struct{})
+	done := make(chan struct{})
+	// During the name update's Panther call, another request adds the user to the
+	// Admins group: its store write commits while the first sync is in flight, and
+	// its own sync waits for the user's lock.
+	orig := fields("di@x.io")
+	orig.Attributes["name"] = map[string]any{"givenName": "New", "familyName": "Name"}
+	var svc2 *provision.Service
+	wrapped := &hookPanther{fakePanther: p, onUpdate: func() {
+		once.Do(func() {
+			go func() {
+				defer close(done)
+				g, gerr = svc2.CreateGroup(ctx, provision.GroupFields{DisplayName: "Admins", Members: []string{u.ID}})
+			}()
+			// Wait until the group write is committed (its intent is in the store).
+			for {
+				var n int
+				_ = svc2.Store().View(ctx, func(tx provision.ReadTx) error { n, _ = tx.GroupCount(); return nil })
+				if n == 1 {
+					close(committed)
+					return
+				}
+				runtime.Gosched()
+			}
+		})
+	}}
+	svc2 = provision.New(svc.Store(), wrapped, provision.Options{Mapping: mappings.Mapping{Rules: []mappings.Rule{{Group: "Admins", Role: "Admin"}}, DefaultRole: "AnalystReadOnly"}})
+	if _, err := svc2.UpdateUser(ctx, u.ID, 0, func(provision.User) (provision.UserFields, error) { return orig, nil }); err != nil {
+		t.Fatal(err)
+	}
+	<-committed
+	<-done
+	if gerr != nil || g.ID == "" {
+		t.Fatalf("group: %v", gerr)
+	}
+	pu, _ := p.UserByEmail(ctx, "di@x.io")
+	if pu.RoleName != "Admin" || pu.GivenName != "New" {
+		t.Fatalf("panther user %+v: the concurrent group change was lost", pu)
+	}
+}
+
+type hookPanther struct {
+	*fakePanther
+	onUpdate func()
+}
+
+func (h *hookPanther) UpdateUser(ctx context.Context, in provision.UpdateInput) (provision.PantherUser, error) {
+	h.onUpdate()
+	return h.fakePanther.UpdateUser(ctx, in)
+}
