@@ -163,7 +163,9 @@ func (f *fakePanther) DeleteUser(_ context.Context, id string) error {
 	return nil
 }
 
-func (f *fakePanther) Roles(context.Context) ([]provision.PantherRole, error) { return nil, f.log("roles") }
+func (f *fakePanther) Roles(context.Context) ([]provision.PantherRole, error) {
+	return nil, f.log("roles")
+}
 func (f *fakePanther) RoleByID(_ context.Context, id string) (provision.PantherRole, error) {
 	if r := roleByID(id); r.ID != "" {
 		return r, nil
