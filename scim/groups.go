@@ -199,19 +199,16 @@ func (g *groupHandler) list(r *http.Request, expr filter.Expression, start, coun
 		if err != nil {
 			return err
 		}
-		var matchErr error
-		visit := func(x provision.Group) bool {
-			if expr != nil {
-				ok, err := GroupSchema.Match(expr, groupFilterDoc(x))
-				if err != nil {
-					matchErr = err
-					return false
-				}
-				if !ok {
-					return true
-				}
+		match := func(map[string]any) bool { return true }
+		if expr != nil {
+			if match, err = GroupSchema.CompileFilter(expr); err != nil {
+				return err
 			}
-			recs = append(recs, x)
+		}
+		visit := func(x provision.Group) bool {
+			if match(groupFilterDoc(x)) {
+				recs = append(recs, x)
+			}
 			return true
 		}
 		if indexed {
@@ -223,7 +220,7 @@ func (g *groupHandler) list(r *http.Request, expr filter.Expression, start, coun
 		} else if err := tx.ScanGroups(0, visit); err != nil {
 			return err
 		}
-		return matchErr
+		return nil
 	})
 	if err != nil {
 		return scim.Page{}, fail(r, asFilterErr(err))

@@ -60,20 +60,15 @@ func (u *userHandler) list(r *http.Request, expr filter.Expression, start, count
 		if err != nil {
 			return err
 		}
-		keep := func(x provision.User) (bool, error) {
-			if expr == nil {
-				return true, nil
+		// Check the filter against the schema once, then match each record.
+		match := func(map[string]any) bool { return true }
+		if expr != nil {
+			if match, err = UserSchema.CompileFilter(expr); err != nil {
+				return err
 			}
-			return UserSchema.Match(expr, filterDoc(x))
 		}
-		var matchErr error
 		visit := func(x provision.User) bool {
-			ok, err := keep(x)
-			if err != nil {
-				matchErr = err
-				return false
-			}
-			if ok {
+			if match(filterDoc(x)) {
 				recs = append(recs, x)
 			}
 			return true
@@ -87,7 +82,7 @@ func (u *userHandler) list(r *http.Request, expr filter.Expression, start, count
 		} else if err := tx.ScanUsers(0, visit); err != nil {
 			return err
 		}
-		return matchErr
+		return nil
 	})
 	if err != nil {
 		return scim.Page{}, fail(r, asFilterErr(err))
