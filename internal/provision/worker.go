@@ -88,6 +88,13 @@ func (s *Service) Run(ctx context.Context, tick, reconcileEvery time.Duration, o
 	if d, f := s.Replay(ctx, true); d+f > 0 {
 		s.log.Info("replayed pending intents", "done", d, "failed", f)
 	}
+	// A reconcile at start moves users whose role a mapping change altered, and
+	// repairs drift that happened while we were down.
+	if p, err := s.Reconcile(ctx, false); err != nil {
+		s.log.Warn("start-up reconcile failed; the next one runs on schedule", "err", err)
+	} else if onPlan != nil {
+		onPlan(p)
+	}
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	var rc <-chan time.Time
@@ -270,7 +277,9 @@ func (s *Service) Reconcile(ctx context.Context, dryRun bool) (Plan, error) {
 	repairs := map[string]*PantherLink{} // user id -> what Panther actually holds (nil: nothing)
 	err = s.store.View(ctx, func(tx ReadTx) error {
 		refs := newGroupRefCache(tx)
+		pending := map[string]bool{}
 		_ = tx.ScanIntents(func(in Intent) bool {
+			pending[in.UserID] = true
 			if in.Remove != nil {
 				plan.PendingRemoves++
 				if in.Remove.ID != "" {
@@ -288,6 +297,9 @@ func (s *Service) Reconcile(ctx context.Context, dryRun bool) (Plan, error) {
 			}
 			if u.Panther.ID != "" {
 				managed[u.Panther.ID] = true
+			}
+			if pending[u.ID] {
+				return true // a sync is under way or queued: it will converge this user
 			}
 			pu, exists := byID[u.Panther.ID]
 			if u.Panther.ID == "" {
