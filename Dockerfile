@@ -17,6 +17,8 @@ ENV PANTHER_SCIM_STORE_PATH=/data/panther-scim.db \
     PANTHER_SCIM_SERVER_ADDR=0.0.0.0:8080 \
     PANTHER_SCIM_HEALTH_URL=http://127.0.0.1:8080/healthz
 EXPOSE 8080
+# With server.tls set, probe HTTPS: PANTHER_SCIM_HEALTH_URL=https://127.0.0.1:8080/healthz
+# (the certificate is not checked on loopback, as it names the public host).
 HEALTHCHECK --interval=30s --timeout=5s --retries=3 CMD ["/usr/local/bin/panther-scim", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/panther-scim"]
 CMD ["serve", "--config", "/etc/panther-scim/config.yaml"]
