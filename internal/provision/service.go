@@ -215,7 +215,7 @@ func (s *Service) CreateUser(ctx context.Context, f UserFields) (User, error) {
 		if err := tx.PutUser(u); err != nil {
 			return err
 		}
-		if err := tx.PutIntent(Intent{UserID: u.ID, Since: now}); err != nil {
+		if err := tx.PutIntent(Intent{UserID: u.ID, Since: now, NextAttempt: s.requestDue()}); err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, "user.create", "User", u.ID, nil, userAuditFields(&u, nil), "accepted")
@@ -390,6 +390,8 @@ func (s *Service) UpdateUser(ctx context.Context, id string, expect int64, mutat
 	return s.GetUser(ctx, id)
 }
 
+// putIntent records, in the transaction of a change, that the user must be synced; the
+// caller then syncs them itself (see requestDue).
 func (s *Service) putIntent(tx Tx, userID string) error {
 	in, err := tx.Intent(userID)
 	if errors.Is(err, ErrNotFound) {
@@ -397,9 +399,17 @@ func (s *Service) putIntent(tx Tx, userID string) error {
 	} else if err != nil {
 		return err
 	}
-	in.NextAttempt = time.Time{}
+	in.NextAttempt = s.requestDue()
 	in.Gen++
 	return tx.PutIntent(in)
+}
+
+// requestDue is when the background worker may take up an intent that a request has
+// just written: after the request has had its RequestSyncTimeout to sync it (or, on
+// failure, to reschedule it with backoff). A worker sync started earlier would race the
+// request's for the per-user lock, and the request would wait for it past its timeout.
+func (s *Service) requestDue() time.Time {
+	return s.now().UTC().Add(s.opts.RequestSyncTimeout)
 }
 
 // sameUser reports whether two records hold the same SCIM data.
@@ -438,7 +448,7 @@ func (s *Service) DeleteUser(ctx context.Context, id string, expect int64) error
 		}
 		// An unlinked record with no pending intent never reached Panther: nothing to remove.
 		if u.Panther.ID != "" || ierr == nil {
-			if err := tx.PutIntent(Intent{UserID: id, Remove: &link, Since: since, Gen: in.Gen + 1}); err != nil {
+			if err := tx.PutIntent(Intent{UserID: id, Remove: &link, Since: since, Gen: in.Gen + 1, NextAttempt: s.requestDue()}); err != nil {
 				return err
 			}
 		}

@@ -193,7 +193,8 @@ func (s *Service) RequeueChanged(ctx context.Context) (int, error) {
 			if !ok {
 				continue
 			}
-			if err := s.putIntent(tx, id); err != nil {
+			// Due at once: no request is syncing this user.
+			if err := tx.PutIntent(Intent{UserID: id, Since: s.now().UTC(), Gen: 1}); err != nil {
 				return err
 			}
 			n++
