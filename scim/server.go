@@ -148,6 +148,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			WriteError(w, h.log, err)
 			return
 		}
+		if r.Method == http.MethodPatch {
+			rs := UserSchema
+			if strings.HasPrefix(path, "/Groups") {
+				rs = GroupSchema
+			}
+			body = normalizePatchBody(rs, body)
+		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 	}
