@@ -172,9 +172,13 @@ func (h *handler) members(r *http.Request, ids []string) ([]any, error) {
 
 func (g *groupHandler) list(r *http.Request, expr filter.Expression, start, count int, sortBy, sortOrder string) (scim.Page, error) {
 	var less func(a, b map[string]any) bool
+	desc := false
 	if sortBy != "" {
 		var err error
 		if less, err = GroupSchema.Less(sortBy); err != nil {
+			return scim.Page{}, fail(r, err)
+		}
+		if desc, err = ParseSortOrder(sortOrder); err != nil {
 			return scim.Page{}, fail(r, err)
 		}
 	}
@@ -226,7 +230,6 @@ func (g *groupHandler) list(r *http.Request, expr filter.Expression, start, coun
 		return scim.Page{}, fail(r, asFilterErr(err))
 	}
 	if less != nil {
-		desc := strings.EqualFold(sortOrder, "descending")
 		docs := make(map[string]map[string]any, len(recs))
 		for _, x := range recs {
 			docs[x.ID] = groupFilterDoc(x)

@@ -32,9 +32,13 @@ func page[T any](items []T, start, count int) []T {
 func (u *userHandler) list(r *http.Request, expr filter.Expression, start, count int, sortBy, sortOrder string) (scim.Page, error) {
 	ctx := r.Context()
 	var less func(a, b map[string]any) bool
+	desc := false
 	if sortBy != "" {
 		var err error
 		if less, err = UserSchema.Less(sortBy); err != nil {
+			return scim.Page{}, fail(r, err)
+		}
+		if desc, err = ParseSortOrder(sortOrder); err != nil {
 			return scim.Page{}, fail(r, err)
 		}
 	}
@@ -96,7 +100,6 @@ func (u *userHandler) list(r *http.Request, expr filter.Expression, start, count
 		for i := range idx {
 			idx[i] = i
 		}
-		desc := strings.EqualFold(sortOrder, "descending")
 		slices.SortStableFunc(idx, func(a, b int) int {
 			x, y := docs[a], docs[b]
 			if desc {
