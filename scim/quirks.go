@@ -13,6 +13,8 @@ import (
 //     becomes {"value": "<id>"};
 //   - null, or "" for a complex attribute, on add/replace clears the target
 //     (RFC 7643 §2.5: null is unassigned), so it becomes a remove of that path;
+//     in a pathless value, each such key becomes a remove of its own after the
+//     operation;
 //   - a value on a remove of a single-valued attribute is dropped (it names
 //     nothing more than the path does).
 //
@@ -34,24 +36,25 @@ func normalizePatchBody(rs ResourceSchema, body []byte) []byte {
 		return body
 	}
 	changed := false
+	var out []map[string]any
 	for _, op := range ops {
-		if normalizePatchOp(rs, op) {
-			changed = true
-		}
+		next, ok := normalizePatchOp(rs, op)
+		changed = changed || ok
+		out = append(out, next...)
 	}
 	if !changed {
 		return body
 	}
-	raw, err := json.Marshal(ops)
+	raw, err := json.Marshal(out)
 	if err != nil {
 		return body
 	}
 	doc[opsKey] = raw
-	out, err := json.Marshal(doc)
+	res, err := json.Marshal(doc)
 	if err != nil {
 		return body
 	}
-	return out
+	return res
 }
 
 func decodeNumbers(raw []byte, v any) error {
@@ -60,51 +63,126 @@ func decodeNumbers(raw []byte, v any) error {
 	return dec.Decode(v)
 }
 
-// normalizePatchOp rewrites one operation in place and reports whether it did.
-func normalizePatchOp(rs ResourceSchema, op map[string]any) bool {
+// normalizePatchOp returns the operations that replace op, and whether they differ.
+func normalizePatchOp(rs ResourceSchema, op map[string]any) ([]map[string]any, bool) {
 	key := func(name string) string {
 		for k := range op {
 			if strings.EqualFold(k, name) {
 				return k
 			}
 		}
-		return ""
+		return name
 	}
 	opKey, pathKey, valueKey := key("op"), key("path"), key("value")
 	kind, _ := op[opKey].(string)
+	kind = strings.ToLower(strings.TrimSpace(kind))
 	path, _ := op[pathKey].(string)
-	if opKey == "" || strings.TrimSpace(path) == "" || strings.ContainsAny(path, "[]") {
-		return false
+	value, hasValue := op[valueKey]
+	if strings.TrimSpace(path) == "" {
+		obj, ok := value.(map[string]any)
+		if (kind != patchAdd && kind != patchReplace) || !ok {
+			return []map[string]any{op}, false
+		}
+		removes, changed := normalizePathless(rs, obj, "")
+		out := []map[string]any{op}
+		if len(obj) == 0 {
+			out = nil // every key was a clear
+		}
+		for _, p := range removes {
+			out = append(out, map[string]any{"op": patchRemove, "path": p})
+		}
+		return out, changed
+	}
+	switch kind {
+	case patchAdd, patchReplace:
+		if !hasValue {
+			return []map[string]any{op}, false
+		}
+		if value == nil {
+			return []map[string]any{{"op": patchRemove, "path": path}}, true
+		}
+		nv, clear, ok := normalizeComplexString(rs, path, value)
+		switch {
+		case clear:
+			return []map[string]any{{"op": patchRemove, "path": path}}, true
+		case ok:
+			op[valueKey] = nv
+			return []map[string]any{op}, true
+		}
+	case patchRemove:
+		if ref, err := rs.Resolve(path); hasValue && err == nil && !ref.IsContainer() && !ref.Target().MultiValued() {
+			delete(op, valueKey)
+			return []map[string]any{op}, true
+		}
+	}
+	return []map[string]any{op}, false
+}
+
+// normalizePathless fixes the keys of a pathless value in place: bare strings for
+// complex references are wrapped, and the keys that clear (null, or "" for a
+// complex attribute) are taken out and returned as paths to remove. prefix is the
+// extension URN when obj is an extension's object.
+func normalizePathless(rs ResourceSchema, obj map[string]any, prefix string) ([]string, bool) {
+	var removes []string
+	changed := false
+	for k, v := range obj {
+		path := k
+		if prefix != "" {
+			path = prefix + ":" + k
+		}
+		switch strings.ToLower(k) {
+		case "id", "meta", "schemas":
+			continue // not attributes a PATCH sets; the library and the applier drop them
+		}
+		if v == nil {
+			removes = append(removes, path)
+			delete(obj, k)
+			continue
+		}
+		if ref, err := rs.Resolve(path); err == nil && ref.IsContainer() && ref.Extension {
+			if sub, ok := v.(map[string]any); ok {
+				r, c := normalizePathless(rs, sub, ref.SchemaID)
+				removes, changed = append(removes, r...), changed || c
+				if len(sub) == 0 && len(r) > 0 {
+					delete(obj, k)
+				}
+			}
+			continue
+		}
+		nv, clear, ok := normalizeComplexString(rs, path, v)
+		switch {
+		case clear:
+			removes = append(removes, path)
+			delete(obj, k)
+		case ok:
+			obj[k] = nv
+			changed = true
+		}
+	}
+	return removes, changed || len(removes) > 0
+}
+
+// normalizeComplexString handles a string given for a single-valued complex
+// attribute: "" clears it, and any other string is its "value" sub-attribute when
+// it has one.
+func normalizeComplexString(rs ResourceSchema, path string, v any) (nv any, clear, ok bool) {
+	s, isString := v.(string)
+	if !isString || strings.ContainsAny(path, "[]") {
+		return nil, false, false
 	}
 	ref, err := rs.Resolve(path)
 	if err != nil || ref.IsContainer() {
-		return false
+		return nil, false, false
 	}
 	attr := ref.Target()
-	complexSingle := attr.AttributeType() == typeComplex && !attr.MultiValued()
-	value, hasValue := op[valueKey]
-	switch strings.ToLower(strings.TrimSpace(kind)) {
-	case patchAdd, patchReplace:
-		if !hasValue {
-			return false
-		}
-		s, isString := value.(string)
-		switch {
-		case value == nil || (complexSingle && isString && s == ""):
-			op[opKey] = patchRemove
-			delete(op, valueKey)
-			return true
-		case complexSingle && isString:
-			if _, ok := attr.SubAttributes().ContainsAttribute("value"); ok {
-				op[valueKey] = map[string]any{"value": s}
-				return true
-			}
-		}
-	case patchRemove:
-		if hasValue && !attr.MultiValued() {
-			delete(op, valueKey)
-			return true
-		}
+	if attr.AttributeType() != typeComplex || attr.MultiValued() {
+		return nil, false, false
 	}
-	return false
+	if s == "" {
+		return nil, true, false
+	}
+	if _, has := attr.SubAttributes().ContainsAttribute("value"); has {
+		return map[string]any{"value": s}, false, true
+	}
+	return nil, false, false
 }
