@@ -83,7 +83,7 @@ func normalizePatchOp(rs ResourceSchema, op map[string]any) ([]map[string]any, b
 		if (kind != patchAdd && kind != patchReplace) || !ok {
 			return []map[string]any{op}, false
 		}
-		removes, changed := normalizePathless(rs, obj, "")
+		removes, changed := normalizePathless(rs, kind, obj, "")
 		out := []map[string]any{op}
 		if len(obj) == 0 {
 			out = nil // every key was a clear
@@ -99,6 +99,9 @@ func normalizePatchOp(rs ResourceSchema, op map[string]any) ([]map[string]any, b
 			return []map[string]any{op}, false
 		}
 		if value == nil {
+			if kind == patchAdd && multiValued(rs, path) {
+				return []map[string]any{op}, false // adding nothing to a list is no clear
+			}
 			return []map[string]any{{"op": patchRemove, "path": path}}, true
 		}
 		nv, clear, ok := normalizeComplexString(rs, path, value)
@@ -122,7 +125,7 @@ func normalizePatchOp(rs ResourceSchema, op map[string]any) ([]map[string]any, b
 // complex references are wrapped, and the keys that clear (null, or "" for a
 // complex attribute) are taken out and returned as paths to remove. prefix is the
 // extension URN when obj is an extension's object.
-func normalizePathless(rs ResourceSchema, obj map[string]any, prefix string) ([]string, bool) {
+func normalizePathless(rs ResourceSchema, kind string, obj map[string]any, prefix string) ([]string, bool) {
 	var removes []string
 	changed := false
 	for k, v := range obj {
@@ -134,14 +137,14 @@ func normalizePathless(rs ResourceSchema, obj map[string]any, prefix string) ([]
 		case "id", "meta", "schemas":
 			continue // not attributes a PATCH sets; the library and the applier drop them
 		}
-		if v == nil {
+		if v == nil && !(kind == patchAdd && multiValued(rs, path)) {
 			removes = append(removes, path)
 			delete(obj, k)
 			continue
 		}
 		if ref, err := rs.Resolve(path); err == nil && ref.IsContainer() && ref.Extension {
 			if sub, ok := v.(map[string]any); ok {
-				r, c := normalizePathless(rs, sub, ref.SchemaID)
+				r, c := normalizePathless(rs, kind, sub, ref.SchemaID)
 				removes, changed = append(removes, r...), changed || c
 				if len(sub) == 0 && len(r) > 0 {
 					delete(obj, k)
@@ -160,6 +163,16 @@ func normalizePathless(rs ResourceSchema, obj map[string]any, prefix string) ([]
 		}
 	}
 	return removes, changed || len(removes) > 0
+}
+
+// multiValued reports whether path names a multi-valued attribute (or an element
+// of one, through a value filter).
+func multiValued(rs ResourceSchema, path string) bool {
+	if strings.ContainsAny(path, "[]") {
+		return true
+	}
+	ref, err := rs.Resolve(path)
+	return err == nil && !ref.IsContainer() && ref.Attr.MultiValued()
 }
 
 // normalizeComplexString handles a string given for a single-valued complex
