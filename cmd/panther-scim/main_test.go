@@ -375,6 +375,20 @@ mapping:
 			t.Errorf("serve with an unknown role: %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 		}
 	})
+	t.Run("raw token pasted as a hash", func(t *testing.T) {
+		tok, _ := auth.GenerateToken()
+		p := filepath.Join(dir, "pasted.yaml")
+		if err := os.WriteFile(p, []byte(fmt.Sprintf("panther:\n  url: %q\nauth:\n  bearerTokenHashes: [%q]\n", url, tok)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := runBin(t, bin, cleanEnv(secrets...), "check", "--offline", "--config", p)
+		if r.Code != 1 || !strings.Contains(r.Stdout, "auth.bearerTokenHashes[0]") {
+			t.Errorf("check: %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+		}
+		if strings.Contains(r.Stdout+r.Stderr, strings.TrimPrefix(tok, auth.TokenPrefix)) {
+			t.Errorf("check echoed the pasted token:\n%s", r.Stdout)
+		}
+	})
 	t.Run("panther rejects the key", func(t *testing.T) {
 		const wrong = "revoked-panther-key-0123456789"
 		r := runBin(t, bin, cleanEnv("PANTHER_API_TOKEN="+wrong, secrets[1]), "check", "--config", good)
@@ -639,4 +653,33 @@ func TestHealthcheckTLS(t *testing.T) {
 	if err := cmdHealthcheck(context.Background(), []string{"--url", srv.URL + "/nope"}, &out, &errb); err == nil {
 		t.Error("healthcheck passed on a 404")
 	}
+}
+
+// TestRotationFromConfig: raw tokens from the environment, comma-separated, are all
+// accepted; a restart without the old one refuses it.
+func TestRotationFromConfig(t *testing.T) {
+	old, _ := auth.GenerateToken()
+	nu, _ := auth.GenerateToken()
+	check := func(tokens string, want map[string]int) {
+		t.Helper()
+		t.Setenv("TEST_SCIM_TOKENS", tokens)
+		cfg := config.Default()
+		cfg.Auth.BearerTokensEnv = "TEST_SCIM_TOKENS"
+		a, err := newAuthenticator(cfg, app.NewMetrics(), slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := a.Middleware(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+		for tok, code := range want {
+			req := httptest.NewRequest("GET", "/scim/v2/Users", nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != code {
+				t.Errorf("tokens %d: got %d, want %d", strings.Count(tokens, ",")+1, rec.Code, code)
+			}
+		}
+	}
+	check(old+", "+nu, map[string]int{old: http.StatusNoContent, nu: http.StatusNoContent})
+	check(nu, map[string]int{old: http.StatusUnauthorized, nu: http.StatusNoContent})
 }
