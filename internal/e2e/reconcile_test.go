@@ -189,3 +189,34 @@ func TestMappingChangeAcrossRestart(t *testing.T) {
 		t.Errorf("drift after the restart: %v\n%s", err, plan)
 	}
 }
+
+// TestMappingChangeWhilePantherDown: the bridge restarts with a new mapping and a queued
+// deletion while Panther is down; once Panther is back both reach it.
+func TestMappingChangeWhilePantherDown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	leaver := e.createUser("leaver@example.com", "Lea", "Ver")
+	e.createUser("moved@example.com", "Mo", "Ved")
+	e.Fake.SetRateLimitRate(0, -1)
+	e.Fake.Down(true)
+	e.do("DELETE", "/Users/"+leaver, nil).must(t, http.StatusNoContent)
+
+	e.opts.Provision.Mapping = mappings.Mapping{DefaultRole: "Analyst"}
+	e.restart()
+	if rz := e.readyState(); rz.Status != http.StatusServiceUnavailable || rz.Body["pendingIntents"] != float64(1) {
+		t.Errorf("readyz after a restart while down: %d %s", rz.Status, rz.Raw)
+	}
+	// Let the start-up work fail first: the replay of the deletion, and the comparison
+	// with the new mapping, which needs Panther to resolve the roles.
+	waitFor(t, "the start-up work to fail", func() bool {
+		ps := e.pendingList()
+		return len(ps) == 1 && ps[0].Attempts >= 2 && strings.Contains(e.Logs.String(), "could not compare users with the current mapping")
+	})
+	e.Fake.Down(false)
+	waitFor(t, "the deletion and the new role to reach Panther", func() bool {
+		return pantherCopies(e.Fake, "leaver@example.com") == 0 && e.pantherRole("moved@example.com") == "Analyst" && e.pending() == 0
+	})
+	if appliedCalls(e.Fake, "inviteUser") != 2 {
+		t.Errorf("inviteUser applied %d times, want 2", appliedCalls(e.Fake, "inviteUser"))
+	}
+}
