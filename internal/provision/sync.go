@@ -113,10 +113,11 @@ func (s *Service) RoleFor(ctx context.Context, ref string) (PantherRole, error) 
 }
 
 // SyncUser makes Panther match the store for one user, if an intent says it may not.
-// Calls for one user are serialised; the latest record is what gets applied, so
-// concurrent changes converge whatever order they arrive in. uncertain says that an
-// earlier attempt may have reached Panther without being recorded (a crash or a lost
-// response), so lookups by email come before any invite or give-up.
+// Calls for one user, and for one email, are serialised; the latest record is what
+// gets applied, so concurrent changes converge whatever order they arrive in.
+// uncertain says that an earlier attempt may have reached Panther without being
+// recorded (a crash or a lost response), so lookups by email come before any invite or
+// give-up.
 func (s *Service) SyncUser(ctx context.Context, id string, uncertain bool) error {
 	unlock := s.locks.lock(id)
 	defer unlock()
@@ -148,6 +149,18 @@ func (s *Service) SyncUser(ctx context.Context, id string, uncertain bool) error
 		return err
 	}
 	uncertain = uncertain || in.Attempts > 0
+
+	// Two records can reach for one Panther user: a deleted record's queued removal and
+	// a new record for the same email, which adopts that user. Each checks who the Panther
+	// user is linked to and then acts; serialised by email, the removal either runs
+	// first (and the new record invites afresh) or sees the adoption and leaves the user.
+	email := u.Email
+	if in.Remove != nil && errors.Is(uerr, ErrNotFound) {
+		email = in.Remove.Email
+	}
+	if email != "" {
+		defer s.locks.lock("email:" + strings.ToLower(email))()
+	}
 
 	if errors.Is(uerr, ErrNotFound) {
 		if in.Remove == nil {
