@@ -697,3 +697,79 @@ func TestConcurrentPatches(t *testing.T) {
 		t.Errorf("invites: %d", appliedCalls(e.Fake, "inviteUser"))
 	}
 }
+
+// interleavingPanther runs a function once, in the middle of the next lookup of an
+// email: after Panther has answered it and before the bridge acts on the answer.
+type interleavingPanther struct {
+	provision.Panther
+	mu     sync.Mutex
+	email  string
+	during func()
+}
+
+func (p *interleavingPanther) UserByEmail(ctx context.Context, email string) (provision.PantherUser, error) {
+	u, err := p.Panther.UserByEmail(ctx, email)
+	p.mu.Lock()
+	f := p.during
+	if !strings.EqualFold(email, p.email) {
+		f = nil
+	}
+	if f != nil {
+		p.during = nil
+	}
+	p.mu.Unlock()
+	if f != nil {
+		f()
+	}
+	return u, err
+}
+
+// TestRehireDuringQueuedRemoval: a user is deleted while Panther fails the deletion
+// (queued), and the IdP creates them again at once. The re-create looks the email up
+// and finds the old Panther user; the queued removal runs right then. Whatever the
+// order, the new record must end up linked to a Panther user that exists.
+func TestRehireDuringQueuedRemoval(t *testing.T) {
+	t.Parallel()
+	ip := &interleavingPanther{}
+	e := newEnv(t, func(o *app.Options) { ip.Panther, o.Panther = o.Panther, ip })
+	old := e.createUser("rehire@example.com", "Re", "Hire")
+	e.Fake.SetRateLimitRate(0, -1)
+	e.Fake.FailNext("deleteUser", 3, http.StatusServiceUnavailable)
+	e.do("DELETE", "/Users/"+old, nil).must(t, http.StatusNoContent)
+	if pantherCopies(e.Fake, "rehire@example.com") != 1 || e.pending() != 1 {
+		t.Fatal("setup: the deletion should be queued")
+	}
+
+	// The queued removal runs while the re-create is between its lookup and its link.
+	removal := make(chan error, 1)
+	ip.mu.Lock()
+	ip.email = "rehire@example.com"
+	ip.during = func() {
+		go func() { removal <- e.App.Service.SyncUser(context.Background(), old, false) }()
+		select {
+		case <-removal:
+			removal <- nil
+		case <-time.After(300 * time.Millisecond): // serialised behind the re-create: fine too
+		}
+	}
+	ip.mu.Unlock()
+	id := e.createUser("rehire@example.com", "Re", "Hire")
+	select {
+	case err := <-removal:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the removal never ran")
+	}
+	e.waitDrained()
+
+	u, ok := e.storedUser(id)
+	pu, found := e.Fake.UserByEmail("rehire@example.com")
+	if !ok || !found || u.Panther.ID != pu.ID {
+		t.Fatalf("the rehired user has no Panther access: link %+v, Panther user %+v (found %v)", u.Panther, pu, found)
+	}
+	if pantherCopies(e.Fake, "rehire@example.com") != 1 {
+		t.Errorf("%d Panther users", pantherCopies(e.Fake, "rehire@example.com"))
+	}
+}
