@@ -100,6 +100,14 @@ func Start(ctx context.Context, opts Options, obs *Metrics) (*App, error) {
 	popts := opts.Provision
 	popts.Logger = opts.Logger
 	a.Service = provision.New(st, opts.Panther, popts)
+	// Before the listeners open, so that no request's sync can take a leftover intent
+	// for a fresh one.
+	if n, err := a.Service.MarkUncertain(ctx); err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("mark pending intents: %w", err)
+	} else if n > 0 {
+		a.log.Info("pending intents left by the previous run", "intents", n)
+	}
 	if obs == nil {
 		obs = NewMetrics()
 	}
@@ -327,7 +335,6 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(body)
 }
-
 
 // ---- middleware -------------------------------------------------------------------
 

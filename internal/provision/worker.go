@@ -25,6 +25,36 @@ func (s *Service) Pending(ctx context.Context) (n int, oldest time.Time, err err
 	return n, oldest, err
 }
 
+// MarkUncertain records on every pending intent that never failed that an attempt may
+// have reached Panther (Attempts 1), and returns how many it marked. Call it at start,
+// before serving requests: an intent pending then was left by a previous process, which
+// may have been killed in the middle of a Panther call (an invite made but not linked).
+// Whichever sync then takes the intent up, the start-up replay or the one of a request
+// that changed the user meanwhile, looks the email up before inviting or giving up.
+func (s *Service) MarkUncertain(ctx context.Context) (int, error) {
+	n := 0
+	err := s.store.Update(ctx, func(tx Tx) error {
+		var fresh []Intent
+		if err := tx.ScanIntents(func(in Intent) bool {
+			if in.Attempts == 0 {
+				fresh = append(fresh, in)
+			}
+			return true
+		}); err != nil {
+			return err
+		}
+		for _, in := range fresh {
+			in.Attempts = 1
+			if err := tx.PutIntent(in); err != nil {
+				return err
+			}
+		}
+		n = len(fresh)
+		return nil
+	})
+	return n, err
+}
+
 // Replay syncs every pending intent whose retry time has come (all of them when all is
 // true, as at start-up, where each may be left over from a crash mid-call).
 func (s *Service) Replay(ctx context.Context, all bool) (done, failed int) {
