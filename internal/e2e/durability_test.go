@@ -21,6 +21,7 @@ import (
 	"github.com/panther-scim/panther-scim/internal/panther"
 	"github.com/panther-scim/panther-scim/internal/pantherfake"
 	"github.com/panther-scim/panther-scim/internal/provision"
+	"github.com/panther-scim/panther-scim/internal/store"
 	"github.com/panther-scim/panther-scim/mappings"
 )
 
@@ -538,11 +539,13 @@ func TestDroppedResponses(t *testing.T) {
 		}, true, "Drop", "AnalystReadOnly", 1},
 		{"invite, answer lost for good; the IdP retries the POST", func(e *env, lossy *lossyPanther) (string, string) {
 			lossy.loseInvite.Store(true)
-			e.do("POST", "/Users", newUser("lost@example.com", "Lost", "Answer")).scimErr(e.t, http.StatusServiceUnavailable, "")
-			if len(e.idsByUserName("lost@example.com")) != 0 {
-				e.t.Fatal("a failed create kept its record")
+			// Normally 503 (rolled back), then the IdP's retry adopts the invited user. If
+			// the start-up replay took the fresh intent first, the POST itself adopts.
+			id := e.idpRetry("POST", "/Users", newUser("lost@example.com", "Lost", "Answer")).must(e.t, http.StatusCreated).str("id")
+			if lossy.loseInvite.Load() {
+				e.t.Fatal("no invite answer was lost")
 			}
-			return e.createUser("lost@example.com", "Lost", "Answer"), "lost@example.com"
+			return id, "lost@example.com"
 		}, true, "Lost", "AnalystReadOnly", 1},
 		{"updateUser, every answer dropped", func(e *env, _ *lossyPanther) (string, string) {
 			id := e.createUser("upd@example.com", "Up", "Date")
@@ -772,4 +775,47 @@ func TestRehireDuringQueuedRemoval(t *testing.T) {
 	if pantherCopies(e.Fake, "rehire@example.com") != 1 {
 		t.Errorf("%d Panther users", pantherCopies(e.Fake, "rehire@example.com"))
 	}
+}
+
+// TestDeactivationRacingStartupReplay: the process died after Panther invited a user and
+// before the link was saved. At the restart the IdP deactivates the user before the
+// start-up replay gets to the leftover intent. The deactivation's own sync must still
+// treat the intent as uncertain, look the email up and remove the invited user.
+func TestDeactivationRacingStartupReplay(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id := e.createUser("racer@example.com", "Ra", "Cer")
+	if err := e.App.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The state a kill after the invite leaves: Panther has the user, the record has no
+	// link, and the intent has never failed.
+	st, err := store.Open(e.opts.StorePath, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.Update(context.Background(), func(tx provision.Tx) error {
+		u, err := tx.User(id)
+		if err != nil {
+			return err
+		}
+		u.Panther = provision.PantherLink{}
+		if err := tx.PutUser(u); err != nil {
+			return err
+		}
+		return tx.PutIntent(provision.Intent{UserID: id, Since: time.Now().UTC(), Gen: 1})
+	})
+	if err := errors.Join(err, st.Close()); err != nil {
+		t.Fatal(err)
+	}
+
+	// Slow Panther down so that the deactivation, which needs no Panther call when it
+	// believes the user was never invited, overtakes the start-up work.
+	e.Fake.SetLatency(300*time.Millisecond, 0)
+	e.metrics = app.NewMetrics()
+	e.start()
+	e.do("PATCH", "/Users/"+id, deactivateOp()).must(t, http.StatusOK)
+	e.Fake.SetLatency(0, 0)
+	e.waitDrained()
+	waitFor(t, "the invited user to be removed", func() bool { return pantherCopies(e.Fake, "racer@example.com") == 0 })
 }
