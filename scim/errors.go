@@ -27,7 +27,8 @@ type errorBody struct {
 // WriteError writes an RFC 7644 error body. It is the one place that turns errors
 // into SCIM JSON: ScimError values as they are, provisioning errors by code, and
 // anything else as an opaque 500 whose cause goes to the log only.
-func WriteError(w http.ResponseWriter, log *slog.Logger, err error) {
+func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	ctx := r.Context()
 	status, scimType, detail := http.StatusInternalServerError, "", "Internal server error."
 	var se scimerrors.ScimError
 	var sep *scimerrors.ScimError
@@ -52,18 +53,18 @@ func WriteError(w http.ResponseWriter, log *slog.Logger, err error) {
 			w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
 		default:
 			status, detail = http.StatusInternalServerError, "Internal server error."
-			log.Error("request failed", "err", err)
+			log.ErrorContext(ctx, "request failed", "err", err)
 		}
 	case errors.As(err, &sep):
 		status, scimType, detail = sep.Status, string(sep.ScimType), sep.Detail
 	case errors.As(err, &se):
 		status, scimType, detail = se.Status, string(se.ScimType), se.Detail
 	default:
-		log.Error("request failed", "err", err)
+		log.ErrorContext(ctx, "request failed", "err", err)
 	}
 	if status == http.StatusInternalServerError && detail != "Internal server error." {
 		// Never pass an unexpected message through: it may carry Panther's text.
-		log.Error("request failed", "err", err)
+		log.ErrorContext(ctx, "request failed", "err", err)
 		detail = "Internal server error."
 	}
 	w.Header().Set("Content-Type", "application/scim+json")

@@ -136,16 +136,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil && r.Method != http.MethodGet && r.Method != http.MethodDelete {
 		body, err := io.ReadAll(io.LimitReader(r.Body, h.opts.MaxBodyBytes+1))
 		if err != nil {
-			WriteError(w, h.log, badRequest(scimerrors.ScimTypeInvalidSyntax, "could not read the request body"))
+			WriteError(w, r, h.log, badRequest(scimerrors.ScimTypeInvalidSyntax, "could not read the request body"))
 			return
 		}
 		if int64(len(body)) > h.opts.MaxBodyBytes {
-			WriteError(w, h.log, scimerrors.ScimError{Status: http.StatusRequestEntityTooLarge,
+			WriteError(w, r, h.log, scimerrors.ScimError{Status: http.StatusRequestEntityTooLarge,
 				Detail: fmt.Sprintf("request body exceeds the limit of %d bytes", h.opts.MaxBodyBytes)})
 			return
 		}
 		if err := checkBody(r.Method, path, body); err != nil {
-			WriteError(w, h.log, err)
+			WriteError(w, r, h.log, err)
 			return
 		}
 		if r.Method == http.MethodPatch {
@@ -162,7 +162,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &recorder{header: http.Header{}}
 	h.lib.ServeHTTP(rec, r)
 	if st.err != nil {
-		WriteError(w, h.log, st.err)
+		WriteError(w, r, h.log, st.err)
 		return
 	}
 	h.finish(w, r, rec, st)
@@ -175,8 +175,8 @@ func (h *handler) finish(w http.ResponseWriter, r *http.Request, rec *recorder, 
 		w.Header()[k] = v
 	}
 	if rec.status >= 500 {
-		h.log.Error("library error", "status", rec.status, "body", rec.body.String())
-		WriteError(w, h.log, errors.New("library error"))
+		h.log.ErrorContext(r.Context(), "library error", "status", rec.status, "body", rec.body.String())
+		WriteError(w, r, h.log, errors.New("library error"))
 		return
 	}
 	if rec.status >= 300 || rec.body.Len() == 0 {

@@ -85,6 +85,7 @@ func Start(ctx context.Context, opts Options, obs *Metrics) (*App, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	opts.Logger = slog.New(requestLogHandler{opts.Logger.Handler()})
 	if opts.MaxConcurrentRequests <= 0 {
 		opts.MaxConcurrentRequests = 64
 	}
@@ -284,7 +285,7 @@ func (a *App) backup(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", `attachment; filename="panther-scim.db"`)
 	if _, err := a.Store.Backup(w); err != nil {
-		a.log.Error("online backup failed", "err", err)
+		a.log.ErrorContext(r.Context(), "online backup failed", "err", err)
 	}
 }
 
@@ -304,7 +305,7 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	ok := true
 	if err := a.Store.Probe(ctx); err != nil {
 		checks["store"], ok = "not writable", false
-		a.log.Warn("readiness: store not writable", "err", err)
+		a.log.WarnContext(ctx, "readiness: store not writable", "err", err)
 	} else {
 		checks["store"] = "ok"
 	}
@@ -364,7 +365,7 @@ func (a *App) accessLog(next http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
 		a.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-			slog.String("request_id", RequestID(r.Context())), slog.String("method", r.Method),
+			slog.String("method", r.Method), slog.String("route", routePattern(r)),
 			slog.String("path", r.URL.Path), slog.Int("status", sw.status),
 			slog.Duration("duration", time.Since(start)))
 	})
@@ -378,8 +379,8 @@ func (a *App) recoverer(next http.Handler) http.Handler {
 					panic(p)
 				}
 				// The panic value may hold request data: log its type, not its text.
-				a.log.Error("panic serving request", "request_id", RequestID(r.Context()), "panic_type", fmt.Sprintf("%T", p))
-				scim.WriteError(w, a.log, errors.New("panic"))
+				a.log.ErrorContext(r.Context(), "panic serving request", "panic_type", fmt.Sprintf("%T", p))
+				scim.WriteError(w, r, a.log, errors.New("panic"))
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -422,4 +423,26 @@ func withActor(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// requestLogHandler adds the request id and the authenticated principal to every
+// record logged with a request's context, wherever in the code it is logged.
+type requestLogHandler struct{ slog.Handler }
+
+func (h requestLogHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id := RequestID(ctx); id != "" {
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	if p := auth.Principal(ctx); p != "" {
+		r.AddAttrs(slog.String("principal", p))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h requestLogHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return requestLogHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h requestLogHandler) WithGroup(name string) slog.Handler {
+	return requestLogHandler{h.Handler.WithGroup(name)}
 }

@@ -112,10 +112,7 @@ func (m *Metrics) instrument(next http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		route := "unmatched"
-		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
-			route = rc.RoutePattern()
-		}
+		route := routePattern(r)
 		code := sw.status
 		if code == 0 {
 			code = http.StatusOK
@@ -148,3 +145,12 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // AuthFailed counts a request refused for failed authentication.
 func (m *Metrics) AuthFailed() { m.authFailures.Inc() }
+
+// routePattern is the chi pattern that served r ("/scim/v2/Users/{id}"), never the
+// raw path, so ids do not become labels.
+func routePattern(r *http.Request) string {
+	if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+		return rc.RoutePattern()
+	}
+	return "unmatched"
+}
