@@ -126,6 +126,7 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 func (s *Service) audit(ctx context.Context, tx Tx, action, resource, id string, before, after map[string]string, outcome string) error {
 	actor, _ := ctx.Value(actorKey).(string)
 	rid, _ := ctx.Value(requestIDKey).(string)
+	s.log.InfoContext(ctx, "provisioning change", "action", action, "resource", resource, "scim_id", id, "outcome", outcome)
 	return tx.AppendAudit(AuditEntry{
 		Time: s.now().UTC(), RequestID: rid, Actor: actor, Action: action, Resource: resource, ID: id,
 		Before: before, After: after, Outcome: outcome,
@@ -257,7 +258,7 @@ func (s *Service) rollbackCreate(ctx context.Context, id string, cause error) {
 		return s.audit(ctx, tx, "user.create", "User", id, nil, nil, "rolled back: "+safeCause(cause))
 	})
 	if err != nil {
-		s.log.Error("rollback of failed create", "user", id, "err", err)
+		s.log.ErrorContext(ctx, "rollback of failed create", "user", id, "err", err)
 	}
 }
 
@@ -384,7 +385,7 @@ func (s *Service) UpdateUser(ctx context.Context, id string, expect int64, mutat
 			if after.Active || before.Panther.ID == "" {
 				return User{}, s.pantherErr(err)
 			}
-			s.log.Warn("deactivation queued: Panther unavailable", "user", id, "err", err)
+			s.log.WarnContext(ctx, "deactivation queued: Panther unavailable", "user", id, "err", err)
 		}
 	}
 	return s.GetUser(ctx, id)
@@ -459,7 +460,7 @@ func (s *Service) DeleteUser(ctx context.Context, id string, expect int64) error
 	}
 	s.hook(s.opts.Hooks.AfterStoreWrite)
 	if err := s.syncNow(ctx, id); err != nil {
-		s.log.Warn("user deletion queued: Panther call failed", "user", id, "err", err)
+		s.log.WarnContext(ctx, "user deletion queued: Panther call failed", "user", id, "err", err)
 	}
 	return nil
 }
