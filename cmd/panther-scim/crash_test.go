@@ -113,7 +113,7 @@ panther:
 store:
   path: %q
 provisioning:
-  reconcileInterval: 0s
+  reconcileInterval: 1h  # on, so that a start-up reconcile runs (startSettled waits for it); never fires during a test
   requestSyncTimeout: 5s
 mapping:
   rules:

@@ -118,12 +118,14 @@ func (s *Service) Run(ctx context.Context, tick, reconcileEvery time.Duration, o
 	if d, f := s.Replay(ctx, true); d+f > 0 {
 		s.log.Info("replayed pending intents", "done", d, "failed", f)
 	}
-	// A reconcile at start moves users whose role a mapping change altered, and
-	// repairs drift that happened while we were down.
-	if p, err := s.Reconcile(ctx, false); err != nil {
-		s.log.Warn("start-up reconcile failed; the next one runs on schedule", "err", err)
-	} else if onPlan != nil {
-		onPlan(p)
+	// With the reconciler on, one pass at start repairs drift that happened in Panther
+	// while we were down (mapping changes are requeue's job above).
+	if reconcileEvery > 0 {
+		if p, err := s.Reconcile(ctx, false); err != nil {
+			s.log.Warn("start-up reconcile failed; the next one runs on schedule", "err", err)
+		} else if onPlan != nil {
+			onPlan(p)
+		}
 	}
 	t := time.NewTicker(tick)
 	defer t.Stop()
