@@ -280,15 +280,7 @@ func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *url != "" {
 		return onlineBackup(ctx, strings.TrimRight(*url, "/")+"/admin/backup", *out, stdout)
 	}
-	path := *dataPath
-	if path == "" {
-		cfg, err := loadConfig(*cfgPath)
-		if err != nil {
-			return err
-		}
-		path = cfg.Store.Path
-	}
-	st, err := store.Open(path, store.Options{OpenTimeout: 2 * time.Second})
+	st, path, err := openStoreFile(*cfgPath, *dataPath)
 	if err != nil {
 		return err
 	}
@@ -310,15 +302,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	path := *dataPath
-	if path == "" {
-		cfg, err := loadConfig(*cfgPath)
-		if err != nil {
-			return err
-		}
-		path = cfg.Store.Path
-	}
-	st, err := store.Open(path, store.Options{OpenTimeout: 2 * time.Second})
+	st, _, err := openStoreFile(*cfgPath, *dataPath)
 	if err != nil {
 		return err
 	}
@@ -390,4 +374,19 @@ func onlineBackup(ctx context.Context, url, out string, stdout io.Writer) error 
 	}
 	fmt.Fprintf(stdout, "backup of the running server (%d bytes) written to %s\n", n, out)
 	return nil
+}
+
+// openStoreFile opens the data file named by --data, else the config's store.path.
+// The server must be stopped: bbolt lets one process hold the file.
+func openStoreFile(cfgPath, dataPath string) (*store.Bolt, string, error) {
+	path := dataPath
+	if path == "" {
+		cfg, err := loadConfig(cfgPath)
+		if err != nil {
+			return nil, "", err
+		}
+		path = cfg.Store.Path
+	}
+	st, err := store.Open(path, store.Options{OpenTimeout: 2 * time.Second})
+	return st, path, err
 }
