@@ -47,6 +47,8 @@ func (g *groupHandler) GetAll(r *http.Request, params scim.ListRequestParams) (s
 	var expr filter.Expression
 	if params.FilterValidator != nil {
 		expr = params.FilterValidator.GetFilter()
+	} else {
+		expr = state(r).lookup
 	}
 	return g.list(r, expr, params.StartIndex, params.Count, q.Get("sortBy"), q.Get("sortOrder"))
 }

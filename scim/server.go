@@ -17,6 +17,7 @@ import (
 	scimerrors "github.com/elimity-com/scim/errors"
 	"github.com/elimity-com/scim/optional"
 	"github.com/elimity-com/scim/schema"
+	"github.com/scim2/filter-parser/v2"
 
 	"github.com/panther-scim/panther-scim/internal/provision"
 )
@@ -103,6 +104,8 @@ type reqState struct {
 	attrs    []string
 	excluded []string
 	base     string
+	// lookup is the filter takeLookup parsed in place of the library, if any.
+	lookup filter.Expression
 }
 
 type stateKey struct{}
@@ -133,6 +136,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serviceProviderConfig(w, r)
 		return
 	}
+	takeLookup(r, path, st)
 	if r.Body != nil && r.Method != http.MethodGet && r.Method != http.MethodDelete {
 		body, err := io.ReadAll(io.LimitReader(r.Body, h.opts.MaxBodyBytes+1))
 		if err != nil {

@@ -54,6 +54,8 @@ func (u *userHandler) GetAll(r *http.Request, params scim.ListRequestParams) (sc
 	var expr filter.Expression
 	if params.FilterValidator != nil {
 		expr = params.FilterValidator.GetFilter()
+	} else {
+		expr = state(r).lookup
 	}
 	return u.list(r, expr, params.StartIndex, params.Count, q.Get("sortBy"), q.Get("sortOrder"))
 }
@@ -232,7 +234,7 @@ func (h *handler) userGroups(r *http.Request, userID string) ([]any, error) {
 			return err
 		}
 		for _, gid := range ids {
-			g, err := tx.Group(gid)
+			g, err := tx.GroupHeader(gid) // without its members, which may be many
 			if errors.Is(err, provision.ErrNotFound) {
 				continue
 			}

@@ -79,11 +79,21 @@ type Group struct {
 	// DisplayName is unique, compared case-insensitively.
 	DisplayName string `json:"displayName"`
 	ExternalID  string `json:"externalId,omitempty"`
-	// Members are user ids, without duplicates, in the order they were added.
+	// Members are user ids, without duplicates, in the order they were added. They
+	// stay after DisplayName and ExternalID: the store reads a group's header (a
+	// GroupHeader) from the start of the record without decoding the members.
 	Members      []string  `json:"members,omitempty"`
 	Created      time.Time `json:"created"`
 	LastModified time.Time `json:"lastModified"`
 	Version      int64     `json:"version"`
+}
+
+// GroupHeader is a group without its members: what role resolution and a user's
+// "groups" attribute need, at a cost that does not grow with the group's size.
+type GroupHeader struct {
+	ID          string
+	DisplayName string
+	ExternalID  string
 }
 
 // Intent says that Panther may not yet match the store for one user. It is written in
@@ -148,6 +158,9 @@ type ReadTx interface {
 	// GroupIDsOfUser returns the ids of the groups the user is a member of (from the
 	// membership index), in group id order.
 	GroupIDsOfUser(userID string) ([]string, error)
+	// GroupHeader returns the id, displayName and externalId of a group without
+	// reading its members, or ErrNotFound.
+	GroupHeader(id string) (GroupHeader, error)
 
 	// Intent returns the pending intent of a user, or ErrNotFound.
 	Intent(userID string) (Intent, error)

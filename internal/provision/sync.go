@@ -35,7 +35,9 @@ func (c *groupRefCache) get(ids []string) ([]mappings.GroupRef, error) {
 	for _, id := range ids {
 		ref, ok := c.refs[id]
 		if !ok {
-			g, err := c.tx.Group(id)
+			// The header, not the group: a sync reads the groups of its user afresh, and
+			// decoding a large group's members for each of its users costs O(members).
+			g, err := c.tx.GroupHeader(id)
 			if errors.Is(err, ErrNotFound) {
 				continue
 			}

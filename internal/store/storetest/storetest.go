@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) provision.Store) {
 		{"User/DeleteCascadesMemberships", testDeleteCascades},
 		{"User/CountAndScan", testUserScan},
 		{"Group/PutGet", testGroupPutGet},
+		{"Group/Header", testGroupHeader},
 		{"Group/DisplayNameUniqueCaseInsensitive", testDisplayNameUnique},
 		{"Group/ExternalIDNotUnique", testGroupExternalID},
 		{"Group/UnknownMember", testUnknownMember},
@@ -667,6 +668,52 @@ func testGroupPutGet(t *testing.T, s provision.Store) {
 	})
 	if _, n, _ := counts(t, s); n != 1 {
 		t.Errorf("GroupCount = %d, want 1", n)
+	}
+}
+
+func testGroupHeader(t *testing.T, s provision.Store) {
+	var ids []string
+	var us []provision.User
+	for n := range 300 {
+		us = append(us, user(n))
+		ids = append(ids, us[n].ID)
+	}
+	putUsers(t, s, us...)
+	big, bare := group(1, ids...), group(2, ids[0])
+	bare.ExternalID = ""
+	putGroups(t, s, big, bare)
+	check := func(tx provision.ReadTx, g provision.Group) {
+		t.Helper()
+		got, err := tx.GroupHeader(g.ID)
+		if err != nil {
+			t.Errorf("GroupHeader(%s): %v", g.ID, err)
+			return
+		}
+		equal(t, "GroupHeader", got, provision.GroupHeader{ID: g.ID, DisplayName: g.DisplayName, ExternalID: g.ExternalID})
+	}
+	view(t, s, func(tx provision.ReadTx) error {
+		check(tx, big)
+		check(tx, bare)
+		_, err := tx.GroupHeader(id("g", 9))
+		wantErr(t, "GroupHeader(unknown)", err, provision.ErrNotFound, id("g", 9))
+		return nil
+	})
+	// A write in the same transaction is seen, and a deleted group is gone.
+	err := s.Update(ctx, func(tx provision.Tx) error {
+		big.DisplayName, big.ExternalID, big.Members, big.Version = "Renamed", "new-ext", ids[:1], 2
+		if err := tx.PutGroup(big); err != nil {
+			return err
+		}
+		check(tx, big)
+		if err := tx.DeleteGroup(bare.ID); err != nil {
+			return err
+		}
+		_, err := tx.GroupHeader(bare.ID)
+		wantErr(t, "GroupHeader(deleted)", err, provision.ErrNotFound, bare.ID)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
