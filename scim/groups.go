@@ -3,7 +3,6 @@ package scim
 import (
 	"errors"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -172,87 +171,18 @@ func (h *handler) members(r *http.Request, ids []string) ([]any, error) {
 	return out, err
 }
 
+var groupSource = source[provision.Group]{
+	rs:         GroupSchema,
+	count:      provision.ReadTx.GroupCount,
+	scan:       provision.ReadTx.ScanGroups,
+	candidates: groupCandidates,
+	doc:        groupFilterDoc,
+}
+
 func (g *groupHandler) list(r *http.Request, expr filter.Expression, start, count int, sortBy, sortOrder string) (scim.Page, error) {
-	var less func(a, b map[string]any) bool
-	desc := false
-	if sortBy != "" {
-		var err error
-		if less, err = GroupSchema.Less(sortBy); err != nil {
-			return scim.Page{}, fail(r, err)
-		}
-		if desc, err = ParseSortOrder(sortOrder); err != nil {
-			return scim.Page{}, fail(r, err)
-		}
-	}
-	var recs []provision.Group
-	total := 0
-	err := g.h.svc.Store().View(r.Context(), func(tx provision.ReadTx) error {
-		if expr == nil && less == nil {
-			n, err := tx.GroupCount()
-			if err != nil {
-				return err
-			}
-			total = n
-			if count == 0 {
-				return nil
-			}
-			return tx.ScanGroups(max(start-1, 0), func(x provision.Group) bool {
-				recs = append(recs, x)
-				return len(recs) < count
-			})
-		}
-		cands, indexed, err := groupCandidates(tx, expr)
-		if err != nil {
-			return err
-		}
-		match := func(map[string]any) bool { return true }
-		if expr != nil {
-			if match, err = GroupSchema.CompileFilter(expr); err != nil {
-				return err
-			}
-		}
-		visit := func(x provision.Group) bool {
-			if match(groupFilterDoc(x)) {
-				recs = append(recs, x)
-			}
-			return true
-		}
-		if indexed {
-			for _, x := range cands {
-				if !visit(x) {
-					break
-				}
-			}
-		} else if err := tx.ScanGroups(0, visit); err != nil {
-			return err
-		}
-		return nil
-	})
+	recs, total, err := groupSource.query(r, g.h.svc.Store(), expr, start, count, sortBy, sortOrder)
 	if err != nil {
-		return scim.Page{}, fail(r, asFilterErr(err))
-	}
-	if less != nil {
-		docs := make(map[string]map[string]any, len(recs))
-		for _, x := range recs {
-			docs[x.ID] = groupFilterDoc(x)
-		}
-		slices.SortStableFunc(recs, func(a, b provision.Group) int {
-			x, y := docs[a.ID], docs[b.ID]
-			if desc {
-				x, y = y, x
-			}
-			switch {
-			case less(x, y):
-				return -1
-			case less(y, x):
-				return 1
-			}
-			return 0
-		})
-	}
-	if expr != nil || less != nil {
-		total = len(recs)
-		recs = page(recs, start, count)
+		return scim.Page{}, fail(r, err)
 	}
 	res := make([]scim.Resource, 0, len(recs))
 	for _, x := range recs {

@@ -13,15 +13,6 @@ import (
 	"github.com/panther-scim/panther-scim/internal/provision"
 )
 
-// listQuery is a parsed list or search request.
-type listQuery struct {
-	expr      filter.Expression
-	start     int // 1-based
-	count     int
-	sortBy    string
-	sortOrder string
-}
-
 // page returns [start-1, start-1+count) of items.
 func page[T any](items []T, start, count int) []T {
 	from := min(max(start-1, 0), len(items))
@@ -29,25 +20,35 @@ func page[T any](items []T, start, count int) []T {
 	return items[from:to]
 }
 
-func (u *userHandler) list(r *http.Request, expr filter.Expression, start, count int, sortBy, sortOrder string) (scim.Page, error) {
-	ctx := r.Context()
+// source is how a list reads one resource type from the store.
+type source[T any] struct {
+	rs         ResourceSchema
+	count      func(provision.ReadTx) (int, error)
+	scan       func(tx provision.ReadTx, offset int, fn func(T) bool) error
+	candidates func(provision.ReadTx, filter.Expression) ([]T, bool, error)
+	doc        func(T) map[string]any // what filters and sorting see
+}
+
+// query answers a list or search: the records of the requested page and the total.
+// An unfiltered, unsorted page skips to its offset without decoding what comes
+// before; a filter uses an index when it can, else scans; a sort orders all matches.
+func (src source[T]) query(r *http.Request, st provision.Store, expr filter.Expression, start, count int, sortBy, sortOrder string) ([]T, int, error) {
 	var less func(a, b map[string]any) bool
 	desc := false
 	if sortBy != "" {
 		var err error
-		if less, err = UserSchema.Less(sortBy); err != nil {
-			return scim.Page{}, fail(r, err)
+		if less, err = src.rs.Less(sortBy); err != nil {
+			return nil, 0, err
 		}
 		if desc, err = ParseSortOrder(sortOrder); err != nil {
-			return scim.Page{}, fail(r, err)
+			return nil, 0, err
 		}
 	}
-	var recs []provision.User
+	var recs []T
 	total := 0
-	err := u.h.svc.Store().View(ctx, func(tx provision.ReadTx) error {
+	err := st.View(r.Context(), func(tx provision.ReadTx) error {
 		if expr == nil && less == nil {
-			// The common unfiltered page: skip to it without decoding what comes before.
-			n, err := tx.UserCount()
+			n, err := src.count(tx)
 			if err != nil {
 				return err
 			}
@@ -55,46 +56,43 @@ func (u *userHandler) list(r *http.Request, expr filter.Expression, start, count
 			if count == 0 {
 				return nil
 			}
-			return tx.ScanUsers(max(start-1, 0), func(x provision.User) bool {
+			return src.scan(tx, max(start-1, 0), func(x T) bool {
 				recs = append(recs, x)
 				return len(recs) < count
 			})
 		}
-		cands, indexed, err := userCandidates(tx, expr)
+		cands, indexed, err := src.candidates(tx, expr)
 		if err != nil {
 			return err
 		}
 		// Check the filter against the schema once, then match each record.
 		match := func(map[string]any) bool { return true }
 		if expr != nil {
-			if match, err = UserSchema.CompileFilter(expr); err != nil {
+			if match, err = src.rs.CompileFilter(expr); err != nil {
 				return err
 			}
 		}
-		visit := func(x provision.User) bool {
-			if match(filterDoc(x)) {
+		visit := func(x T) bool {
+			if match(src.doc(x)) {
 				recs = append(recs, x)
 			}
 			return true
 		}
-		if indexed {
-			for _, x := range cands {
-				if !visit(x) {
-					break
-				}
-			}
-		} else if err := tx.ScanUsers(0, visit); err != nil {
-			return err
+		if !indexed {
+			return src.scan(tx, 0, visit)
+		}
+		for _, x := range cands {
+			visit(x)
 		}
 		return nil
 	})
 	if err != nil {
-		return scim.Page{}, fail(r, asFilterErr(err))
+		return nil, 0, asFilterErr(err)
 	}
 	if less != nil {
 		docs := make([]map[string]any, len(recs))
 		for i := range recs {
-			docs[i] = filterDoc(recs[i])
+			docs[i] = src.doc(recs[i])
 		}
 		idx := make([]int, len(recs))
 		for i := range idx {
@@ -113,7 +111,7 @@ func (u *userHandler) list(r *http.Request, expr filter.Expression, start, count
 			}
 			return 0
 		})
-		sorted := make([]provision.User, len(recs))
+		sorted := make([]T, len(recs))
 		for i, j := range idx {
 			sorted[i] = recs[j]
 		}
@@ -122,6 +120,22 @@ func (u *userHandler) list(r *http.Request, expr filter.Expression, start, count
 	if expr != nil || less != nil {
 		total = len(recs)
 		recs = page(recs, start, count)
+	}
+	return recs, total, nil
+}
+
+var userSource = source[provision.User]{
+	rs:         UserSchema,
+	count:      provision.ReadTx.UserCount,
+	scan:       provision.ReadTx.ScanUsers,
+	candidates: userCandidates,
+	doc:        filterDoc,
+}
+
+func (u *userHandler) list(r *http.Request, expr filter.Expression, start, count int, sortBy, sortOrder string) (scim.Page, error) {
+	recs, total, err := userSource.query(r, u.h.svc.Store(), expr, start, count, sortBy, sortOrder)
+	if err != nil {
+		return scim.Page{}, fail(r, err)
 	}
 	res := make([]scim.Resource, 0, len(recs))
 	for _, x := range recs {

@@ -42,7 +42,7 @@ var allowStringValues sync.Once
 // UserSchema and GroupSchema are the resource schemas served and enforced.
 var (
 	UserSchema  = ResourceSchema{Core: schema.CoreUserSchema(), Extensions: []schema.Schema{schema.ExtensionEnterpriseUser()}}
-	GroupSchema = ResourceSchema{Core: schema.CoreGroupSchema()}
+	GroupSchema = ResourceSchema{Core: groupCoreSchema()}
 )
 
 // NewHandler returns the SCIM API over svc. Mount it under Prefix with the prefix

@@ -219,7 +219,7 @@ func (s *Service) apply(ctx context.Context, u User, want desired, uncertain boo
 			} else if other != "" && other != u.ID {
 				return link, newError(CodeUniqueness, nil, "Panther user %s (%s) is already linked to SCIM user %s", pu.ID, pu.Email, other)
 			}
-			s.log.Info("adopting existing Panther user", "user", u.ID, "panther_id", pu.ID)
+			s.log.InfoContext(ctx, "adopting existing Panther user", "scim_id", u.ID, "panther_id", pu.ID)
 		case errors.Is(err, ErrNotFound):
 			pu, err = s.panther.InviteUser(ctx, InviteInput{
 				Email: ident.Email, GivenName: ident.GivenName, FamilyName: ident.FamilyName,
@@ -228,6 +228,7 @@ func (s *Service) apply(ctx context.Context, u User, want desired, uncertain boo
 			if err != nil {
 				return link, err
 			}
+			s.log.InfoContext(ctx, "panther call", "op", "inviteUser", "scim_id", u.ID, "panther_id", pu.ID, "role", role.Name)
 			s.hook(s.opts.Hooks.AfterPantherCall)
 		default:
 			return link, err
@@ -263,6 +264,8 @@ func (s *Service) apply(ctx context.Context, u User, want desired, uncertain boo
 	if err != nil {
 		return link, err
 	}
+	s.log.InfoContext(ctx, "panther call", "op", "updateUser", "scim_id", u.ID, "panther_id", link.ID,
+		"email_changed", upd.Email != nil, "names_changed", upd.GivenName != nil || upd.FamilyName != nil, "role", role.Name)
 	s.hook(s.opts.Hooks.AfterPantherCall)
 	return linkOf(pu), nil
 }
@@ -287,7 +290,7 @@ func (s *Service) removeFromPanther(ctx context.Context, link PantherLink, self 
 		id, link.Email = pu.ID, pu.Email
 	}
 	if s.isProtected(link.Email) {
-		s.log.Warn("not removing a protected Panther user", "panther_id", id)
+		s.log.WarnContext(ctx, "not removing a protected Panther user", "panther_id", id)
 		return nil
 	}
 	if other, err := s.linkedTo(ctx, id); err != nil {
@@ -300,6 +303,7 @@ func (s *Service) removeFromPanther(ctx context.Context, link PantherLink, self 
 		return nil
 	}
 	if err == nil {
+		s.log.InfoContext(ctx, "panther call", "op", "deleteUser", "panther_id", id)
 		s.hook(s.opts.Hooks.AfterPantherCall)
 	}
 	return err
