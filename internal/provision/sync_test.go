@@ -21,6 +21,7 @@ type fakePanther struct {
 	users   map[string]provision.PantherUser // by id
 	calls   []string
 	invite  func(in provision.InviteInput) (provision.PantherUser, error) // nil: succeed
+	list    func() []provision.PantherUser                                // nil: the table
 	failAll error
 	next    int
 }
@@ -57,6 +58,9 @@ func (f *fakePanther) count(op string) int {
 func (f *fakePanther) Users(context.Context) ([]provision.PantherUser, error) {
 	if err := f.log("users"); err != nil {
 		return nil, err
+	}
+	if f.list != nil {
+		return f.list(), nil
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -354,4 +358,30 @@ type hookPanther struct {
 func (h *hookPanther) UpdateUser(ctx context.Context, in provision.UpdateInput) (provision.PantherUser, error) {
 	h.onUpdate()
 	return h.fakePanther.UpdateUser(ctx, in)
+}
+
+// A user invited after Panther's user list was taken is not drift: the reconciler
+// looks a linked user missing from the list up once more before reporting it.
+func TestReconcileRechecksUsersMissingFromAStaleList(t *testing.T) {
+	p := newFake()
+	svc := newService(t, p, provision.Options{})
+	ctx := context.Background()
+	if _, err := svc.CreateUser(ctx, fields("ed@x.io")); err != nil {
+		t.Fatal(err)
+	}
+	p.list = func() []provision.PantherUser { return nil } // the listing predates the invite
+	plan, err := svc.Reconcile(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Drift) != 0 {
+		t.Fatalf("false drift: %+v", plan.Drift)
+	}
+	// Really gone: reported.
+	p.mu.Lock()
+	clear(p.users)
+	p.mu.Unlock()
+	if plan, err = svc.Reconcile(ctx, true); err != nil || len(plan.Drift) != 1 || plan.Drift[0].Action != "invite" {
+		t.Fatalf("plan %+v, err %v", plan, err)
+	}
 }

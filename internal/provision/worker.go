@@ -307,6 +307,9 @@ func (s *Service) Reconcile(ctx context.Context, dryRun bool) (Plan, error) {
 		}
 	}
 	managed := map[string]bool{}
+	// Linked users missing from the listing may have been invited after it was taken:
+	// they are looked up once more before being called drift.
+	recheck := map[string]string{} // user id -> Panther id
 	repairs := map[string]*PantherLink{} // user id -> what Panther actually holds (nil: nothing)
 	err = s.store.View(ctx, func(tx ReadTx) error {
 		refs := newGroupRefCache(tx)
@@ -353,6 +356,9 @@ func (s *Service) Reconcile(ctx context.Context, dryRun bool) (Plan, error) {
 			switch {
 			case want.Access && !exists:
 				d.Action, d.Fields = "invite", []string{"missing from Panther"}
+				if u.Panther.ID != "" {
+					recheck[u.ID] = u.Panther.ID
+				}
 			case !want.Access && exists:
 				d.Action, d.Fields = "delete", []string{"should have no Panther access"}
 			case want.Access:
@@ -389,6 +395,21 @@ func (s *Service) Reconcile(ctx context.Context, dryRun bool) (Plan, error) {
 	})
 	if err != nil {
 		return plan, err
+	}
+	if len(recheck) > 0 {
+		kept := plan.Drift[:0]
+		for _, d := range plan.Drift {
+			if pid, ok := recheck[d.UserID]; ok {
+				if _, err := s.panther.UserByID(ctx, pid); err == nil {
+					delete(repairs, d.UserID)
+					continue
+				} else if !errors.Is(err, ErrNotFound) {
+					return plan, fmt.Errorf("recheck Panther user %s: %w", pid, err)
+				}
+			}
+			kept = append(kept, d)
+		}
+		plan.Drift = kept
 	}
 	for _, pu := range pusers {
 		if !managed[pu.ID] {
