@@ -309,7 +309,7 @@ func (s *Service) Reconcile(ctx context.Context, dryRun bool) (Plan, error) {
 	managed := map[string]bool{}
 	// Linked users missing from the listing may have been invited after it was taken:
 	// they are looked up once more before being called drift.
-	recheck := map[string]string{} // user id -> Panther id
+	recheck := map[string]string{}       // user id -> Panther id
 	repairs := map[string]*PantherLink{} // user id -> what Panther actually holds (nil: nothing)
 	err = s.store.View(ctx, func(tx ReadTx) error {
 		refs := newGroupRefCache(tx)
