@@ -1,5 +1,3 @@
-// Package e2e holds the end-to-end tests: the real server on 127.0.0.1:0 with the
-// Panther double behind it, driven over HTTP as Okta and Entra do.
 package e2e
 
 import (
