@@ -470,9 +470,17 @@ func (p *patcher) setMulti(kind string, t patchTarget, v any) error {
 		}
 	} else {
 		next = append([]any{}, old...)
+		refs := newRefIndex(attr, next)
 		for _, it := range items {
-			if containsElement(attr, next, it) {
+			if k, ok := refs.key(it); ok {
+				if refs.seen[k] {
+					continue
+				}
+				refs.seen[k] = true
+			} else if containsElement(attr, next, it) {
 				continue
+			} else {
+				refs.add(it)
 			}
 			next = append(next, it)
 			chosen = append(chosen, len(next)-1)
@@ -1124,6 +1132,77 @@ func containsElement(attr schema.CoreAttribute, list []any, it any) bool {
 		}
 	}
 	return false
+}
+
+// refIndex finds, in O(1), whether a reference list (members, groups) already holds
+// an element with a given string "value": a group PATCH adding 10,000 members would
+// otherwise compare each one with every member (containsElement), O(n²). For an item
+// with a string "value", that is exactly containsElement: such an item equals an
+// element (jsonEqual) or points at the same resource (sameReference) only if the
+// element has the same string "value", compared as valuesEqual does. Keys are
+// lower-cased only while every value is ASCII, where that is EqualFold; a non-ASCII
+// value turns the index off and the caller back to containsElement.
+type refIndex struct {
+	fold bool
+	seen map[string]bool // nil: not in use
+}
+
+func newRefIndex(attr schema.CoreAttribute, list []any) refIndex {
+	if !isReference(attr) {
+		return refIndex{}
+	}
+	sub, ok := attr.SubAttributes().ContainsAttribute("value")
+	ix := refIndex{fold: ok && !sub.CaseExact(), seen: make(map[string]bool, len(list))}
+	for _, e := range list {
+		ix.add(e)
+	}
+	return ix
+}
+
+// add records an element of the list.
+func (ix *refIndex) add(e any) {
+	if ix.seen == nil {
+		return
+	}
+	if k, ok := ix.key(e); ok {
+		ix.seen[k] = true
+	} else if s, isStr := stringValue(e); isStr && !isASCII(s) {
+		ix.seen = nil
+	}
+}
+
+// key is the index key of an element or item with an ASCII string "value".
+func (ix refIndex) key(v any) (string, bool) {
+	if ix.seen == nil {
+		return "", false
+	}
+	s, ok := stringValue(v)
+	if !ok || !isASCII(s) {
+		return "", false
+	}
+	if ix.fold {
+		return strings.ToLower(s), true
+	}
+	return s, true
+}
+
+func stringValue(v any) (string, bool) {
+	m, ok := jsonObject(v)
+	if !ok {
+		return "", false
+	}
+	sv, _ := getSubValue(m, "value")
+	s, ok := sv.(string)
+	return s, ok
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // sameReference tells whether two elements of a reference list point at the same resource.

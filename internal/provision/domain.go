@@ -203,6 +203,11 @@ type Tx interface {
 type Store interface {
 	View(ctx context.Context, fn func(ReadTx) error) error
 	Update(ctx context.Context, fn func(Tx) error) error
+	// Batch is Update for an fn whose only effects go through tx and that may run
+	// twice: concurrent Batch calls may share one transaction (one commit, one
+	// fsync), and a call whose fn fails is run again alone, with its own result. It is
+	// for the many small writes that concurrent Panther syncs make.
+	Batch(ctx context.Context, fn func(Tx) error) error
 	Close() error
 }
 

@@ -332,7 +332,9 @@ func linkOf(pu PantherUser) PantherLink {
 func (s *Service) saveLink(id string, gen int64, link PantherLink, syncErr error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return s.store.Update(ctx, func(tx Tx) error {
+	// Batch: many syncs finish at once (a group change re-syncs its members), and
+	// sharing commits keeps the single writer's fsyncs from pacing them.
+	return s.store.Batch(ctx, func(tx Tx) error {
 		cur, err := tx.User(id)
 		if errors.Is(err, ErrNotFound) {
 			// Deleted while we synced: make sure the removal knows what we created.
@@ -362,7 +364,7 @@ func (s *Service) saveLink(id string, gen int64, link PantherLink, syncErr error
 func (s *Service) finishIntent(id string, gen int64, syncErr error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := s.store.Update(ctx, func(tx Tx) error {
+	err := s.store.Batch(ctx, func(tx Tx) error {
 		if syncErr == nil {
 			return s.clearIntent(tx, id, gen)
 		}

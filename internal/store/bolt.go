@@ -47,8 +47,9 @@ type Options struct {
 // reads run in parallel, writes one at a time. As with bbolt itself, a goroutine must
 // not start a transaction (View or Update) inside another one: that can deadlock.
 type Bolt struct {
-	db  *bolt.DB
-	now func() time.Time
+	db    *bolt.DB
+	now   func() time.Time
+	batch batcher // Batch's group commit
 }
 
 var _ provision.Store = (*Bolt)(nil)

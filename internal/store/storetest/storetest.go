@@ -66,6 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) provision.Store) {
 		{"Tx/RollbackOnPanic", testRollbackOnPanic},
 		{"Tx/CancelledContext", testCancelledContext},
 		{"Tx/ConcurrentUpdates", testConcurrentUpdates},
+		{"Tx/Batch", testBatch},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1154,6 +1155,84 @@ func testCancelledContext(t *testing.T, s provision.Store) {
 		t.Error("fn ran under a cancelled context")
 	}
 	assertEmpty(t, s)
+}
+
+// testBatch checks that concurrent Batch calls all commit, that one failing or
+// panicking call gets its own error (or panic) and leaves no write, without
+// disturbing the others, and that read-modify-writes through Batch lose no update.
+func testBatch(t *testing.T, s provision.Store) {
+	shared := group(0)
+	putGroups(t, s, shared)
+	errFail := errors.New("this call fails")
+	const calls = 60
+	var wg sync.WaitGroup
+	errs := make([]error, calls)
+	panicked := make([]any, calls)
+	for i := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { panicked[i] = recover() }()
+			errs[i] = s.Batch(ctx, func(tx provision.Tx) error {
+				if err := tx.PutUser(user(i)); err != nil {
+					return err
+				}
+				switch i {
+				case 7:
+					return errFail
+				case 11:
+					panic("boom")
+				}
+				g, err := tx.Group(shared.ID)
+				if err != nil {
+					return err
+				}
+				g.Members = append(g.Members, user(i).ID)
+				g.Version++
+				return tx.PutGroup(g)
+			})
+		}()
+	}
+	wg.Wait()
+	for i := range calls {
+		switch i {
+		case 7:
+			if !errors.Is(errs[i], errFail) {
+				t.Errorf("failing call: err = %v, want its own error", errs[i])
+			}
+		case 11:
+			if panicked[i] == nil {
+				t.Error("a panic in a batch call did not reach its caller")
+			}
+		default:
+			if errs[i] != nil || panicked[i] != nil {
+				t.Errorf("call %d: err %v, panic %v", i, errs[i], panicked[i])
+			}
+		}
+	}
+	view(t, s, func(tx provision.ReadTx) error {
+		g, err := tx.Group(shared.ID)
+		if err != nil {
+			return err
+		}
+		if len(g.Members) != calls-2 || g.Version != 1+calls-2 {
+			t.Errorf("group has %d members at version %d, want %d at %d", len(g.Members), g.Version, calls-2, calls-1)
+		}
+		for _, i := range []int{7, 11} {
+			if _, err := tx.User(user(i).ID); !errors.Is(err, provision.ErrNotFound) {
+				t.Errorf("the write of failed call %d was kept: %v", i, err)
+			}
+		}
+		if n, _ := tx.UserCount(); n != calls-2 {
+			t.Errorf("UserCount = %d, want %d", n, calls-2)
+		}
+		return nil
+	})
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s.Batch(cancelled, func(provision.Tx) error { t.Error("fn ran with a cancelled context"); return nil }); !errors.Is(err, context.Canceled) {
+		t.Errorf("Batch with a cancelled context: %v", err)
+	}
 }
 
 func testConcurrentUpdates(t *testing.T, s provision.Store) {
