@@ -132,6 +132,7 @@ func crashHooks() provision.Hooks {
 
 // startApp builds and starts the App for cfg, and checks the mapped roles.
 func startApp(ctx context.Context, cfg config.Config, p provision.Panther, m *app.Metrics, log *slog.Logger) (*app.App, error) {
+	app.TuneGC()
 	a, err := newAuthenticator(cfg, m, log)
 	if err != nil {
 		return nil, err

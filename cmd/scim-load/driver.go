@@ -147,11 +147,14 @@ type Memory struct {
 	PeakRSSMB float64 `json:"peakRssMB,omitempty"`
 	// RSSAnonMB is the process's own memory; RSSFileMB the pages of mapped files
 	// resident, mostly the bbolt store, which the kernel can drop and read again.
-	RSSAnonMB   float64 `json:"rssAnonMB,omitempty"`
-	RSSFileMB   float64 `json:"rssFileMB,omitempty"`
-	HeapAllocMB float64 `json:"heapAllocMB"`
-	HeapInuseMB float64 `json:"heapInuseMB"`
-	GoSysMB     float64 `json:"goSysMB"`
+	RSSAnonMB float64 `json:"rssAnonMB,omitempty"`
+	RSSFileMB float64 `json:"rssFileMB,omitempty"`
+	// PeakRSSAnonMB is the largest anonymous RSS sampled (every 50 ms) since the
+	// previous figures were taken.
+	PeakRSSAnonMB float64 `json:"peakRssAnonMB,omitempty"`
+	HeapAllocMB   float64 `json:"heapAllocMB"`
+	HeapInuseMB   float64 `json:"heapInuseMB"`
+	GoSysMB       float64 `json:"goSysMB"`
 }
 
 // scrapeMemory reads the Go and process memory series from the server's /metrics

@@ -135,7 +135,7 @@ func printMemory(w io.Writer, label string, m *Memory) {
 	}
 	fmt.Fprintf(w, "%s: RSS %.0f MB", label, m.RSSMB)
 	if m.PeakRSSMB > 0 {
-		fmt.Fprintf(w, " (peak %.0f MB; now %.0f MB anonymous, %.0f MB mapped files)", m.PeakRSSMB, m.RSSAnonMB, m.RSSFileMB)
+		fmt.Fprintf(w, " (peak %.0f MB; now %.0f MB anonymous (peak %.0f MB), %.0f MB mapped files)", m.PeakRSSMB, m.RSSAnonMB, m.PeakRSSAnonMB, m.RSSFileMB)
 	}
 	fmt.Fprintf(w, ", heap alloc %.0f MB, heap in use %.0f MB, Go sys %.0f MB\n", m.HeapAllocMB, m.HeapInuseMB, m.GoSysMB)
 }

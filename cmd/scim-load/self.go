@@ -20,6 +20,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/panther-scim/panther-scim/internal/app"
@@ -159,6 +160,42 @@ type child struct {
 	started  time.Time
 	appStart time.Duration
 	done     chan struct{}
+
+	// peakAnon is the largest anonymous RSS (kB) sampled since the last memory call:
+	// the kernel keeps a peak of the whole RSS only, mapped store pages included.
+	peakAnon atomic.Int64
+}
+
+// sampleAnon records the child's anonymous RSS every 50 ms until it exits.
+func (ch *child) sampleAnon() {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ch.done:
+			return
+		case <-t.C:
+			if kb := ch.status()["RssAnon"]; int64(kb) > ch.peakAnon.Load() {
+				ch.peakAnon.Store(int64(kb))
+			}
+		}
+	}
+}
+
+// status reads the kB figures of /proc/<pid>/status.
+func (ch *child) status() map[string]float64 {
+	out := map[string]float64{}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", ch.cmd.Process.Pid))
+	if err != nil {
+		return out
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		if kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64); err == nil {
+			out[k] = kb
+		}
+	}
+	return out
 }
 
 type readyLine struct {
@@ -188,6 +225,7 @@ func startChild(ctx context.Context, args []string, token string) (*child, error
 		return nil, err
 	}
 	go func() { _ = cmd.Wait(); close(ch.done) }()
+	go ch.sampleAnon()
 	lines := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -280,23 +318,10 @@ func (ch *child) stop() {
 // memory reads the child's RSS from /proc and its heap from its /metrics.
 func (ch *child) memory(ctx context.Context, client *http.Client) *Memory {
 	mem := scrapeMemory(ctx, client, ch.url)
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", ch.cmd.Process.Pid))
-	if err == nil {
-		for _, line := range strings.Split(string(status), "\n") {
-			k, v, _ := strings.Cut(line, ":")
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			switch k {
-			case "VmRSS":
-				mem.RSSMB = kb / 1024
-			case "VmHWM":
-				mem.PeakRSSMB = kb / 1024
-			case "RssAnon":
-				mem.RSSAnonMB = kb / 1024
-			case "RssFile":
-				mem.RSSFileMB = kb / 1024
-			}
-		}
-	}
+	st := ch.status()
+	mem.RSSMB, mem.PeakRSSMB = st["VmRSS"]/1024, st["VmHWM"]/1024
+	mem.RSSAnonMB, mem.RSSFileMB = st["RssAnon"]/1024, st["RssFile"]/1024
+	mem.PeakRSSAnonMB = max(float64(ch.peakAnon.Swap(0)), st["RssAnon"]) / 1024
 	return mem
 }
 
@@ -359,6 +384,7 @@ func runChild(args []string) error {
 	if err != nil {
 		return err
 	}
+	app.TuneGC() // as serve does
 	start := time.Now()
 	a, err := app.Start(context.Background(), app.Options{
 		Addr: "127.0.0.1:0", StorePath: *storePath, Panther: client,
