@@ -15,7 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -54,24 +53,6 @@ func TestRealBinary(t *testing.T) {
 	t.Run("reconcile command", func(t *testing.T) { testReconcileCommand(t, bin) })
 }
 
-// lockedBuffer collects a process's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // rig is one bridge deployment: a config, a store file and a Panther double; the
 // process comes and goes.
 type rig struct {
@@ -84,7 +65,7 @@ type rig struct {
 	client *http.Client
 	proc   *exec.Cmd
 	done   chan struct{} // closed when proc has exited
-	logs   *lockedBuffer
+	logs   *outBuf
 }
 
 func newRig(t *testing.T, bin string) *rig {
@@ -100,7 +81,7 @@ func newRig(t *testing.T, bin string) *rig {
 	ln.Close()
 	dir := t.TempDir()
 	r := &rig{t: t, bin: bin, cfg: filepath.Join(dir, "config.yaml"), dbPath: filepath.Join(dir, "scim.db"),
-		base: "http://" + addr, fake: fake, client: &http.Client{Timeout: 10 * time.Second}, logs: &lockedBuffer{}}
+		base: "http://" + addr, fake: fake, client: &http.Client{Timeout: 10 * time.Second}, logs: &outBuf{}}
 	cfg := fmt.Sprintf(`server:
   addr: %q
   shutdownTimeout: 5s
