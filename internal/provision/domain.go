@@ -96,6 +96,14 @@ type GroupHeader struct {
 	ExternalID  string
 }
 
+// UserState is what role resolution needs of a user: whether it is active and which
+// Panther user it is linked to, read without its attributes.
+type UserState struct {
+	ID        string
+	Active    bool
+	PantherID string
+}
+
 // Intent says that Panther may not yet match the store for one user. It is written in
 // the same transaction as the change that causes it and deleted once Panther matches.
 type Intent struct {
@@ -139,6 +147,9 @@ type ReadTx interface {
 	UserByEmail(email string) (User, error)
 	// UserByPantherID finds the user linked to a Panther user id, or ErrNotFound.
 	UserByPantherID(pantherID string) (User, error)
+	// UserState returns the id, active flag and Panther link id of a user without
+	// decoding the rest of the record, or ErrNotFound.
+	UserState(id string) (UserState, error)
 	// UserCount is the number of user records.
 	UserCount() (int, error)
 	// ScanUsers calls fn for users in id order, starting after skipping `offset` records

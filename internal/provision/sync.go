@@ -53,14 +53,16 @@ func (c *groupRefCache) get(ids []string) ([]mappings.GroupRef, error) {
 }
 
 func (s *Service) desiredRole(tx ReadTx, refs *groupRefCache, uid string) (desired, error) {
-	u, err := tx.User(uid)
+	// The state, not the record: desiredFor reads only the id, the active flag and
+	// the Panther link, and a group change calls this twice for every member it moves.
+	st, err := tx.UserState(uid)
 	if errors.Is(err, ErrNotFound) {
 		return desired{}, nil
 	}
 	if err != nil {
 		return desired{}, err
 	}
-	return s.desiredFor(tx, refs, u)
+	return s.desiredFor(tx, refs, User{ID: st.ID, Active: st.Active, Panther: PantherLink{ID: st.PantherID}})
 }
 
 // desiredFor applies the role rules: the first mapping rule matching one of the user's

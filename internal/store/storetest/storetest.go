@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) provision.Store) {
 		{"User/CountAndScan", testUserScan},
 		{"Group/PutGet", testGroupPutGet},
 		{"Group/Header", testGroupHeader},
+		{"User/State", testUserState},
 		{"Group/DisplayNameUniqueCaseInsensitive", testDisplayNameUnique},
 		{"Group/ExternalIDNotUnique", testGroupExternalID},
 		{"Group/UnknownMember", testUnknownMember},
@@ -669,6 +670,38 @@ func testGroupPutGet(t *testing.T, s provision.Store) {
 	})
 	if _, n, _ := counts(t, s); n != 1 {
 		t.Errorf("GroupCount = %d, want 1", n)
+	}
+}
+
+func testUserState(t *testing.T, s provision.Store) {
+	linked, inactive := user(1), user(2)
+	linked.Panther = provision.PantherLink{ID: "p-1", Email: linked.Email, RoleID: "r"}
+	inactive.Active = false
+	putUsers(t, s, linked, inactive)
+	view(t, s, func(tx provision.ReadTx) error {
+		for _, u := range []provision.User{linked, inactive} {
+			got, err := tx.UserState(u.ID)
+			if err != nil {
+				return err
+			}
+			equal(t, "UserState", got, provision.UserState{ID: u.ID, Active: u.Active, PantherID: u.Panther.ID})
+		}
+		_, err := tx.UserState(id("u", 9))
+		wantErr(t, "UserState(unknown)", err, provision.ErrNotFound, id("u", 9))
+		return nil
+	})
+	// Changes in the same transaction are seen.
+	err := s.Update(ctx, func(tx provision.Tx) error {
+		linked.Active, linked.Panther = false, provision.PantherLink{}
+		if err := tx.PutUser(linked); err != nil {
+			return err
+		}
+		got, err := tx.UserState(linked.ID)
+		equal(t, "UserState after PutUser", got, provision.UserState{ID: linked.ID})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
