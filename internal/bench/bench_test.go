@@ -339,7 +339,7 @@ func BenchmarkFilterContainsScan(b *testing.B) {
 	})
 }
 
-var created atomic.Int64
+var created, patched atomic.Int64
 
 // BenchmarkCreateUser is an Okta POST /Users: store write, Panther lookup by email and
 // invite, link saved.
@@ -377,9 +377,11 @@ func BenchmarkPatchUser(b *testing.B) {
 				b.ResetTimer()
 				stop := cpuClock(b)
 				for i := 0; i < b.N; i++ {
-					op := map[string]any{"op": "replace", "path": "title", "value": fmt.Sprintf("Engineer %d", i)}
+					// A value never sent before: a PATCH that changes nothing does nothing.
+					k := patched.Add(1)
+					op := map[string]any{"op": "replace", "path": "title", "value": fmt.Sprintf("Engineer %d", k)}
 					if kind == "name" {
-						op = map[string]any{"op": "replace", "path": "name.givenName", "value": fmt.Sprintf("Given%d", i)}
+						op = map[string]any{"op": "replace", "path": "name.givenName", "value": fmt.Sprintf("Given%d", k)}
 					}
 					body, _ := json.Marshal(map[string]any{
 						"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
