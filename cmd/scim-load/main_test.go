@@ -57,7 +57,7 @@ func TestSelfSmall(t *testing.T) {
 		}
 	}
 	for name, want := range map[string]map[string]int{
-		"import users":  {"inviteUser": 30, "userByEmail": 30},
+		"import users":  {"inviteUser": 30},
 		"import groups": {"updateUser": 20}, // groups 0 and 1 map to Admin and Analyst; 2 to the default
 		"reorg":         {"updateUser": 30},
 		"calibrate":     {"updateUser": 1000},

@@ -211,28 +211,8 @@ func (s *Service) apply(ctx context.Context, u User, want desired, uncertain boo
 		if s.isProtected(ident.Email) {
 			return link, newError(CodeUniqueness, nil, "email %q is on the protected list: panther-scim never provisions it", ident.Email)
 		}
-		// Look the email up before inviting: this adopts an existing Panther user, and
-		// makes a replayed invite (after a crash or a lost response) idempotent.
-		pu, err := s.panther.UserByEmail(ctx, ident.Email)
-		switch {
-		case err == nil:
-			if other, err := s.linkedTo(ctx, pu.ID); err != nil {
-				return link, err
-			} else if other != "" && other != u.ID {
-				return link, newError(CodeUniqueness, nil, "Panther user %s (%s) is already linked to SCIM user %s", pu.ID, pu.Email, other)
-			}
-			s.log.InfoContext(ctx, "adopting existing Panther user", "scim_id", u.ID, "panther_id", pu.ID)
-		case errors.Is(err, ErrNotFound):
-			pu, err = s.panther.InviteUser(ctx, InviteInput{
-				Email: ident.Email, GivenName: ident.GivenName, FamilyName: ident.FamilyName,
-				Role: RoleRef{ByID: true, Value: role.ID},
-			})
-			if err != nil {
-				return link, err
-			}
-			s.log.InfoContext(ctx, "panther call", "op", "inviteUser", "scim_id", u.ID, "panther_id", pu.ID, "role", role.Name)
-			s.hook(s.opts.Hooks.AfterPantherCall)
-		default:
+		pu, err := s.inviteOrAdopt(ctx, u, ident, role, uncertain)
+		if err != nil {
 			return link, err
 		}
 		link = linkOf(pu)
@@ -270,6 +250,64 @@ func (s *Service) apply(ctx context.Context, u User, want desired, uncertain boo
 		"email_changed", upd.Email != nil, "names_changed", upd.GivenName != nil || upd.FamilyName != nil, "role", role.Name)
 	s.hook(s.opts.Hooks.AfterPantherCall)
 	return linkOf(pu), nil
+}
+
+// inviteOrAdopt gives a record without a link its Panther user: the one Panther already
+// has for the email (adopted, DESIGN: a POST for an existing email adopts that user), or
+// a new invite.
+//
+// The usual case, a new person, costs one call: the invite goes first, and only an
+// invite Panther refuses (a duplicate email, or input it calls invalid, in case its
+// duplicate error is worded that way) is followed by a lookup. When an earlier attempt
+// may have reached Panther (uncertain) the lookup goes first, so a replayed invite
+// never meets our own earlier invite as a stranger.
+func (s *Service) inviteOrAdopt(ctx context.Context, u User, ident Identity, role PantherRole, uncertain bool) (PantherUser, error) {
+	invite := func() (PantherUser, error) {
+		pu, err := s.panther.InviteUser(ctx, InviteInput{
+			Email: ident.Email, GivenName: ident.GivenName, FamilyName: ident.FamilyName,
+			Role: RoleRef{ByID: true, Value: role.ID},
+		})
+		if err != nil {
+			return pu, err
+		}
+		s.log.InfoContext(ctx, "panther call", "op", "inviteUser", "scim_id", u.ID, "panther_id", pu.ID, "role", role.Name)
+		s.hook(s.opts.Hooks.AfterPantherCall)
+		return pu, nil
+	}
+	adopt := func(pu PantherUser) (PantherUser, error) {
+		if other, err := s.linkedTo(ctx, pu.ID); err != nil {
+			return pu, err
+		} else if other != "" && other != u.ID {
+			return pu, newError(CodeUniqueness, nil, "Panther user %s (%s) is already linked to SCIM user %s", pu.ID, pu.Email, other)
+		}
+		s.log.InfoContext(ctx, "adopting existing Panther user", "scim_id", u.ID, "panther_id", pu.ID)
+		return pu, nil
+	}
+
+	if uncertain {
+		pu, err := s.panther.UserByEmail(ctx, ident.Email)
+		switch {
+		case err == nil:
+			return adopt(pu)
+		case errors.Is(err, ErrNotFound):
+			return invite()
+		default:
+			return pu, err
+		}
+	}
+	pu, ierr := invite()
+	if ierr == nil || !(errors.Is(ierr, ErrConflict) || errors.Is(ierr, ErrInvalid)) {
+		return pu, ierr
+	}
+	pu, err := s.panther.UserByEmail(ctx, ident.Email)
+	switch {
+	case err == nil:
+		return adopt(pu)
+	case errors.Is(err, ErrNotFound):
+		return pu, ierr // refused for another reason: Panther's answer is the one to report
+	default:
+		return pu, err
+	}
 }
 
 // removeFromPanther deletes the Panther user of a link, after checking it is still

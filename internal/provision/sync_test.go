@@ -88,6 +88,10 @@ func (f *fakePanther) UserByEmail(_ context.Context, email string) (provision.Pa
 	if err := f.log("userByEmail"); err != nil {
 		return provision.PantherUser{}, err
 	}
+	return f.find(email)
+}
+
+func (f *fakePanther) find(email string) (provision.PantherUser, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, u := range f.users {
@@ -123,6 +127,9 @@ func (f *fakePanther) InviteUser(_ context.Context, in provision.InviteInput) (p
 	}
 	if f.invite != nil {
 		return f.invite(in)
+	}
+	if _, err := f.find(in.Email); err == nil { // Panther refuses a second user with one email
+		return provision.PantherUser{}, fmt.Errorf("a user with email %s already exists: %w", in.Email, provision.ErrConflict)
 	}
 	return f.add(in), nil
 }
@@ -203,8 +210,8 @@ func fields(email string) provision.UserFields {
 }
 
 // A lost invite response (Panther created the user, we never heard): the create
-// answers 503 and records nothing, and the IdP's retry adopts the user instead of
-// inviting twice.
+// answers 503 and records nothing, and the IdP's retry adopts the user: its invite is
+// refused as a duplicate, the lookup finds the user, and there is still one.
 func TestLostInviteIsAdoptedOnRetry(t *testing.T) {
 	p := newFake()
 	p.invite = func(in provision.InviteInput) (provision.PantherUser, error) {
@@ -226,8 +233,41 @@ func TestLostInviteIsAdoptedOnRetry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.count("inviteUser") != 1 || len(p.users) != 1 || u.Panther.ID == "" {
-		t.Fatalf("invites %d, users %d, link %+v", p.count("inviteUser"), len(p.users), u.Panther)
+	if p.count("inviteUser") != 2 || p.count("userByEmail") != 1 || len(p.users) != 1 || u.Panther.ID != "p1" {
+		t.Fatalf("invites %d, lookups %d, users %d, link %+v", p.count("inviteUser"), p.count("userByEmail"), len(p.users), u.Panther)
+	}
+}
+
+// A new person costs one Panther call, the invite; an invite Panther refuses for a
+// reason other than a duplicate is looked up once and reported as Panther worded it,
+// with nothing recorded.
+func TestInviteComesFirst(t *testing.T) {
+	p := newFake()
+	svc := newService(t, p, provision.Options{})
+	ctx := context.Background()
+	if _, err := svc.CreateUser(ctx, fields("cy@x.io")); err != nil {
+		t.Fatal(err)
+	}
+	if p.count("inviteUser") != 1 || p.count("userByEmail") != 0 {
+		t.Fatalf("calls %v, want one inviteUser", p.calls)
+	}
+
+	p.invite = func(provision.InviteInput) (provision.PantherUser, error) {
+		return provision.PantherUser{}, fmt.Errorf("email domain not allowed: %w", provision.ErrInvalid)
+	}
+	_, err := svc.CreateUser(ctx, fields("dee@x.io"))
+	if provision.ErrorCode(err) != provision.CodeInvalid || !strings.Contains(err.Error(), "email domain not allowed") {
+		t.Fatalf("create: %v (code %v), want Panther's refusal as CodeInvalid", err, provision.ErrorCode(err))
+	}
+	if p.count("userByEmail") != 1 || len(p.users) != 1 {
+		t.Fatalf("lookups %d, users %d", p.count("userByEmail"), len(p.users))
+	}
+	err = svc.Store().View(ctx, func(tx provision.ReadTx) error {
+		_, err := tx.UserByUserName("dee@x.io")
+		return err
+	})
+	if !errors.Is(err, provision.ErrNotFound) {
+		t.Fatalf("refused create left a record: %v", err)
 	}
 }
 
