@@ -466,6 +466,46 @@ func BenchmarkPatchGroupAdd10k(b *testing.B) {
 	})
 }
 
+// BenchmarkPatchGroupRemoveOkta removes the 100 members of an unmapped group the way
+// Okta's Group Push does: one remove operation per member, with the path
+// members[value eq "<id>"]. No role changes, so no Panther call: all bridge time. The
+// group is put back (off the clock) after each round.
+func BenchmarkPatchGroupRemoveOkta(b *testing.B) {
+	forSizes(b, func(b *testing.B, n int) {
+		e := writeEnv(b, n)
+		gid := GroupID(2) // Team 0002: no rule
+		orig, err := e.svc.GetGroup(context.Background(), gid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var ops []any
+		for _, m := range orig.Members {
+			ops = append(ops, map[string]any{"op": "remove", "path": fmt.Sprintf("members[value eq %q]", m)})
+		}
+		body, _ := json.Marshal(map[string]any{
+			"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+			"Operations": ops,
+		})
+		var cpu time.Duration
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			cpu0 := cpuTime()
+			e.do(b, "PATCH", "/Groups/"+gid, body, 200)
+			cpu += cpuTime() - cpu0
+			b.StopTimer()
+			_, err := e.svc.UpdateGroup(context.Background(), gid, 0, func(provision.Group) (provision.GroupFields, error) {
+				return provision.GroupFields{DisplayName: orig.DisplayName, ExternalID: orig.ExternalID, Members: orig.Members}, nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
+	})
+}
+
 // countingStore counts read-write transactions (Update) and Batch calls.
 type countingStore struct {
 	provision.Store

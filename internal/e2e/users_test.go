@@ -98,7 +98,7 @@ func TestUserAdoptAndProtected(t *testing.T) {
 	}
 	// The invite goes first (a new person costs one call); Panther refuses the
 	// duplicate, the lookup finds the user, and the update gives it the mapped role.
-	if got := callOps(e.Fake.Calls()); !strings.HasSuffix(got, "roleByName inviteUser userByEmail updateUser") {
+	if got := callOps(e.Fake.Calls()); got != "inviteUser userByEmail updateUser" {
 		t.Errorf("calls: %s", got)
 	}
 	pu, _ := e.Fake.UserByEmail("grace@example.com")
@@ -203,11 +203,14 @@ func TestUserPaging(t *testing.T) {
 	}
 }
 
-// callOps lists the operations of calls, in order, separated by spaces.
+// callOps lists the user operations of calls (not the role lookups, which the
+// bridge caches and may make at any moment), in order, separated by spaces.
 func callOps(calls []pantherfake.Call) string {
-	ops := make([]string, len(calls))
-	for i, c := range calls {
-		ops[i] = c.Op
+	var ops []string
+	for _, c := range calls {
+		if !strings.HasPrefix(c.Op, "role") {
+			ops = append(ops, c.Op)
+		}
 	}
 	return strings.Join(ops, " ")
 }

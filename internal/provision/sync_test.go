@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/panther-scim/panther-scim/internal/provision"
 	"github.com/panther-scim/panther-scim/internal/store"
@@ -268,6 +269,39 @@ func TestInviteComesFirst(t *testing.T) {
 	})
 	if !errors.Is(err, provision.ErrNotFound) {
 		t.Fatalf("refused create left a record: %v", err)
+	}
+}
+
+// The start-up replay takes what the previous run left pending (marked uncertain
+// before any request is served), not the intents this run's requests have just
+// written and are syncing themselves.
+func TestStartupReplayLeavesFreshIntents(t *testing.T) {
+	p := newFake()
+	svc := newService(t, p, provision.Options{})
+	ctx := context.Background()
+	err := svc.Store().Update(ctx, func(tx provision.Tx) error {
+		u := provision.User{ID: "u1", UserName: "fay@x.io", Email: "fay@x.io", Active: true, Attributes: fields("fay@x.io").Attributes}
+		if err := tx.PutUser(u); err != nil {
+			return err
+		}
+		// As a request writes it: due once the request has had its time to sync.
+		return tx.PutIntent(provision.Intent{UserID: "u1", Since: time.Now(), Gen: 1, NextAttempt: time.Now().Add(time.Minute)})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done, failed := svc.Replay(ctx, true); done+failed != 0 || len(p.calls) != 0 {
+		t.Fatalf("start-up replay took a fresh intent: done %d failed %d calls %v", done, failed, p.calls)
+	}
+	// Left by a previous run: marked at start, then replayed with a lookup first.
+	if n, err := svc.MarkUncertain(ctx); n != 1 || err != nil {
+		t.Fatalf("marked %d, %v", n, err)
+	}
+	if done, failed := svc.Replay(ctx, true); done != 1 || failed != 0 {
+		t.Fatalf("replay done %d failed %d", done, failed)
+	}
+	if got := strings.Join(p.calls, " "); got != "userByEmail inviteUser" {
+		t.Errorf("calls %q, want a lookup before the invite", got)
 	}
 }
 

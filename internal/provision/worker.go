@@ -55,14 +55,18 @@ func (s *Service) MarkUncertain(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// Replay syncs every pending intent whose retry time has come (all of them when all is
-// true, as at start-up, where each may be left over from a crash mid-call).
+// Replay syncs every pending intent whose retry time has come. With all (at start-up)
+// it takes, whatever their retry time, the intents that a previous run left (which
+// MarkUncertain marked) or that an attempt failed on: those with Attempts > 0, each of
+// which may have reached Panther, so their syncs look emails up before any invite.
+// Intents this run's requests have just written (Attempts 0) are left to the requests,
+// whose syncs are under way.
 func (s *Service) Replay(ctx context.Context, all bool) (done, failed int) {
 	now := s.now()
 	var due []Intent
 	_ = s.store.View(ctx, func(tx ReadTx) error {
 		return tx.ScanIntents(func(in Intent) bool {
-			if all || !in.NextAttempt.After(now) {
+			if (all && in.Attempts > 0) || !in.NextAttempt.After(now) {
 				due = append(due, in)
 			}
 			return true
@@ -74,7 +78,7 @@ func (s *Service) Replay(ctx context.Context, all bool) (done, failed int) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem }()
-			results <- s.SyncUser(ctx, in.UserID, all)
+			results <- s.SyncUser(ctx, in.UserID, false) // uncertain when Attempts > 0
 		}()
 	}
 	for range due {
