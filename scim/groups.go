@@ -159,7 +159,7 @@ func (h *handler) members(r *http.Request, ids []string) ([]any, error) {
 	err := h.svc.Store().View(r.Context(), func(tx provision.ReadTx) error {
 		for _, id := range ids {
 			m := map[string]any{"value": id, "$ref": base + "/Users/" + id, "type": "User"}
-			if u, err := tx.User(id); err == nil {
+			if u, err := tx.UserState(id); err == nil {
 				m["display"] = u.UserName
 			} else if !errors.Is(err, provision.ErrNotFound) {
 				return err

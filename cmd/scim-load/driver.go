@@ -155,6 +155,11 @@ type Memory struct {
 	HeapAllocMB   float64 `json:"heapAllocMB"`
 	HeapInuseMB   float64 `json:"heapInuseMB"`
 	GoSysMB       float64 `json:"goSysMB"`
+	// With --server-cgroup: the cgroup's limit, and its usage and peak usage, which
+	// count the store's pages in the page cache as well as the process's memory.
+	CgroupLimitMB float64 `json:"cgroupLimitMB,omitempty"`
+	CgroupUsageMB float64 `json:"cgroupUsageMB,omitempty"`
+	CgroupPeakMB  float64 `json:"cgroupPeakMB,omitempty"`
 }
 
 // scrapeMemory reads the Go and process memory series from the server's /metrics

@@ -137,5 +137,9 @@ func printMemory(w io.Writer, label string, m *Memory) {
 	if m.PeakRSSMB > 0 {
 		fmt.Fprintf(w, " (peak %.0f MB; now %.0f MB anonymous (peak %.0f MB), %.0f MB mapped files)", m.PeakRSSMB, m.RSSAnonMB, m.PeakRSSAnonMB, m.RSSFileMB)
 	}
-	fmt.Fprintf(w, ", heap alloc %.0f MB, heap in use %.0f MB, Go sys %.0f MB\n", m.HeapAllocMB, m.HeapInuseMB, m.GoSysMB)
+	fmt.Fprintf(w, ", heap alloc %.0f MB, heap in use %.0f MB, Go sys %.0f MB", m.HeapAllocMB, m.HeapInuseMB, m.GoSysMB)
+	if m.CgroupLimitMB > 0 {
+		fmt.Fprintf(w, "; cgroup limit %.0f MB, usage %.0f MB, peak %.0f MB", m.CgroupLimitMB, m.CgroupUsageMB, m.CgroupPeakMB)
+	}
+	fmt.Fprintln(w)
 }

@@ -38,6 +38,7 @@ type Config struct {
 	LogLevel           string
 	JSON               bool
 	ServerCPUProfile   string
+	ServerCgroup       string
 	CallsLog           string
 	Timeout            time.Duration
 }
@@ -86,6 +87,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.BoolVar(&c.JSON, "json", false, "print the report as JSON instead of text")
 	fs.StringVar(&c.CallsLog, "calls-log", "", "--self: append every Panther call (phase, operation, arrival time) to this file as JSON lines")
 	fs.StringVar(&c.ServerCPUProfile, "server-cpuprofile", "", "--self: write the server's CPU profile (from start to exit) to this file, and its mutex and block profiles beside it")
+	fs.StringVar(&c.ServerCgroup, "server-cgroup", "", "--self (Linux): a memory cgroup directory the server joins before it opens the store, e.g. one with a 150 MB limit; its usage and peak are reported")
 	fs.DurationVar(&c.Timeout, "timeout", 30*time.Minute, "stop everything after this long")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -97,9 +97,11 @@ type GroupHeader struct {
 }
 
 // UserState is what role resolution needs of a user: whether it is active and which
-// Panther user it is linked to, read without its attributes.
+// Panther user it is linked to, read without its attributes; and its userName, which a
+// group's member list shows.
 type UserState struct {
 	ID        string
+	UserName  string
 	Active    bool
 	PantherID string
 }

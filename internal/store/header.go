@@ -25,7 +25,7 @@ func (r *readTx) GroupHeader(id string) (provision.GroupHeader, error) {
 	return h, nil
 }
 
-// UserState returns a user's id, active flag and Panther link id, or ErrNotFound. The
+// UserState returns a user's id, userName, active flag and Panther link id, or ErrNotFound. The
 // attributes are scanned but not decoded (no maps built): a group change resolves the
 // role of each member it touches twice, and for a PATCH of 10,000 members that full
 // decode was most of the transaction's time.
@@ -35,15 +35,16 @@ func (r *readTx) UserState(id string) (provision.UserState, error) {
 		return provision.UserState{}, fmt.Errorf("user %q: %w", id, ErrNotFound)
 	}
 	var st struct {
-		Active  bool `json:"active"`
-		Panther struct {
+		UserName string `json:"userName"`
+		Active   bool   `json:"active"`
+		Panther  struct {
 			ID string `json:"id"`
 		} `json:"panther"`
 	}
 	if err := json.Unmarshal(v, &st); err != nil {
 		return provision.UserState{}, fmt.Errorf("decode user %q: %w", id, err)
 	}
-	return provision.UserState{ID: id, Active: st.Active, PantherID: st.Panther.ID}, nil
+	return provision.UserState{ID: id, UserName: st.UserName, Active: st.Active, PantherID: st.Panther.ID}, nil
 }
 
 // decodeGroupHeader reads displayName and externalId from a group record and stops at

@@ -684,7 +684,7 @@ func testUserState(t *testing.T, s provision.Store) {
 			if err != nil {
 				return err
 			}
-			equal(t, "UserState", got, provision.UserState{ID: u.ID, Active: u.Active, PantherID: u.Panther.ID})
+			equal(t, "UserState", got, provision.UserState{ID: u.ID, UserName: u.UserName, Active: u.Active, PantherID: u.Panther.ID})
 		}
 		_, err := tx.UserState(id("u", 9))
 		wantErr(t, "UserState(unknown)", err, provision.ErrNotFound, id("u", 9))
@@ -697,7 +697,7 @@ func testUserState(t *testing.T, s provision.Store) {
 			return err
 		}
 		got, err := tx.UserState(linked.ID)
-		equal(t, "UserState after PutUser", got, provision.UserState{ID: linked.ID})
+		equal(t, "UserState after PutUser", got, provision.UserState{ID: linked.ID, UserName: linked.UserName})
 		return err
 	})
 	if err != nil {
