@@ -73,6 +73,11 @@ func (m *Main) startSelf(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if c.ServerCgroup != "" {
+			if err := dropFromPageCache(storePath); err != nil {
+				return err
+			}
+		}
 		st, _ := os.Stat(storePath)
 		m.report.Prefill = &Prefill{Users: c.Prefill, Groups: c.Prefill / 50, Seconds: time.Since(start).Seconds(), StoreMB: float64(st.Size()) / (1 << 20)}
 	}

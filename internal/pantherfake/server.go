@@ -113,6 +113,51 @@ type Server struct {
 	maxInFlight int
 
 	roots map[string]rootResolver
+
+	docs docCache
+}
+
+// docCache keeps the parsed and validated documents of the queries the server has
+// seen, as GraphQL servers do: a client sends the same few operations again and again,
+// and parsing and validating each one was most of the double's CPU per call, which
+// a load measurement against it would count as Panther latency. Documents are
+// validated once, before they are shared, and only read after that.
+type docCache struct {
+	mu sync.RWMutex
+	m  map[string]*preparedDoc
+}
+
+type preparedDoc struct {
+	doc      *ast.QueryDocument
+	parseErr error
+	invalid  gqlerror.List // validation errors
+}
+
+// maxCachedDocs bounds the cache: a client sending ever new queries (a fuzzer) gets
+// them parsed each time instead of growing the map.
+const maxCachedDocs = 256
+
+func (c *docCache) prepare(schema *ast.Schema, query string) *preparedDoc {
+	c.mu.RLock()
+	p, ok := c.m[query]
+	c.mu.RUnlock()
+	if ok {
+		return p
+	}
+	p = &preparedDoc{}
+	p.doc, p.parseErr = parser.ParseQuery(&ast.Source{Name: "request", Input: query})
+	if p.parseErr == nil {
+		p.invalid = validator.Validate(schema, p.doc)
+	}
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[string]*preparedDoc{}
+	}
+	if len(c.m) < maxCachedDocs {
+		c.m[query] = p
+	}
+	c.mu.Unlock()
+	return p
 }
 
 // schemaOnce parses panther.Schema once for every Server.
@@ -264,8 +309,10 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	var doc *ast.QueryDocument
 	var op *ast.OperationDefinition
 	var parseErr error
+	var invalid gqlerror.List
 	if jsonErr == nil {
-		doc, parseErr = parser.ParseQuery(&ast.Source{Name: "request", Input: req.Query})
+		p := s.docs.prepare(s.schema, req.Query)
+		doc, parseErr, invalid = p.doc, p.parseErr, p.invalid
 		if parseErr == nil {
 			op = selectOperation(doc, req.OperationName)
 			call.Op = rootFieldName(op)
@@ -308,8 +355,8 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if errs := validator.Validate(s.schema, doc); len(errs) > 0 {
-		s.writeErrors(w, &call, http.StatusOK, toGQLErrors(errs, codeValidationFailed)...)
+	if len(invalid) > 0 {
+		s.writeErrors(w, &call, http.StatusOK, toGQLErrors(invalid, codeValidationFailed)...)
 		return
 	}
 	if op == nil {

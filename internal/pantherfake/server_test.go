@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -297,21 +299,57 @@ func TestQueryValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := post(t, url, testKey, tt.query, tt.vars)
-			if r.Status != tt.status || r.code() != tt.code {
-				t.Fatalf("status %d code %q, want %d %q: %s", r.Status, r.code(), tt.status, tt.code, r.Body)
-			}
-			if r.hasData {
-				t.Errorf("a request rejected before execution must have no data: %s", r.Body)
-			}
-			if !strings.Contains(r.Errors[0].Message, tt.message) {
-				t.Errorf("message %q does not contain %q", r.Errors[0].Message, tt.message)
+			// Twice: the second answer comes from the parsed-document cache.
+			for range 2 {
+				r := post(t, url, testKey, tt.query, tt.vars)
+				if r.Status != tt.status || r.code() != tt.code {
+					t.Fatalf("status %d code %q, want %d %q: %s", r.Status, r.code(), tt.status, tt.code, r.Body)
+				}
+				if r.hasData {
+					t.Errorf("a request rejected before execution must have no data: %s", r.Body)
+				}
+				if !strings.Contains(r.Errors[0].Message, tt.message) {
+					t.Errorf("message %q does not contain %q", r.Errors[0].Message, tt.message)
+				}
 			}
 		})
 	}
 	r := postRaw(t, url, testKey, []byte(`{"query": 5}`))
 	if r.Status != 400 {
 		t.Errorf("a non-GraphQL body: status %d", r.Status)
+	}
+}
+
+// One document, cached, serves concurrent calls with different variables (run with
+// -race); the cache stops growing at its bound.
+func TestCachedDocumentsConcurrently(t *testing.T) {
+	srv, url := start(t, Options{})
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			email := fmt.Sprintf("c%d@example.com", i)
+			r := post(t, url, testKey, inviteMutation, invite(email, "C", "D", "NAME", "Analyst"))
+			if len(r.Errors) > 0 {
+				t.Errorf("invite %s: %s", email, r.Body)
+				return
+			}
+			u := decode[struct{ InviteUser struct{ User userJSON } }](t, r.Data).InviteUser.User
+			if u.Email != email || u.Role.Name != "Analyst" {
+				t.Errorf("invited %+v, want %s", u, email)
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range maxCachedDocs + 10 {
+		post(t, url, testKey, fmt.Sprintf("query q%d { roles { id } }", i), nil)
+	}
+	srv.docs.mu.RLock()
+	n := len(srv.docs.m)
+	srv.docs.mu.RUnlock()
+	if n != maxCachedDocs {
+		t.Errorf("cached documents: %d, want the bound %d", n, maxCachedDocs)
 	}
 }
 
