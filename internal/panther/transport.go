@@ -40,23 +40,32 @@ func (t transport) MakeRequest(ctx context.Context, req *graphql.Request, resp *
 func (c *Client) attempt(ctx context.Context, req *graphql.Request, resp *graphql.Response) error {
 	op := req.OpName
 
+	body, err := json.Marshal(req)
+	if err != nil {
+		return &Error{Op: op, Kind: ErrInvalid, Message: "encoding the request: " + err.Error()}
+	}
+
 	// The slot is taken before the rate token, so that at most MaxConcurrent requests are in
-	// flight and the token is spent only by a request that is about to go out.
+	// flight and the token is spent only by a request that is about to go out. It is held
+	// from the send to the end of the answer only: encoding before and decoding after are
+	// not Panther's time, and under load another call can use the slot meanwhile.
 	select {
 	case c.sem <- struct{}{}:
 	case <-ctx.Done():
 		return &Error{Op: op, Kind: ErrUnavailable, Message: "gave up waiting for a free connection slot",
 			cause: ctx.Err(), reason: "queue"}
 	}
-	defer func() { <-c.sem }()
+	held := true
+	release := func() {
+		if held {
+			held = false
+			<-c.sem
+		}
+	}
+	defer release()
 	if err := c.limiter.Wait(ctx); err != nil {
 		return &Error{Op: op, Kind: ErrUnavailable, Message: "gave up waiting for the client rate limit",
 			cause: errors.Join(err, ctx.Err()), reason: "queue"}
-	}
-
-	body, err := json.Marshal(req)
-	if err != nil {
-		return &Error{Op: op, Kind: ErrInvalid, Message: "encoding the request: " + err.Error()}
 	}
 
 	actx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
@@ -91,6 +100,7 @@ func (c *Client) attempt(ctx context.Context, req *graphql.Request, resp *graphq
 		e.StatusCode = hresp.StatusCode
 		return e
 	}
+	release()
 	if len(raw) > maxResponseBytes {
 		return &Error{Op: op, StatusCode: hresp.StatusCode,
 			Message: fmt.Sprintf("response larger than %d bytes", maxResponseBytes)}
