@@ -25,7 +25,7 @@ var (
 )
 
 // SchemaVersion is the version of the file layout this build writes (see doc.go).
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // defaultOpenTimeout bounds the wait for the file lock when Options.OpenTimeout is zero.
 const defaultOpenTimeout = time.Second
@@ -90,7 +90,9 @@ func Open(path string, opts Options) (*Bolt, error) {
 
 // migrations[v] upgrades a file from schema v to v+1. Each runs inside the opening
 // write transaction, so a failed migration leaves the file as it was.
-var migrations = map[uint64]func(tx *bolt.Tx) error{}
+var migrations = map[uint64]func(tx *bolt.Tx) error{
+	1: migrateCompressUsers,
+}
 
 // prepare creates the buckets of a new file, or checks (and migrates) an existing one.
 func prepare(tx *bolt.Tx) error {

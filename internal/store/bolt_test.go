@@ -182,7 +182,7 @@ func TestSchemaVersion(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "store.db")
 	mustOpen(t, path, Options{}).Close()
 
-	// A new file says version 1.
+	// A new file says the current version.
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -192,8 +192,8 @@ func TestSchemaVersion(t *testing.T) {
 		v, _ = readU64(tx.Bucket(bucketMeta).Get(keySchema))
 		return nil
 	})
-	if v != SchemaVersion || SchemaVersion != 1 {
-		t.Errorf("schema version on a new file = %d, want 1", v)
+	if v != SchemaVersion || SchemaVersion != 2 {
+		t.Errorf("schema version on a new file = %d, want 2", v)
 	}
 
 	// A file from a newer release is refused, and left as it was.
@@ -207,7 +207,7 @@ func TestSchemaVersion(t *testing.T) {
 	if err == nil {
 		t.Fatal("Open accepted a file with a newer schema version")
 	}
-	for _, want := range []string{path, "schema version 2", "newer"} {
+	for _, want := range []string{path, "schema version 3", "newer"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}

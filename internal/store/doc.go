@@ -2,13 +2,13 @@
 // records, their secondary indexes and cross-references, pending intents and the audit
 // trail. It implements provision.Store; only this package imports bbolt.
 //
-// # File layout (schema version 1)
+// # File layout (schema version 2)
 //
 // Every top-level bucket and what its keys and values are:
 //
 //	meta                  "schema" -> uint64 BE; "count/users", "count/groups", "count/intents" -> uint64 BE;
 //	                      "probe" -> last Probe time (decimal nanos)
-//	users                 id -> JSON provision.User
+//	users                 id -> JSON provision.User, zstd-compressed with a fixed dictionary (codec.go)
 //	groups                id -> JSON provision.Group (Members in order)
 //	idx/user/userName     lower(userName) -> id                 unique
 //	idx/user/email        lower(email) -> id                    unique, empty not indexed
@@ -23,4 +23,8 @@
 // Record and index change in the same transaction, and the counters in meta change with
 // them, so counts are O(1). Ids may not be empty or contain a NUL byte: NUL separates
 // the parts of composite keys.
+//
+// Schema history: 1, every value JSON; 2, user records compressed (migrated at open:
+// every user is rewritten once, in the opening transaction). A file of a newer schema
+// than the build's is refused, so an older release never misreads a compressed record.
 package store

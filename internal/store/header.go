@@ -41,7 +41,11 @@ func (r *readTx) UserState(id string) (provision.UserState, error) {
 			ID string `json:"id"`
 		} `json:"panther"`
 	}
-	if err := json.Unmarshal(v, &st); err != nil {
+	v, err := plain(v)
+	if err == nil {
+		err = json.Unmarshal(v, &st)
+	}
+	if err != nil {
 		return provision.UserState{}, fmt.Errorf("decode user %q: %w", id, err)
 	}
 	return provision.UserState{ID: id, UserName: st.UserName, Active: st.Active, PantherID: st.Panther.ID}, nil

@@ -240,6 +240,10 @@ func scan[T any](bk *bolt.Bucket, kind string, offset int, fn func(T) bool) erro
 // decode unmarshals a stored value; key only names it in the error.
 func decode[T any](kind string, key, v []byte) (T, error) {
 	var x T
+	v, err := plain(v)
+	if err != nil {
+		return x, fmt.Errorf("decode %s %q: %w", kind, key, err)
+	}
 	if err := json.Unmarshal(v, &x); err != nil {
 		return x, fmt.Errorf("decode %s %q: %w", kind, key, err)
 	}
@@ -282,6 +286,9 @@ func (w *writeTx) PutUser(u provision.User) error {
 	}
 
 	data, err := json.Marshal(u)
+	if err == nil {
+		data, err = compressUser(data)
+	}
 	if err != nil {
 		return fmt.Errorf("encode user %q: %w", u.ID, err)
 	}
