@@ -73,22 +73,33 @@ func compressUser(data []byte) ([]byte, error) {
 	return c.enc.EncodeAll(data, make([]byte, 0, len(data)/2)), nil
 }
 
-// plain returns the JSON of a stored value: the value itself when it is JSON, else the
-// decompressed frame.
-func plain(v []byte) ([]byte, error) {
+// plain returns the JSON of a stored value (the value itself when it is JSON, else the
+// decompressed frame) and a function that gives its buffer back for reuse: call it once
+// the JSON has been decoded (encoding/json copies what it keeps), and never use the
+// JSON after that. Reads of compressed records then allocate nothing to decompress.
+func plain(v []byte) ([]byte, func(), error) {
 	if !bytes.HasPrefix(v, zstdMagic) {
-		return v, nil
+		return v, func() {}, nil
 	}
 	c, err := recordCodecs()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out, err := c.dec.DecodeAll(v, nil)
+	buf := plainBufs.Get().(*[]byte)
+	out, err := c.dec.DecodeAll(v, (*buf)[:0])
 	if err != nil {
-		return nil, fmt.Errorf("decompress: %w", err)
+		plainBufs.Put(buf)
+		return nil, nil, fmt.Errorf("decompress: %w", err)
 	}
-	return out, nil
+	return out, func() {
+		if cap(out) <= 64<<10 { // a rare huge record is left to the collector
+			*buf = out
+			plainBufs.Put(buf)
+		}
+	}, nil
 }
+
+var plainBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
 // migrateCompressUsers (schema 1 to 2) stores every user record compressed, a
 // thousand at a time: bbolt cursors must not be used across writes, so each round

@@ -28,13 +28,14 @@ func TestUserDictIsStable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := plain(frame)
+	got, release, err := plain(frame)
 	if err != nil {
 		t.Fatalf("a frame written by an earlier build no longer decodes: %v", err)
 	}
 	if string(got) != goldenUserJSON {
 		t.Fatalf("decoded\n%s\nwant\n%s", got, goldenUserJSON)
 	}
+	release()
 	if len(frame) > len(goldenUserJSON)/2 {
 		t.Errorf("frame of %d bytes for %d bytes of JSON: the dictionary is not helping", len(frame), len(goldenUserJSON))
 	}

@@ -41,9 +41,10 @@ func (r *readTx) UserState(id string) (provision.UserState, error) {
 			ID string `json:"id"`
 		} `json:"panther"`
 	}
-	v, err := plain(v)
+	v, release, err := plain(v)
 	if err == nil {
 		err = json.Unmarshal(v, &st)
+		release()
 	}
 	if err != nil {
 		return provision.UserState{}, fmt.Errorf("decode user %q: %w", id, err)

@@ -240,10 +240,11 @@ func scan[T any](bk *bolt.Bucket, kind string, offset int, fn func(T) bool) erro
 // decode unmarshals a stored value; key only names it in the error.
 func decode[T any](kind string, key, v []byte) (T, error) {
 	var x T
-	v, err := plain(v)
+	v, release, err := plain(v)
 	if err != nil {
 		return x, fmt.Errorf("decode %s %q: %w", kind, key, err)
 	}
+	defer release()
 	if err := json.Unmarshal(v, &x); err != nil {
 		return x, fmt.Errorf("decode %s %q: %w", kind, key, err)
 	}
