@@ -81,6 +81,10 @@ func Open(path string, opts Options) (*Bolt, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	if err := finishCompression(db); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 	now := opts.Now
 	if now == nil {
 		now = time.Now
@@ -91,7 +95,7 @@ func Open(path string, opts Options) (*Bolt, error) {
 // migrations[v] upgrades a file from schema v to v+1. Each runs inside the opening
 // write transaction, so a failed migration leaves the file as it was.
 var migrations = map[uint64]func(tx *bolt.Tx) error{
-	1: migrateCompressUsers,
+	1: startCompression,
 }
 
 // prepare creates the buckets of a new file, or checks (and migrates) an existing one.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -97,8 +98,16 @@ func TestUserRecordsAreCompressed(t *testing.T) {
 }
 
 // A schema 1 file (plain JSON users) is migrated at open: every user compressed, in
-// rounds of a thousand, and everything reads as before.
+// transactions of a thousand that reuse the pages freed before them (the file does not
+// grow), and everything reads as before. A migration cut short (schema 2 already, the
+// pending mark still set, some users plain) is finished by the next open.
 func TestMigrationCompressesUsers(t *testing.T) {
+	for _, interrupted := range []bool{false, true} {
+		t.Run(fmt.Sprintf("interrupted=%v", interrupted), func(t *testing.T) { testMigration(t, interrupted) })
+	}
+}
+
+func testMigration(t *testing.T, interrupted bool) {
 	path := filepath.Join(t.TempDir(), "v1.db")
 	s := mustOpen(t, path, Options{NoSync: true})
 	const n = 2_345
@@ -119,14 +128,24 @@ func TestMigrationCompressesUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Make it a schema 1 file: users as plain JSON.
+	// Make it a schema 1 file: users as plain JSON. Cut short: schema 2 and the pending
+	// mark, with every other user compressed already.
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketUsers)
-		for _, u := range want {
+		for i, u := range want {
+			if interrupted && i%2 == 1 {
+				continue
+			}
 			data, _ := json.Marshal(u)
 			if err := b.Put([]byte(u.ID), data); err != nil {
 				return err
 			}
+		}
+		if interrupted {
+			if err := tx.Bucket(bucketMeta).Put(keyCompressing, []byte{1}); err != nil {
+				return err
+			}
+			return tx.Bucket(bucketMeta).Put(keySchema, u64(2))
 		}
 		return tx.Bucket(bucketMeta).Put(keySchema, u64(1))
 	})
@@ -134,12 +153,19 @@ func TestMigrationCompressesUsers(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
+	before := fileSize(t, path)
 
 	s = mustOpen(t, path, Options{})
 	defer s.Close()
+	if after := fileSize(t, path); after > before {
+		t.Errorf("file grew from %d to %d bytes in the migration", before, after)
+	}
 	err = s.db.View(func(tx *bolt.Tx) error {
 		if v, _ := readU64(tx.Bucket(bucketMeta).Get(keySchema)); v != SchemaVersion {
 			t.Errorf("schema %d after migration", v)
+		}
+		if tx.Bucket(bucketMeta).Get(keyCompressing) != nil {
+			t.Error("the pending mark is still set")
 		}
 		plainLeft := 0
 		_ = tx.Bucket(bucketUsers).ForEach(func(_, v []byte) error {
@@ -179,4 +205,13 @@ func TestMigrationCompressesUsers(t *testing.T) {
 	if err := s.Verify(bg); err != nil {
 		t.Errorf("verify after migration: %v", err)
 	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
 }

@@ -37,6 +37,7 @@ var (
 // Keys in the meta bucket.
 var (
 	keySchema       = []byte("schema")
+	keyCompressing  = []byte("pending/compress-users") // set while schema 2's migration is unfinished
 	keyCountUsers   = []byte("count/users")
 	keyCountGroups  = []byte("count/groups")
 	keyCountIntents = []byte("count/intents")
