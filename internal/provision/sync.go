@@ -18,16 +18,20 @@ type desired struct {
 	Role   string
 }
 
-// groupRefCache memoises the (displayName, externalId) of groups within one transaction.
+// groupRefCache memoises the (displayName, externalId) of groups within one
+// transaction, and the state of the users whose role it resolves.
 type groupRefCache struct {
-	tx   ReadTx
-	refs map[string]mappings.GroupRef
+	tx     ReadTx
+	refs   map[string]mappings.GroupRef
+	states map[string]UserState
 }
 
 func newGroupRefCache(tx ReadTx) *groupRefCache {
-	return &groupRefCache{tx: tx, refs: map[string]mappings.GroupRef{}}
+	return &groupRefCache{tx: tx, refs: map[string]mappings.GroupRef{}, states: map[string]UserState{}}
 }
 
+// reset forgets the groups, after a group write; user states stay, as a group write
+// changes no user record.
 func (c *groupRefCache) reset() { clear(c.refs) }
 
 func (c *groupRefCache) get(ids []string) ([]mappings.GroupRef, error) {
@@ -54,13 +58,19 @@ func (c *groupRefCache) get(ids []string) ([]mappings.GroupRef, error) {
 
 func (s *Service) desiredRole(tx ReadTx, refs *groupRefCache, uid string) (desired, error) {
 	// The state, not the record: desiredFor reads only the id, the active flag and
-	// the Panther link, and a group change calls this twice for every member it moves.
-	st, err := tx.UserState(uid)
-	if errors.Is(err, ErrNotFound) {
-		return desired{}, nil
-	}
-	if err != nil {
-		return desired{}, err
+	// the Panther link, and a group change calls this twice for every member it moves
+	// (the second time from refs' memo).
+	st, ok := refs.states[uid]
+	if !ok {
+		var err error
+		st, err = tx.UserState(uid)
+		if errors.Is(err, ErrNotFound) {
+			return desired{}, nil
+		}
+		if err != nil {
+			return desired{}, err
+		}
+		refs.states[uid] = st
 	}
 	return s.desiredFor(tx, refs, User{ID: st.ID, Active: st.Active, Panther: PantherLink{ID: st.PantherID}})
 }
