@@ -172,7 +172,7 @@ type child struct {
 	appStart time.Duration
 	done     chan struct{}
 
-	cgroup   string // the memory cgroup it joined, if any
+	cgroup string // the memory cgroup it joined, if any
 
 	// peakAnon is the largest anonymous RSS (kB) sampled since the last memory call:
 	// the kernel keeps a peak of the whole RSS only, mapped store pages included.
