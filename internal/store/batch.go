@@ -86,7 +86,7 @@ func (b *Bolt) commitBatch(calls []*batchCall) {
 	for len(calls) > 0 {
 		failed := -1
 		err := b.db.Update(func(tx *bolt.Tx) error {
-			w := &writeTx{readTx: readTx{tx: tx}, now: b.now}
+			w := &writeTx{readTx: readTx{tx: tx, keys: map[string]userKeys{}}, now: b.now}
 			for i, c := range calls {
 				if err := callSafely(c.fn, w); err != nil {
 					failed = i

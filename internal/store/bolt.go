@@ -170,7 +170,7 @@ func (b *Bolt) Update(ctx context.Context, fn func(provision.Tx) error) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		return fn(&writeTx{readTx: readTx{tx: tx}, now: b.now})
+		return fn(&writeTx{readTx: readTx{tx: tx, keys: map[string]userKeys{}}, now: b.now})
 	})
 }
 

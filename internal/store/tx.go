@@ -16,6 +16,18 @@ import (
 // cannot type-assert its way to provision.Tx.
 type readTx struct {
 	tx *bolt.Tx
+	// keys remembers, in a write transaction, the indexed values of the users it has
+	// read, as stored: a sync reads a user and writes it back, and PutUser would
+	// otherwise decode (and decompress) the stored record again to move its index
+	// entries. nil in read transactions.
+	keys map[string]userKeys
+}
+
+// userKeys are the indexed values of a stored user record.
+type userKeys struct{ userName, email, pantherID, externalID string }
+
+func keysOf(u provision.User) userKeys {
+	return userKeys{u.UserName, u.Email, u.Panther.ID, u.ExternalID}
 }
 
 // writeTx is the provision.Tx of Update.
@@ -58,7 +70,11 @@ func (r *readTx) User(id string) (provision.User, error) {
 	if v == nil {
 		return provision.User{}, fmt.Errorf("user %q: %w", id, ErrNotFound)
 	}
-	return decode[provision.User]("user", k, v)
+	u, err := decode[provision.User]("user", k, v)
+	if err == nil && r.keys != nil {
+		r.keys[id] = keysOf(u)
+	}
+	return u, err
 }
 
 // userVia follows a unique index to the user it names.
@@ -268,13 +284,17 @@ func (w *writeTx) PutUser(u provision.User) error {
 	}
 	users := w.bucket(bucketUsers)
 	key := []byte(u.ID)
-	var old provision.User
-	v := users.Get(key)
-	isNew := v == nil
-	if !isNew {
-		var err error
-		if old, err = decode[provision.User]("user", key, v); err != nil {
-			return err
+	old, isOld := w.keys[u.ID]
+	isNew := false
+	if !isOld {
+		v := users.Get(key)
+		isNew = v == nil
+		if !isNew {
+			stored, err := decode[provision.User]("user", key, v)
+			if err != nil {
+				return err
+			}
+			old = keysOf(stored)
 		}
 	}
 	for _, c := range []struct {
@@ -293,6 +313,7 @@ func (w *writeTx) PutUser(u provision.User) error {
 	if err != nil {
 		return fmt.Errorf("encode user %q: %w", u.ID, err)
 	}
+	delete(w.keys, u.ID) // until the record and its index entries agree again
 	if err := users.Put(key, data); err != nil {
 		return err
 	}
@@ -300,19 +321,24 @@ func (w *writeTx) PutUser(u provision.User) error {
 		ix       uniqueIndex
 		old, new string
 	}{
-		{idxUserName, old.UserName, u.UserName},
-		{idxEmail, old.Email, u.Email},
-		{idxPantherID, old.Panther.ID, u.Panther.ID},
+		{idxUserName, old.userName, u.UserName},
+		{idxEmail, old.email, u.Email},
+		{idxPantherID, old.pantherID, u.Panther.ID},
 	} {
 		if err := m.ix.move(w.tx, u.ID, m.old, m.new); err != nil {
 			return err
 		}
 	}
-	if err := movePair(w.bucket(bucketUserExternalID), u.ID, old.ExternalID, u.ExternalID); err != nil {
+	if err := movePair(w.bucket(bucketUserExternalID), u.ID, old.externalID, u.ExternalID); err != nil {
 		return err
 	}
 	if isNew {
-		return w.addCount(keyCountUsers, 1)
+		if err := w.addCount(keyCountUsers, 1); err != nil {
+			return err
+		}
+	}
+	if w.keys != nil {
+		w.keys[u.ID] = keysOf(u)
 	}
 	return nil
 }
@@ -329,6 +355,7 @@ func (w *writeTx) DeleteUser(id string) error {
 	if err != nil {
 		return err
 	}
+	delete(w.keys, id)
 	if err := w.bucket(bucketUsers).Delete([]byte(id)); err != nil {
 		return err
 	}

@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) provision.Store) {
 		{"User/EmptyOptionalNotIndexed", testEmptyNotIndexed},
 		{"User/ConflictChangesNothing", testConflictChangesNothing},
 		{"User/IndexesFollowChanges", testIndexesFollowChanges},
+		{"User/IndexesFollowReadModifyWrite", testIndexesFollowReadModifyWrite},
 		{"User/ExternalIDNotUnique", testUserExternalID},
 		{"User/Delete", testUserDelete},
 		{"User/DeleteCascadesMemberships", testDeleteCascades},
@@ -402,6 +403,68 @@ func testConflictChangesNothing(t *testing.T, s provision.Store) {
 	if _, n, _ := counts(t, s); n != 0 {
 		t.Errorf("GroupCount = %d, want 0", n)
 	}
+}
+
+// A user read and then written twice in one transaction, its indexed values changing
+// each time: every index ends at the last values, and nothing of the first or second
+// remains.
+func testIndexesFollowReadModifyWrite(t *testing.T, s provision.Store) {
+	a := user(1)
+	putUsers(t, s, a)
+	err := s.Update(ctx, func(tx provision.Tx) error {
+		u, err := tx.User(a.ID)
+		if err != nil {
+			return err
+		}
+		for i, name := range []string{"second", "third"} {
+			// Read before the first write only: the second write follows the first.
+			u.UserName, u.Email, u.ExternalID = name+"@example.com", name+"@mail.example.com", "ext-"+name
+			u.Panther.ID = fmt.Sprintf("p-new-%d", i)
+			if err := tx.PutUser(u); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	view(t, s, func(tx provision.ReadTx) error {
+		for _, old := range []string{a.UserName, "second@example.com"} {
+			if _, err := tx.UserByUserName(old); !errors.Is(err, provision.ErrNotFound) {
+				t.Errorf("userName %s still found: %v", old, err)
+			}
+		}
+		for _, old := range []string{a.Email, "second@mail.example.com"} {
+			if _, err := tx.UserByEmail(old); !errors.Is(err, provision.ErrNotFound) {
+				t.Errorf("email %s still found: %v", old, err)
+			}
+		}
+		for _, old := range []string{a.Panther.ID, "p-new-0"} {
+			if _, err := tx.UserByPantherID(old); !errors.Is(err, provision.ErrNotFound) {
+				t.Errorf("Panther id %s still found: %v", old, err)
+			}
+		}
+		for _, old := range []string{a.ExternalID, "ext-second"} {
+			if us, _ := tx.UsersByExternalID(old); len(us) != 0 {
+				t.Errorf("externalId %s still finds %v", old, userIDs(us))
+			}
+		}
+		u, err := tx.UserByUserName("third@example.com")
+		if err != nil || u.ID != a.ID {
+			t.Errorf("UserByUserName(third) = %v, %v", u.ID, err)
+		}
+		if u, err := tx.UserByEmail("third@mail.example.com"); err != nil || u.ID != a.ID {
+			t.Errorf("UserByEmail(third) = %v, %v", u.ID, err)
+		}
+		if u, err := tx.UserByPantherID("p-new-1"); err != nil || u.ID != a.ID {
+			t.Errorf("UserByPantherID(p-new-1) = %v, %v", u.ID, err)
+		}
+		if us, err := tx.UsersByExternalID("ext-third"); err != nil || len(us) != 1 {
+			t.Errorf("UsersByExternalID(ext-third) = %v, %v", userIDs(us), err)
+		}
+		return nil
+	})
 }
 
 func testIndexesFollowChanges(t *testing.T, s provision.Store) {
