@@ -48,12 +48,16 @@ func normalizePatchBody(rs ResourceSchema, body []byte) []byte {
 	var out []map[string]any
 	var removed []any // the members of Okta-style removes, while every operation is one
 	for i, op := range ops {
+		if id, ok := memberFilterRemove(rs, op); ok {
+			out, changed = append(out, map[string]any{"op": patchRemove, "path": "members", "value": []any{map[string]any{"value": id}}}), true
+			if len(removed) == i {
+				removed = append(removed, map[string]any{"value": id})
+			}
+			continue
+		}
 		next, ok := normalizePatchOp(rs, op)
 		changed = changed || ok
 		out = append(out, next...)
-		if id, isRemove := memberFilterRemove(rs, op); isRemove && len(removed) == i {
-			removed = append(removed, map[string]any{"value": id})
-		}
 	}
 	if !changed {
 		return body
@@ -131,9 +135,6 @@ func normalizePatchOp(rs ResourceSchema, op map[string]any) ([]map[string]any, b
 			return []map[string]any{op}, true
 		}
 	case patchRemove:
-		if id, ok := memberFilterRemove(rs, op); ok {
-			return []map[string]any{{"op": patchRemove, "path": "members", "value": []any{map[string]any{"value": id}}}}, true
-		}
 		if ref, err := rs.Resolve(path); hasValue && err == nil && !ref.IsContainer() && !ref.Target().MultiValued() {
 			delete(op, valueKey)
 			return []map[string]any{op}, true

@@ -294,30 +294,28 @@ func (s *Service) inviteOrAdopt(ctx context.Context, u User, ident Identity, rol
 		return pu, nil
 	}
 
-	if uncertain {
+	// lookup adopts the Panther user of the email, or calls notFound when there is none.
+	lookup := func(notFound func() (PantherUser, error)) (PantherUser, error) {
 		pu, err := s.panther.UserByEmail(ctx, ident.Email)
 		switch {
 		case err == nil:
 			return adopt(pu)
 		case errors.Is(err, ErrNotFound):
-			return invite()
+			return notFound()
 		default:
 			return pu, err
 		}
+	}
+
+	if uncertain {
+		return lookup(invite)
 	}
 	pu, ierr := invite()
 	if ierr == nil || !(errors.Is(ierr, ErrConflict) || errors.Is(ierr, ErrInvalid)) {
 		return pu, ierr
 	}
-	pu, err := s.panther.UserByEmail(ctx, ident.Email)
-	switch {
-	case err == nil:
-		return adopt(pu)
-	case errors.Is(err, ErrNotFound):
-		return pu, ierr // refused for another reason: Panther's answer is the one to report
-	default:
-		return pu, err
-	}
+	// Refused for another reason than a duplicate: Panther's answer is the one to report.
+	return lookup(func() (PantherUser, error) { return pu, ierr })
 }
 
 // removeFromPanther deletes the Panther user of a link, after checking it is still
