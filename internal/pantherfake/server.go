@@ -339,16 +339,11 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if d := s.delay(); d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			call.Status = 499 // the client went away (nginx's convention)
-			s.record(call)
-			return
-		}
+	// The latency counts from the request's arrival, as Panther's would.
+	if d := s.delay(); d > 0 && !wait(r.Context(), call.Time.Add(d)) {
+		call.Status = 499 // the client went away (nginx's convention)
+		s.record(call)
+		return
 	}
 	if status := s.injectedFailure(call.Op); status != 0 {
 		s.writeFault(w, &call, status)
