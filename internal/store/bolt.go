@@ -25,7 +25,7 @@ var (
 )
 
 // SchemaVersion is the version of the file layout this build writes (see doc.go).
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // defaultOpenTimeout bounds the wait for the file lock when Options.OpenTimeout is zero.
 const defaultOpenTimeout = time.Second
@@ -81,7 +81,7 @@ func Open(path string, opts Options) (*Bolt, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	if err := finishCompression(db); err != nil {
+	if err := rewriteUsers(db); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -95,7 +95,8 @@ func Open(path string, opts Options) (*Bolt, error) {
 // migrations[v] upgrades a file from schema v to v+1. Each runs inside the opening
 // write transaction, so a failed migration leaves the file as it was.
 var migrations = map[uint64]func(tx *bolt.Tx) error{
-	1: startCompression,
+	1: markUsersForRewrite, // users compressed
+	2: markUsersForRewrite, // a state header before each user's frame
 }
 
 // prepare creates the buckets of a new file, or checks (and migrates) an existing one.

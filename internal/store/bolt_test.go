@@ -192,8 +192,8 @@ func TestSchemaVersion(t *testing.T) {
 		v, _ = readU64(tx.Bucket(bucketMeta).Get(keySchema))
 		return nil
 	})
-	if v != SchemaVersion || SchemaVersion != 2 {
-		t.Errorf("schema version on a new file = %d, want 2", v)
+	if v != SchemaVersion || SchemaVersion != 3 {
+		t.Errorf("schema version on a new file = %d, want 3", v)
 	}
 
 	// A file from a newer release is refused, and left as it was.
@@ -207,7 +207,7 @@ func TestSchemaVersion(t *testing.T) {
 	if err == nil {
 		t.Fatal("Open accepted a file with a newer schema version")
 	}
-	for _, want := range []string{path, "schema version 3", "newer"} {
+	for _, want := range []string{path, "schema version 4", "newer"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}

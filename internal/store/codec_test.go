@@ -42,6 +42,78 @@ func TestUserDictIsStable(t *testing.T) {
 	}
 }
 
+// goldenHeadedRecord is goldenUserJSON as schema 3 stores it: the state header (tag,
+// length and userName, flags, length and Panther id) and then the frame.
+const goldenHeadedRecord = "01" + "0f" + "616461406578616d706c652e636f6d" + "01" + "04" + "702d3432" + goldenUserFrame
+
+func TestUserHeaderIsStable(t *testing.T) {
+	rec, err := hex.DecodeString(goldenHeadedRecord)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, frame, err := splitUserHeader(rec)
+	if err != nil {
+		t.Fatalf("a record written by an earlier build no longer parses: %v", err)
+	}
+	if st != (userState{userName: "ada@example.com", active: true, pantherID: "p-42"}) || hex.EncodeToString(frame) != goldenUserFrame {
+		t.Fatalf("parsed %+v and a frame of %d bytes", st, len(frame))
+	}
+	got, release, err := plain(rec)
+	if err != nil || string(got) != goldenUserJSON {
+		t.Fatalf("plain = %q, %v", got, err)
+	}
+	release()
+	// What this build writes for the same record has the same header.
+	again, err := encodeUser(st, []byte(goldenUserJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rec) - len(frame); !bytes.Equal(again[:n], rec[:n]) {
+		t.Errorf("header written as %x, want %x", again[:n], rec[:n])
+	}
+}
+
+// A damaged header is an error from every reader, never a panic or a wrong state.
+func TestCorruptUserHeader(t *testing.T) {
+	good, _ := hex.DecodeString(goldenHeadedRecord)
+	for name, v := range map[string][]byte{
+		"tag only":               {userHeaderTag},
+		"userName overruns":      {userHeaderTag, 0x40, 'a'},
+		"length overflows":       {userHeaderTag, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
+		"no flags":               {userHeaderTag, 0x01, 'a'},
+		"unknown flag":           {userHeaderTag, 0x01, 'a', 0x02, 0x00},
+		"Panther id overruns":    {userHeaderTag, 0x01, 'a', 0x01, 0x05, 'p'},
+		"header without a frame": good[:1+1+15+1+1+4],
+		"frame cut short":        good[:len(good)-10],
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := mustOpen(t, filepath.Join(t.TempDir(), "s.db"), Options{NoSync: true})
+			defer s.Close()
+			const id = "018f0000-0000-7000-8000-000000000042"
+			if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketUsers).Put([]byte(id), v) }); err != nil {
+				t.Fatal(err)
+			}
+			err := s.View(bg, func(tx provision.ReadTx) error {
+				_, err := tx.User(id)
+				return err
+			})
+			if err == nil {
+				t.Error("User read a damaged record without error")
+			}
+			if name != "header without a frame" && name != "frame cut short" {
+				// The header alone is damaged: UserState, which reads only it, must say so.
+				err = s.View(bg, func(tx provision.ReadTx) error {
+					_, err := tx.UserState(id)
+					return err
+				})
+				if err == nil {
+					t.Error("UserState read a damaged header without error")
+				}
+			}
+		})
+	}
+}
+
 // User records are stored compressed and read back equal; a corrupt frame is an
 // error, not a panic or a wrong record.
 func TestUserRecordsAreCompressed(t *testing.T) {
@@ -55,8 +127,12 @@ func TestUserRecordsAreCompressed(t *testing.T) {
 	plainJSON, _ := json.Marshal(u)
 	err := s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketUsers).Get([]byte(u.ID))
-		if !bytes.HasPrefix(v, zstdMagic) || len(v) >= len(plainJSON) {
-			t.Errorf("stored %d bytes (%x...), JSON is %d: not compressed", len(v), v[:4], len(plainJSON))
+		st, frame, err := splitUserHeader(v)
+		if err != nil || st != (userState{userName: u.UserName, active: true}) {
+			t.Errorf("stored header %+v, %v", st, err)
+		}
+		if !bytes.HasPrefix(frame, zstdMagic) || len(v) >= len(plainJSON) {
+			t.Errorf("stored %d bytes (%x...), JSON is %d: not compressed", len(v), v[:8], len(plainJSON))
 		}
 		return nil
 	})
@@ -82,7 +158,10 @@ func TestUserRecordsAreCompressed(t *testing.T) {
 
 	// Corrupt the frame behind the store's back.
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketUsers).Put([]byte(u.ID), append(bytes.Clone(zstdMagic), 0xde, 0xad, 0xbe, 0xef))
+		v := tx.Bucket(bucketUsers).Get([]byte(u.ID))
+		_, frame, _ := splitUserHeader(v)
+		bad := append(bytes.Clone(v[:len(v)-len(frame)]), zstdMagic...)
+		return tx.Bucket(bucketUsers).Put([]byte(u.ID), append(bad, 0xde, 0xad, 0xbe, 0xef))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -97,18 +176,19 @@ func TestUserRecordsAreCompressed(t *testing.T) {
 	}
 }
 
-// A schema 1 file (plain JSON users) is migrated at open: every user compressed, in
-// transactions of a thousand that reuse the pages freed before them (the file does not
-// grow), and everything reads as before. A migration cut short (schema 2 already, the
-// pending mark still set, some users plain) is finished by the next open.
-func TestMigrationCompressesUsers(t *testing.T) {
-	for _, interrupted := range []bool{false, true} {
-		t.Run(fmt.Sprintf("interrupted=%v", interrupted), func(t *testing.T) { testMigration(t, interrupted) })
+// Files of schema 1 (plain JSON users) and 2 (bare compressed frames) are migrated at
+// open: every user rewritten with its header, in transactions of a thousand that reuse
+// the pages freed before them (the file does not grow), and everything reads as before.
+// A migration cut short (the current schema already, the pending mark still set, users
+// of every form) is finished by the next open.
+func TestMigrationRewritesUsers(t *testing.T) {
+	for _, from := range []string{"schema 1", "schema 2", "interrupted"} {
+		t.Run(from, func(t *testing.T) { testMigration(t, from) })
 	}
 }
 
-func testMigration(t *testing.T, interrupted bool) {
-	path := filepath.Join(t.TempDir(), "v1.db")
+func testMigration(t *testing.T, from string) {
+	path := filepath.Join(t.TempDir(), "old.db")
 	s := mustOpen(t, path, Options{NoSync: true})
 	const n = 2_345
 	var want []provision.User
@@ -118,6 +198,9 @@ func testMigration(t *testing.T, interrupted bool) {
 				Email: fmt.Sprintf("u%d@example.com", i), ExternalID: fmt.Sprintf("ext%d", i), Active: i%2 == 0,
 				Created: time.Unix(1700000000, 0).UTC(), LastModified: time.Unix(1700000000, 0).UTC(), Version: 1,
 				Attributes: map[string]any{"title": fmt.Sprint("T", i)}}
+			if i%3 == 0 {
+				u.Panther = provision.PantherLink{ID: fmt.Sprintf("p-%d", i), Email: u.Email}
+			}
 			want = append(want, u)
 			if err := tx.PutUser(u); err != nil {
 				return err
@@ -128,26 +211,39 @@ func testMigration(t *testing.T, interrupted bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Make it a schema 1 file: users as plain JSON. Cut short: schema 2 and the pending
-	// mark, with every other user compressed already.
+	// Store the users as the old schema did: plain JSON (1) or a bare frame (2). Cut
+	// short: the current schema and the pending mark, with a third of the users in
+	// each form.
+	c, err := recordCodecs()
+	if err != nil {
+		t.Fatal(err)
+	}
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketUsers)
 		for i, u := range want {
-			if interrupted && i%2 == 1 {
-				continue
-			}
 			data, _ := json.Marshal(u)
+			switch {
+			case from == "schema 1" || (from == "interrupted" && i%3 == 1):
+			case from == "schema 2" || (from == "interrupted" && i%3 == 2):
+				data = c.enc.EncodeAll(data, nil)
+			default:
+				continue // headed already
+			}
 			if err := b.Put([]byte(u.ID), data); err != nil {
 				return err
 			}
 		}
-		if interrupted {
-			if err := tx.Bucket(bucketMeta).Put(keyCompressing, []byte{1}); err != nil {
+		switch from {
+		case "interrupted":
+			if err := tx.Bucket(bucketMeta).Put(keyRewriteUsers, []byte{1}); err != nil {
 				return err
 			}
+			return tx.Bucket(bucketMeta).Put(keySchema, u64(SchemaVersion))
+		case "schema 1":
+			return tx.Bucket(bucketMeta).Put(keySchema, u64(1))
+		default:
 			return tx.Bucket(bucketMeta).Put(keySchema, u64(2))
 		}
-		return tx.Bucket(bucketMeta).Put(keySchema, u64(1))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -164,18 +260,18 @@ func testMigration(t *testing.T, interrupted bool) {
 		if v, _ := readU64(tx.Bucket(bucketMeta).Get(keySchema)); v != SchemaVersion {
 			t.Errorf("schema %d after migration", v)
 		}
-		if tx.Bucket(bucketMeta).Get(keyCompressing) != nil {
+		if tx.Bucket(bucketMeta).Get(keyRewriteUsers) != nil {
 			t.Error("the pending mark is still set")
 		}
-		plainLeft := 0
+		left := 0
 		_ = tx.Bucket(bucketUsers).ForEach(func(_, v []byte) error {
-			if !bytes.HasPrefix(v, zstdMagic) {
-				plainLeft++
+			if _, frame, err := splitUserHeader(v); err != nil || !bytes.HasPrefix(frame, zstdMagic) {
+				left++
 			}
 			return nil
 		})
-		if plainLeft > 0 {
-			t.Errorf("%d users left uncompressed", plainLeft)
+		if left > 0 {
+			t.Errorf("%d users left without a header or uncompressed", left)
 		}
 		return nil
 	})
@@ -196,6 +292,13 @@ func testMigration(t *testing.T, interrupted bool) {
 			if !bytes.Equal(a, b) {
 				return fmt.Errorf("user %s after migration:\n%s\nwant\n%s", u.ID, a, b)
 			}
+			st, err := tx.UserState(u.ID)
+			if err != nil {
+				return err
+			}
+			if st != (provision.UserState{ID: u.ID, UserName: u.UserName, Active: u.Active, PantherID: u.Panther.ID}) {
+				return fmt.Errorf("user %s state after migration: %+v", u.ID, st)
+			}
 		}
 		return nil
 	})
@@ -214,4 +317,31 @@ func fileSize(t *testing.T, path string) int64 {
 		t.Fatal(err)
 	}
 	return fi.Size()
+}
+
+// Verify compares each user's header with its record.
+func TestVerifyChecksUserHeaders(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "s.db"), Options{NoSync: true})
+	defer s.Close()
+	u := provision.User{ID: "018f0000-0000-7000-8000-000000000001", UserName: "ada@example.com", Active: true}
+	if err := s.Update(bg, func(tx provision.Tx) error { return tx.PutUser(u) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Verify(bg); err != nil {
+		t.Fatalf("verify a sound store: %v", err)
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		data, _ := json.Marshal(u)
+		rec, err := encodeUser(userState{userName: u.UserName, active: false}, data)
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketUsers).Put([]byte(u.ID), rec)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Verify(bg); err == nil || !strings.Contains(err.Error(), "header") {
+		t.Errorf("verify a header that says inactive over an active record: %v", err)
+	}
 }

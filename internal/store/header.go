@@ -25,31 +25,32 @@ func (r *readTx) GroupHeader(id string) (provision.GroupHeader, error) {
 	return h, nil
 }
 
-// UserState returns a user's id, userName, active flag and Panther link id, or ErrNotFound. The
-// attributes are scanned but not decoded (no maps built): a group change resolves the
-// role of each member it touches twice, and for a PATCH of 10,000 members that full
-// decode was most of the transaction's time.
+// UserState returns a user's id, userName, active flag and Panther link id, or
+// ErrNotFound. It reads the record's header (codec.go), not the record: a group change
+// resolves the role of each member it touches, and a group response names every member.
+// A record from before schema 3 (until the migration at open has rewritten it) is
+// decoded without its attributes.
 func (r *readTx) UserState(id string) (provision.UserState, error) {
 	v := r.bucket(bucketUsers).Get([]byte(id))
 	if v == nil {
 		return provision.UserState{}, fmt.Errorf("user %q: %w", id, ErrNotFound)
 	}
-	var st struct {
-		UserName string `json:"userName"`
-		Active   bool   `json:"active"`
-		Panther  struct {
-			ID string `json:"id"`
-		} `json:"panther"`
-	}
-	v, release, err := plain(v)
-	if err == nil {
-		err = json.Unmarshal(v, &st)
-		release()
+	var st userState
+	var err error
+	if len(v) > 0 && v[0] == userHeaderTag {
+		st, _, err = splitUserHeader(v)
+	} else {
+		var data []byte
+		var release func()
+		if data, release, err = plain(v); err == nil {
+			st, err = stateOf(data)
+			release()
+		}
 	}
 	if err != nil {
 		return provision.UserState{}, fmt.Errorf("decode user %q: %w", id, err)
 	}
-	return provision.UserState{ID: id, UserName: st.UserName, Active: st.Active, PantherID: st.Panther.ID}, nil
+	return provision.UserState{ID: id, UserName: st.userName, Active: st.active, PantherID: st.pantherID}, nil
 }
 
 // decodeGroupHeader reads displayName and externalId from a group record and stops at

@@ -37,7 +37,7 @@ var (
 // Keys in the meta bucket.
 var (
 	keySchema       = []byte("schema")
-	keyCompressing  = []byte("pending/compress-users") // set while schema 2's migration is unfinished
+	keyRewriteUsers = []byte("pending/compress-users") // set while a migration's rewrite of user records (schema 2, 3) is unfinished
 	keyCountUsers   = []byte("count/users")
 	keyCountGroups  = []byte("count/groups")
 	keyCountIntents = []byte("count/intents")

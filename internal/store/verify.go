@@ -64,6 +64,12 @@ func (v *verifier) run() {
 		if u.ID != string(k) {
 			v.fail("user under key %q has id %q", k, u.ID)
 		}
+		if len(val) > 0 && val[0] == userHeaderTag {
+			st, _, _ := splitUserHeader(val)
+			if st != (userState{userName: u.UserName, active: u.Active, pantherID: u.Panther.ID}) {
+				v.fail("user %q: header %+v disagrees with the record", k, st)
+			}
+		}
 		users[string(k)] = u
 		return nil
 	})
