@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/panther-scim/panther-scim/internal/pantherfake"
@@ -55,11 +56,36 @@ func UserID(n int) string { return fmt.Sprintf("018f0000-0000-7000-8000-%012d", 
 // GroupID is the SCIM id of fixture group g.
 func GroupID(g int) string { return fmt.Sprintf("018f0000-0000-7000-9000-%012d", g) }
 
-// UserName is the userName (and email) of fixture user n.
-func UserName(n int) string { return fmt.Sprintf("user%d@example.com", n) }
+// UserName is the userName (and email) of fixture user n, shaped like a work email
+// ("grace.5f3a9c21@example.com"). Users are written in the order of n, as an
+// import creates them, and real userNames arrive in no particular order: so the name
+// is scrambled from n (Scramble), not counted, and as long as a typical work email. Counted names ("user1", "user2", ...)
+// are appends to the userName index, which leave every page bbolt splits half empty
+// (14 MB for that index at 100k users against 10 MB for names in any order).
+func UserName(n int) string {
+	s := Scramble(n)
+	return fmt.Sprintf("%s.%08x@example.com", givenNames[s%16], s)
+}
 
-// ExternalID is the externalId of fixture user n, Okta-style.
-func ExternalID(n int) string { return fmt.Sprintf("00u%08d", n) }
+// ExternalID is the externalId of fixture user n, Okta-style ("00u" and a random-looking
+// id, in no order, like Okta's).
+func ExternalID(n int) string { return fmt.Sprintf("00u%08x", Scramble(n^0x5bd1e995)) }
+
+var (
+	givenNames  = [16]string{"ada", "alan", "anita", "barbara", "claude", "dennis", "edsger", "frances", "grace", "hedy", "john", "ken", "linus", "margaret", "radia", "tim"}
+	familyNames = [16]string{"allen", "berners", "cerf", "dijkstra", "floyd", "hamilton", "hopper", "kahn", "knuth", "lamport", "liskov", "perlman", "ritchie", "shannon", "thompson", "turing"}
+)
+
+// Scramble maps n to a 32-bit value one to one (so distinct users get distinct
+// names) in an order unrelated to n's.
+func Scramble(n int) uint32 {
+	x := uint32(n)
+	x *= 0x9e3779b1
+	x ^= x >> 16
+	x *= 0x85ebca6b
+	x ^= x >> 13
+	return x
+}
 
 // GroupName is the displayName of fixture group g.
 func GroupName(g int) string { return fmt.Sprintf("Team %04d", g) }
@@ -69,7 +95,8 @@ func GroupName(g int) string { return fmt.Sprintf("Team %04d", g) }
 func User(n int) provision.User {
 	mail := UserName(n)
 	t := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(n) * time.Second)
-	family := fmt.Sprintf("Number%d", n)
+	s := Scramble(n)
+	given, family := capitalize(givenNames[s%16]), capitalize(familyNames[s/16%16])
 	return provision.User{
 		ID:         UserID(n),
 		UserName:   mail,
@@ -77,8 +104,8 @@ func User(n int) provision.User {
 		Active:     true,
 		Email:      mail,
 		Attributes: map[string]any{
-			"displayName": "User " + family,
-			"name":        map[string]any{"givenName": "User", "familyName": family, "formatted": "User " + family},
+			"displayName": given + " " + family,
+			"name":        map[string]any{"givenName": given, "familyName": family, "formatted": given + " " + family},
 			"emails":      []any{map[string]any{"value": mail, "type": "work", "primary": true}},
 			"title":       "Engineer",
 			"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": map[string]any{
@@ -211,3 +238,5 @@ func Build(path string, spec Spec) error {
 	}
 	return st.Close()
 }
+
+func capitalize(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
