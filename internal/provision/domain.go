@@ -96,14 +96,14 @@ type GroupHeader struct {
 	ExternalID  string
 }
 
-// UserState is what role resolution needs of a user: whether it is active and which
-// Panther user it is linked to, read without its attributes; and its userName, which a
-// group's member list shows.
+// UserState is what role resolution needs of a user: whether it is active and whether
+// it is linked to a Panther user, read without its attributes; and its userName, which
+// a group's member list shows.
 type UserState struct {
-	ID        string
-	UserName  string
-	Active    bool
-	PantherID string
+	ID       string
+	UserName string
+	Active   bool
+	Linked   bool // Panther.ID != ""
 }
 
 // Intent says that Panther may not yet match the store for one user. It is written in

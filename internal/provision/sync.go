@@ -72,20 +72,26 @@ func (s *Service) desiredRole(tx ReadTx, refs *groupRefCache, uid string) (desir
 		}
 		refs.states[uid] = st
 	}
-	return s.desiredFor(tx, refs, User{ID: st.ID, Active: st.Active, Panther: PantherLink{ID: st.PantherID}})
+	return s.desiredOf(tx, refs, st.ID, st.Active, st.Linked)
 }
 
 // desiredFor applies the role rules: the first mapping rule matching one of the user's
 // groups, else the default role; no role means no access; an inactive user has no
 // access (or, in role mode, keeps their Panther user with the no-access role).
 func (s *Service) desiredFor(tx ReadTx, refs *groupRefCache, u User) (desired, error) {
-	if !u.Active {
-		if s.opts.Deactivation == DeactivateRole && u.Panther.ID != "" {
+	return s.desiredOf(tx, refs, u.ID, u.Active, u.Panther.ID != "")
+}
+
+// desiredOf is desiredFor given what it reads of the user: id, active flag, and
+// whether it is linked to a Panther user.
+func (s *Service) desiredOf(tx ReadTx, refs *groupRefCache, id string, active, linked bool) (desired, error) {
+	if !active {
+		if s.opts.Deactivation == DeactivateRole && linked {
 			return desired{Access: true, Role: s.opts.DeactivationRole}, nil
 		}
 		return desired{}, nil
 	}
-	ids, err := tx.GroupIDsOfUser(u.ID)
+	ids, err := tx.GroupIDsOfUser(id)
 	if err != nil {
 		return desired{}, err
 	}

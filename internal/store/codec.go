@@ -20,7 +20,7 @@ import (
 //
 // Since schema 3 the frame follows a short plain header with what UserState reads:
 //
-//	0x01 | uvarint length, userName | flags (bit 0: active) | uvarint length, Panther id | zstd frame
+//	0x01 | uvarint length, userName | flags (bit 0: active, bit 1: linked to a Panther user) | zstd frame
 //
 // A group write resolves the role of each member it moves and a group response names
 // every member: with the header neither decompresses nor decodes a record (13 µs each
@@ -81,10 +81,15 @@ const maxRecordBytes = 64 << 20
 
 // userState is what a user record's header holds.
 type userState struct {
-	userName  string
-	active    bool
-	pantherID string
+	userName string
+	active   bool
+	linked   bool
 }
+
+const (
+	flagActive = 1 << iota
+	flagLinked
+)
 
 // encodeUser returns the stored form of a user record: st's header, then data (the
 // record's JSON) compressed.
@@ -93,17 +98,18 @@ func encodeUser(st userState, data []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, 3+len(st.userName)+len(st.pantherID)+len(data)/2)
+	out := make([]byte, 0, 4+len(st.userName)+len(data)/2)
 	out = append(out, userHeaderTag)
 	out = binary.AppendUvarint(out, uint64(len(st.userName)))
 	out = append(out, st.userName...)
 	var flags byte
 	if st.active {
-		flags = 1
+		flags |= flagActive
+	}
+	if st.linked {
+		flags |= flagLinked
 	}
 	out = append(out, flags)
-	out = binary.AppendUvarint(out, uint64(len(st.pantherID)))
-	out = append(out, st.pantherID...)
 	return c.enc.EncodeAll(data, out), nil
 }
 
@@ -115,25 +121,18 @@ func splitUserHeader(v []byte) (userState, []byte, error) {
 	if len(v) == 0 || v[0] != userHeaderTag {
 		return st, nil, errBadHeader
 	}
-	v = v[1:]
-	field := func() (string, bool) {
-		n, w := binary.Uvarint(v)
-		if w <= 0 || n > uint64(len(v)-w) {
-			return "", false
-		}
-		f := string(v[w : w+int(n)])
-		v = v[w+int(n):]
-		return f, true
-	}
-	var ok bool
-	if st.userName, ok = field(); !ok || len(v) == 0 || v[0] > 1 {
+	n, w := binary.Uvarint(v[1:])
+	if w <= 0 || n >= uint64(len(v)-1-w) { // the name, then the flags byte
 		return st, nil, errBadHeader
 	}
-	st.active, v = v[0] == 1, v[1:]
-	if st.pantherID, ok = field(); !ok {
+	v = v[1+w:]
+	st.userName, v = string(v[:n]), v[n:]
+	flags := v[0]
+	if flags&^(flagActive|flagLinked) != 0 {
 		return st, nil, errBadHeader
 	}
-	return st, v, nil
+	st.active, st.linked = flags&flagActive != 0, flags&flagLinked != 0
+	return st, v[1:], nil
 }
 
 // stateOf reads a user record's header fields from its JSON without decoding its
@@ -149,7 +148,7 @@ func stateOf(data []byte) (userState, error) {
 	if err := json.Unmarshal(data, &st); err != nil {
 		return userState{}, err
 	}
-	return userState{userName: st.UserName, active: st.Active, pantherID: st.Panther.ID}, nil
+	return userState{userName: st.UserName, active: st.Active, linked: st.Panther.ID != ""}, nil
 }
 
 // plain returns the JSON of a stored value (the value itself when it is JSON, else the

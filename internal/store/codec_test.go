@@ -43,8 +43,8 @@ func TestUserDictIsStable(t *testing.T) {
 }
 
 // goldenHeadedRecord is goldenUserJSON as schema 3 stores it: the state header (tag,
-// length and userName, flags, length and Panther id) and then the frame.
-const goldenHeadedRecord = "01" + "0f" + "616461406578616d706c652e636f6d" + "01" + "04" + "702d3432" + goldenUserFrame
+// length and userName, flags: active and linked) and then the frame.
+const goldenHeadedRecord = "01" + "0f" + "616461406578616d706c652e636f6d" + "03" + goldenUserFrame
 
 func TestUserHeaderIsStable(t *testing.T) {
 	rec, err := hex.DecodeString(goldenHeadedRecord)
@@ -55,7 +55,7 @@ func TestUserHeaderIsStable(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a record written by an earlier build no longer parses: %v", err)
 	}
-	if st != (userState{userName: "ada@example.com", active: true, pantherID: "p-42"}) || hex.EncodeToString(frame) != goldenUserFrame {
+	if st != (userState{userName: "ada@example.com", active: true, linked: true}) || hex.EncodeToString(frame) != goldenUserFrame {
 		t.Fatalf("parsed %+v and a frame of %d bytes", st, len(frame))
 	}
 	got, release, err := plain(rec)
@@ -81,9 +81,8 @@ func TestCorruptUserHeader(t *testing.T) {
 		"userName overruns":      {userHeaderTag, 0x40, 'a'},
 		"length overflows":       {userHeaderTag, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
 		"no flags":               {userHeaderTag, 0x01, 'a'},
-		"unknown flag":           {userHeaderTag, 0x01, 'a', 0x02, 0x00},
-		"Panther id overruns":    {userHeaderTag, 0x01, 'a', 0x01, 0x05, 'p'},
-		"header without a frame": good[:1+1+15+1+1+4],
+		"unknown flag":           {userHeaderTag, 0x01, 'a', 0x04},
+		"header without a frame": good[:1+1+15+1],
 		"frame cut short":        good[:len(good)-10],
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -296,7 +295,7 @@ func testMigration(t *testing.T, from string) {
 			if err != nil {
 				return err
 			}
-			if st != (provision.UserState{ID: u.ID, UserName: u.UserName, Active: u.Active, PantherID: u.Panther.ID}) {
+			if st != (provision.UserState{ID: u.ID, UserName: u.UserName, Active: u.Active, Linked: u.Panther.ID != ""}) {
 				return fmt.Errorf("user %s state after migration: %+v", u.ID, st)
 			}
 		}

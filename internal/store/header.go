@@ -25,7 +25,7 @@ func (r *readTx) GroupHeader(id string) (provision.GroupHeader, error) {
 	return h, nil
 }
 
-// UserState returns a user's id, userName, active flag and Panther link id, or
+// UserState returns a user's id, userName, active flag and whether it is linked, or
 // ErrNotFound. It reads the record's header (codec.go), not the record: a group change
 // resolves the role of each member it touches, and a group response names every member.
 // A record from before schema 3 (until the migration at open has rewritten it) is
@@ -50,7 +50,7 @@ func (r *readTx) UserState(id string) (provision.UserState, error) {
 	if err != nil {
 		return provision.UserState{}, fmt.Errorf("decode user %q: %w", id, err)
 	}
-	return provision.UserState{ID: id, UserName: st.userName, Active: st.active, PantherID: st.pantherID}, nil
+	return provision.UserState{ID: id, UserName: st.userName, Active: st.active, Linked: st.linked}, nil
 }
 
 // decodeGroupHeader reads displayName and externalId from a group record and stops at

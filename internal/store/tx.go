@@ -308,7 +308,7 @@ func (w *writeTx) PutUser(u provision.User) error {
 
 	data, err := json.Marshal(u)
 	if err == nil {
-		data, err = encodeUser(userState{userName: u.UserName, active: u.Active, pantherID: u.Panther.ID}, data)
+		data, err = encodeUser(userState{userName: u.UserName, active: u.Active, linked: u.Panther.ID != ""}, data)
 	}
 	if err != nil {
 		return fmt.Errorf("encode user %q: %w", u.ID, err)

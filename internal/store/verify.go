@@ -66,7 +66,7 @@ func (v *verifier) run() {
 		}
 		if len(val) > 0 && val[0] == userHeaderTag {
 			st, _, _ := splitUserHeader(val)
-			if st != (userState{userName: u.UserName, active: u.Active, pantherID: u.Panther.ID}) {
+			if st != (userState{userName: u.UserName, active: u.Active, linked: u.Panther.ID != ""}) {
 				v.fail("user %q: header %+v disagrees with the record", k, st)
 			}
 		}

@@ -747,7 +747,7 @@ func testUserState(t *testing.T, s provision.Store) {
 			if err != nil {
 				return err
 			}
-			equal(t, "UserState", got, provision.UserState{ID: u.ID, UserName: u.UserName, Active: u.Active, PantherID: u.Panther.ID})
+			equal(t, "UserState", got, provision.UserState{ID: u.ID, UserName: u.UserName, Active: u.Active, Linked: u.Panther.ID != ""})
 		}
 		_, err := tx.UserState(id("u", 9))
 		wantErr(t, "UserState(unknown)", err, provision.ErrNotFound, id("u", 9))
