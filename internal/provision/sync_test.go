@@ -459,3 +459,56 @@ func TestReconcileRechecksUsersMissingFromAStaleList(t *testing.T) {
 		t.Fatalf("plan %+v, err %v", plan, err)
 	}
 }
+
+// Creates share commits (Store.Batch): when many arrive at once, a create that
+// conflicts with another in the same shared transaction still gets its own 409, and
+// the others are recorded and invited exactly once.
+func TestConcurrentCreatesShareCommits(t *testing.T) {
+	p := newFake()
+	svc := newService(t, p, provision.Options{})
+	const names, tries = 40, 3
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	created := map[string][]string{}
+	conflicts := 0
+	for i := range names * tries {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			email := fmt.Sprintf("user%d@example.com", i%names)
+			if i%tries == 1 {
+				email = strings.ToUpper(email) // the same userName, in another case
+			}
+			u, err := svc.CreateUser(context.Background(), fields(email))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				created[strings.ToLower(email)] = append(created[strings.ToLower(email)], u.ID)
+			case provision.ErrorCode(err) == provision.CodeUniqueness:
+				conflicts++
+			default:
+				t.Errorf("create %s: %v", email, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(created) != names || conflicts != names*(tries-1) {
+		t.Fatalf("%d names created, %d conflicts; want %d and %d", len(created), conflicts, names, names*(tries-1))
+	}
+	for name, ids := range created {
+		if len(ids) != 1 {
+			t.Errorf("%s created %d times", name, len(ids))
+		}
+	}
+	if n := p.count("inviteUser"); n != names {
+		t.Errorf("%d invites for %d users", n, names)
+	}
+	if err := svc.Store().(interface{ Verify(context.Context) error }).Verify(context.Background()); err != nil {
+		t.Errorf("store after concurrent creates: %v", err)
+	}
+	n, _, err := svc.Pending(context.Background())
+	if err != nil || n != 0 {
+		t.Errorf("%d intents left (%v)", n, err)
+	}
+}
