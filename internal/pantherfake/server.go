@@ -47,7 +47,8 @@ const maxBody = 1 << 20
 type Options struct {
 	// APIKey is the X-API-Key value every request must carry (DefaultAPIKey when empty).
 	APIKey string
-	// Latency delays every answer; Jitter adds a random extra delay in [0, Jitter).
+	// Latency delays every answer to Latency after the request arrived (within about
+	// 0.15 ms, see wait); Jitter adds a random extra delay in [0, Jitter).
 	Latency time.Duration
 	Jitter  time.Duration
 	// ErrorRate is the fraction of requests answered with ErrorStatus before being processed.
@@ -568,7 +569,7 @@ func (s *Server) takeDrop(op string) bool {
 	return false
 }
 
-// SetLatency delays every answer by fixed plus a random [0, jitter).
+// SetLatency delays every answer to fixed plus a random [0, jitter) after the request arrived.
 func (s *Server) SetLatency(fixed, jitter time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
