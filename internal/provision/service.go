@@ -124,13 +124,21 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 }
 
 func (s *Service) audit(ctx context.Context, tx Tx, action, resource, id string, before, after map[string]string, outcome string) error {
+	s.logChange(ctx, action, resource, id, outcome)
+	return tx.AppendAudit(s.auditEntry(ctx, action, resource, id, before, after, outcome))
+}
+
+func (s *Service) auditEntry(ctx context.Context, action, resource, id string, before, after map[string]string, outcome string) AuditEntry {
 	actor, _ := ctx.Value(actorKey).(string)
 	rid, _ := ctx.Value(requestIDKey).(string)
-	s.log.InfoContext(ctx, "provisioning change", "action", action, "resource", resource, "scim_id", id, "outcome", outcome)
-	return tx.AppendAudit(AuditEntry{
+	return AuditEntry{
 		Time: s.now().UTC(), RequestID: rid, Actor: actor, Action: action, Resource: resource, ID: id,
 		Before: before, After: after, Outcome: outcome,
-	})
+	}
+}
+
+func (s *Service) logChange(ctx context.Context, action, resource, id, outcome string) {
+	s.log.InfoContext(ctx, "provisioning change", "action", action, "resource", resource, "scim_id", id, "outcome", outcome)
 }
 
 func userAuditFields(u *User, groups []string) map[string]string {
@@ -208,8 +216,8 @@ func (s *Service) CreateUser(ctx context.Context, f UserFields) (User, error) {
 	}
 	// Batch: an import's creates arrive many at once, and each would otherwise be a
 	// commit of its own (two fsyncs) on the store's single writer, which then paces
-	// the import more than Panther does. The function only writes through tx, so it
-	// may run twice (see Store.Batch).
+	// the import more than Panther does. The function only writes through tx (its
+	// log line waits for the commit), so it may run twice (see Store.Batch).
 	err = s.store.Batch(ctx, func(tx Tx) error {
 		if other, err := tx.UserByUserName(u.UserName); err == nil {
 			return newError(CodeUniqueness, nil, "userName %q is already taken by user %s", u.UserName, other.ID)
@@ -223,11 +231,12 @@ func (s *Service) CreateUser(ctx context.Context, f UserFields) (User, error) {
 		if err := tx.PutIntent(Intent{UserID: u.ID, Since: now, NextAttempt: s.requestDue()}); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, "user.create", "User", u.ID, nil, userAuditFields(&u, nil), "accepted")
+		return tx.AppendAudit(s.auditEntry(ctx, "user.create", "User", u.ID, nil, userAuditFields(&u, nil), "accepted"))
 	})
 	if err != nil {
 		return User{}, s.storeErr(err, "User", u.ID)
 	}
+	s.logChange(ctx, "user.create", "User", u.ID, "accepted")
 	s.hook(s.opts.Hooks.AfterStoreWrite)
 	if err := s.syncNow(ctx, u.ID); err != nil {
 		// Nothing recorded: the IdP will retry the POST. If Panther did invite the user
