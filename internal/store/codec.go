@@ -122,7 +122,9 @@ func splitUserHeader(v []byte) (userState, []byte, error) {
 		return st, nil, errBadHeader
 	}
 	n, w := binary.Uvarint(v[1:])
-	if w <= 0 || n >= uint64(len(v)-1-w) { // the name, then the flags byte
+	if w <= 0 || w != len(binary.AppendUvarint(nil, n)) || n >= uint64(len(v)-1-w) {
+		// Unreadable, not the shortest form (never written), or no room for the name
+		// and the flags byte after it.
 		return st, nil, errBadHeader
 	}
 	v = v[1+w:]
