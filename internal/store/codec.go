@@ -137,6 +137,24 @@ func splitUserHeader(v []byte) (userState, []byte, error) {
 	return st, v[1:], nil
 }
 
+// headed says whether a stored user record starts with a state header.
+func headed(v []byte) bool { return len(v) > 0 && v[0] == userHeaderTag }
+
+// storedState returns what a stored user record's header holds: from the header, or
+// for a record written before schema 3, from its JSON.
+func storedState(v []byte) (userState, error) {
+	if headed(v) {
+		st, _, err := splitUserHeader(v)
+		return st, err
+	}
+	data, release, err := plain(v)
+	if err != nil {
+		return userState{}, err
+	}
+	defer release()
+	return stateOf(data)
+}
+
 // stateOf reads a user record's header fields from its JSON without decoding its
 // attributes.
 func stateOf(data []byte) (userState, error) {
@@ -158,7 +176,7 @@ func stateOf(data []byte) (userState, error) {
 // the JSON has been decoded (encoding/json copies what it keeps), and never use the
 // JSON after that. Reads of compressed records then allocate nothing to decompress.
 func plain(v []byte) ([]byte, func(), error) {
-	if len(v) > 0 && v[0] == userHeaderTag {
+	if headed(v) {
 		_, frame, err := splitUserHeader(v)
 		if err != nil {
 			return nil, nil, err
@@ -229,7 +247,7 @@ func rewriteUsers(db *bolt.DB) error {
 				}
 			}
 			for ; k != nil && len(batch) < rewriteBatch; k, v = c.Next() {
-				if len(v) > 0 && v[0] == userHeaderTag {
+				if headed(v) {
 					continue
 				}
 				nv, err := reencodeUser(v)

@@ -35,18 +35,7 @@ func (r *readTx) UserState(id string) (provision.UserState, error) {
 	if v == nil {
 		return provision.UserState{}, fmt.Errorf("user %q: %w", id, ErrNotFound)
 	}
-	var st userState
-	var err error
-	if len(v) > 0 && v[0] == userHeaderTag {
-		st, _, err = splitUserHeader(v)
-	} else {
-		var data []byte
-		var release func()
-		if data, release, err = plain(v); err == nil {
-			st, err = stateOf(data)
-			release()
-		}
-	}
+	st, err := storedState(v)
 	if err != nil {
 		return provision.UserState{}, fmt.Errorf("decode user %q: %w", id, err)
 	}

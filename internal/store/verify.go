@@ -64,7 +64,7 @@ func (v *verifier) run() {
 		if u.ID != string(k) {
 			v.fail("user under key %q has id %q", k, u.ID)
 		}
-		if len(val) > 0 && val[0] == userHeaderTag {
+		if headed(val) {
 			st, _, _ := splitUserHeader(val)
 			if st != (userState{userName: u.UserName, active: u.Active, linked: u.Panther.ID != ""}) {
 				v.fail("user %q: header %+v disagrees with the record", k, st)
