@@ -13,12 +13,14 @@ package bench
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/panther-scim/panther-scim/internal/pantherfake"
 	"github.com/panther-scim/panther-scim/internal/provision"
 	"github.com/panther-scim/panther-scim/internal/store"
@@ -49,12 +51,35 @@ func Mapping() mappings.Mapping {
 	}
 }
 
-// UserID is the SCIM id of fixture user n. It is shaped like the UUIDv7 ids the
-// service mints, dated 2024, so fixture users sort before users created later.
-func UserID(n int) string { return fmt.Sprintf("018f0000-0000-7000-8000-%012d", n) }
+// UserID is the SCIM id of fixture user n: a UUIDv7 like those the service mints,
+// dated May 2024 and 1.7 s after user n-1 (so ids sort in the order of n, as an
+// import creates them, and before users created later), with its 74 random bits
+// drawn from n. Ids that were mostly zeros would compress far better than real ones
+// in the records that hold them.
+func UserID(n int) string { return uuidV7(fixtureEpoch+int64(n)*1700, uint64(n)) }
 
-// GroupID is the SCIM id of fixture group g.
-func GroupID(g int) string { return fmt.Sprintf("018f0000-0000-7000-9000-%012d", g) }
+// GroupID is the SCIM id of fixture group g, a UUIDv7 in the same way.
+func GroupID(g int) string { return uuidV7(fixtureEpoch+int64(g)*60_000, uint64(g)^0x9e3779b97f4a7c15) }
+
+// fixtureEpoch is 2024-05-01T00:00:00Z in Unix milliseconds.
+const fixtureEpoch = 1714521600000
+
+// uuidV7 formats a version 7 UUID with the Unix time ms and random bits drawn from seed.
+func uuidV7(ms int64, seed uint64) string {
+	r := splitmix64(seed)
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[0:8], uint64(ms)<<16|r&0x0fff|0x7000)
+	binary.BigEndian.PutUint64(b[8:16], splitmix64(r)&^(3<<62)|1<<63)
+	return uuid.UUID(b).String()
+}
+
+// splitmix64 is one step of the SplitMix64 generator: a bijection that scatters bits.
+func splitmix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
+}
 
 // UserName is the userName (and email) of fixture user n, shaped like a work email
 // ("grace.5f3a9c21@example.com"). Users are written in the order of n, as an

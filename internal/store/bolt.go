@@ -25,7 +25,7 @@ var (
 )
 
 // SchemaVersion is the version of the file layout this build writes (see doc.go).
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // defaultOpenTimeout bounds the wait for the file lock when Options.OpenTimeout is zero.
 const defaultOpenTimeout = time.Second
@@ -81,9 +81,11 @@ func Open(path string, opts Options) (*Bolt, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	if err := rewriteUsers(db); err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+	for _, finish := range []func(*bolt.DB) error{rewriteUsers, rewriteGroups, rebuildMembers} {
+		if err := finish(db); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
 	}
 	now := opts.Now
 	if now == nil {
@@ -97,6 +99,7 @@ func Open(path string, opts Options) (*Bolt, error) {
 var migrations = map[uint64]func(tx *bolt.Tx) error{
 	1: markUsersForRewrite, // users compressed
 	2: markUsersForRewrite, // a state header before each user's frame
+	3: migrateTo4,          // a smaller email index, compressed groups, packed membership keys
 }
 
 // prepare creates the buckets of a new file, or checks (and migrates) an existing one.

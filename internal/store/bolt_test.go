@@ -192,8 +192,8 @@ func TestSchemaVersion(t *testing.T) {
 		v, _ = readU64(tx.Bucket(bucketMeta).Get(keySchema))
 		return nil
 	})
-	if v != SchemaVersion || SchemaVersion != 3 {
-		t.Errorf("schema version on a new file = %d, want 3", v)
+	if v != SchemaVersion || SchemaVersion != 4 {
+		t.Errorf("schema version on a new file = %d, want 4", v)
 	}
 
 	// A file from a newer release is refused, and left as it was.
@@ -207,7 +207,7 @@ func TestSchemaVersion(t *testing.T) {
 	if err == nil {
 		t.Fatal("Open accepted a file with a newer schema version")
 	}
-	for _, want := range []string{path, "schema version 4", "newer"} {
+	for _, want := range []string{path, "schema version 5", "newer"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
@@ -547,11 +547,31 @@ func TestVerify(t *testing.T) {
 			return tx.Bucket(bucketUserExternalID).Put(pairKey("other", "u-000001"), empty)
 		}, "stale entry"},
 		{"membership entry without member", func(tx *bolt.Tx) error {
-			return tx.Bucket(bucketMembers).Put(pairKey("u-000001", "g"), empty)
+			return tx.Bucket(bucketMembers).Put(memberKey("u-000001", "g"), empty)
 		}, "membership index has 3 entries, group member lists 2"},
 		{"membership entry lost", func(tx *bolt.Tx) error {
-			return tx.Bucket(bucketMembers).Delete(pairKey("u-000002", "g"))
+			return tx.Bucket(bucketMembers).Delete(memberKey("u-000002", "g"))
 		}, `member "u-000002" missing from the membership index`},
+		{"redundant email entry", func(tx *bolt.Tx) error {
+			// user1's email is its userName: the index leaves it out.
+			return tx.Bucket(bucketUserEmail).Put([]byte("user1@example.com"), []byte("u-000001"))
+		}, `email index: "user1@example.com" points to record "u-000001"`},
+		{"malformed membership key", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketMembers).Put([]byte("u-000001"), empty)
+		}, "malformed membership key"},
+		{"group header disagrees", func(tx *bolt.Tx) error {
+			g := tx.Bucket(bucketGroups)
+			data, release, err := plain(g.Get([]byte("g")))
+			if err != nil {
+				return err
+			}
+			defer release()
+			v, err := encodeGroupJSON(provision.GroupHeader{DisplayName: "Other", ExternalID: "gx"}, data)
+			if err != nil {
+				return err
+			}
+			return g.Put([]byte("g"), v)
+		}, `group "g": header`},
 		{"group externalId lost", func(tx *bolt.Tx) error {
 			return tx.Bucket(bucketGroupExtID).Delete(pairKey("gx", "g"))
 		}, `externalId "gx" not indexed`},

@@ -10,6 +10,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/panther-scim/panther-scim/internal/provision"
 )
 
 // User records are stored as zstd frames compressed against a fixed dictionary (the key
@@ -113,6 +115,67 @@ func encodeUser(st userState, data []byte) ([]byte, error) {
 	return c.enc.EncodeAll(data, out), nil
 }
 
+// Group records (schema 4) are compressed too, after a plain header with what
+// GroupHeader reads, so that role resolution never decompresses a large group:
+//
+//	0x02 | uvarint length, displayName | uvarint length, externalId | zstd frame
+//
+// A group's JSON is mostly its member ids; 2,000 groups of 100 members took 12 MB of
+// pages as JSON (each record a little over a page) and take TODO MB this way.
+const groupHeaderTag = 0x02
+
+// encodeGroup returns the stored form of a group record.
+func encodeGroup(g provision.Group) ([]byte, error) {
+	data, err := json.Marshal(g)
+	if err != nil {
+		return nil, err
+	}
+	return encodeGroupJSON(provision.GroupHeader{DisplayName: g.DisplayName, ExternalID: g.ExternalID}, data)
+}
+
+// encodeGroupJSON returns the stored form of a group record whose JSON is data.
+func encodeGroupJSON(h provision.GroupHeader, data []byte) ([]byte, error) {
+	c, err := recordCodecs()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, 8+len(h.DisplayName)+len(h.ExternalID)+len(data)/2)
+	out = append(out, groupHeaderTag)
+	out = binary.AppendUvarint(out, uint64(len(h.DisplayName)))
+	out = append(out, h.DisplayName...)
+	out = binary.AppendUvarint(out, uint64(len(h.ExternalID)))
+	out = append(out, h.ExternalID...)
+	return c.enc.EncodeAll(data, out), nil
+}
+
+// splitGroupHeader parses the header of a group record stored with one and returns
+// the frame after it.
+func splitGroupHeader(v []byte) (provision.GroupHeader, []byte, error) {
+	var h provision.GroupHeader
+	if len(v) == 0 || v[0] != groupHeaderTag {
+		return h, nil, errBadHeader
+	}
+	v = v[1:]
+	for _, field := range []*string{&h.DisplayName, &h.ExternalID} {
+		s, rest, ok := readString(v)
+		if !ok {
+			return provision.GroupHeader{}, nil, errBadHeader
+		}
+		*field, v = s, rest
+	}
+	return h, v, nil
+}
+
+// readString reads a uvarint length (in its shortest form) and that many bytes.
+func readString(v []byte) (string, []byte, bool) {
+	n, w := binary.Uvarint(v)
+	if w <= 0 || w != len(binary.AppendUvarint(nil, n)) || n > uint64(len(v)-w) {
+		return "", nil, false
+	}
+	v = v[w:]
+	return string(v[:n]), v[n:], true
+}
+
 var errBadHeader = errors.New("malformed user record header")
 
 // splitUserHeader parses the header of a headed user record and returns the frame after it.
@@ -176,13 +239,20 @@ func stateOf(data []byte) (userState, error) {
 // the JSON has been decoded (encoding/json copies what it keeps), and never use the
 // JSON after that. Reads of compressed records then allocate nothing to decompress.
 func plain(v []byte) ([]byte, func(), error) {
-	if headed(v) {
+	switch {
+	case headed(v):
 		_, frame, err := splitUserHeader(v)
 		if err != nil {
 			return nil, nil, err
 		}
 		v = frame
-	} else if !bytes.HasPrefix(v, zstdMagic) {
+	case len(v) > 0 && v[0] == groupHeaderTag:
+		_, frame, err := splitGroupHeader(v)
+		if err != nil {
+			return nil, nil, err
+		}
+		v = frame
+	case !bytes.HasPrefix(v, zstdMagic):
 		return v, func() {}, nil
 	}
 	c, err := recordCodecs()
@@ -224,55 +294,7 @@ const rewriteBatch = 1000
 // rewriteUsers stores every user record not yet in the current form (headed, compressed)
 // in it, if markUsersForRewrite marked the file. The record's JSON is kept byte for byte.
 func rewriteUsers(db *bolt.DB) error {
-	pending := false
-	if err := db.View(func(tx *bolt.Tx) error {
-		pending = tx.Bucket(bucketMeta).Get(keyRewriteUsers) != nil
-		return nil
-	}); err != nil || !pending {
-		return err
-	}
-	var after []byte
-	for {
-		done := false
-		err := db.Update(func(tx *bolt.Tx) error {
-			users := tx.Bucket(bucketUsers)
-			users.FillPercent = fillPercent[string(bucketUsers)]
-			type rec struct{ k, v []byte }
-			var batch []rec
-			c := users.Cursor()
-			k, v := c.First()
-			if after != nil {
-				if k, v = c.Seek(after); k != nil && bytes.Equal(k, after) {
-					k, v = c.Next()
-				}
-			}
-			for ; k != nil && len(batch) < rewriteBatch; k, v = c.Next() {
-				if headed(v) {
-					continue
-				}
-				nv, err := reencodeUser(v)
-				if err != nil {
-					return fmt.Errorf("rewrite user %q: %w", k, err)
-				}
-				batch = append(batch, rec{bytes.Clone(k), nv})
-			}
-			// Writes after the cursor is done with: bbolt cursors must not cross writes.
-			for _, r := range batch {
-				if err := users.Put(r.k, r.v); err != nil {
-					return fmt.Errorf("rewrite user %q: %w", r.k, err)
-				}
-			}
-			if len(batch) < rewriteBatch {
-				done = true
-				return tx.Bucket(bucketMeta).Delete(keyRewriteUsers)
-			}
-			after = batch[len(batch)-1].k
-			return nil
-		})
-		if err != nil || done {
-			return err
-		}
-	}
+	return rewriteRecords(db, bucketUsers, keyRewriteUsers, headed, reencodeUser)
 }
 
 // reencodeUser turns a plain JSON or bare zstd user record into the current form.

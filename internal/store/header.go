@@ -47,6 +47,10 @@ func (r *readTx) UserState(id string) (provision.UserState, error) {
 // fields in declaration order: displayName and externalId (when set) come before
 // members (TestGroupFieldOrder checks it), so an absent externalId is an empty one.
 func decodeGroupHeader(v []byte) (provision.GroupHeader, error) {
+	if groupHeaded(v) {
+		h, _, err := splitGroupHeader(v)
+		return h, err
+	}
 	var h provision.GroupHeader
 	dec := json.NewDecoder(bytes.NewReader(v))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {

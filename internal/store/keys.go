@@ -36,11 +36,13 @@ var (
 
 // Keys in the meta bucket.
 var (
-	keySchema       = []byte("schema")
-	keyRewriteUsers = []byte("pending/compress-users") // set while a migration's rewrite of user records (schema 2, 3) is unfinished
-	keyCountUsers   = []byte("count/users")
-	keyCountGroups  = []byte("count/groups")
-	keyCountIntents = []byte("count/intents")
+	keySchema         = []byte("schema")
+	keyRewriteUsers   = []byte("pending/compress-users")  // set while a migration's rewrite of user records (schema 2, 3) is unfinished
+	keyRewriteGroups  = []byte("pending/compress-groups") // the same for group records (schema 4)
+	keyRebuildMembers = []byte("pending/pack-members")    // set until the membership index is rebuilt with packed keys (schema 4)
+	keyCountUsers     = []byte("count/users")
+	keyCountGroups    = []byte("count/groups")
+	keyCountIntents   = []byte("count/intents")
 )
 
 const sep = "\x00"

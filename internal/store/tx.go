@@ -3,8 +3,10 @@ package store
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -94,9 +96,20 @@ func (r *readTx) UserByUserName(userName string) (provision.User, error) {
 	return r.userVia(idxUserName, userName)
 }
 
-// UserByEmail finds a user by Panther email, case-insensitively, or ErrNotFound.
+// UserByEmail finds a user by Panther email, case-insensitively, or ErrNotFound. The
+// email index leaves out users whose email is their userName (indexedEmail): such a
+// user is found under its userName.
 func (r *readTx) UserByEmail(email string) (provision.User, error) {
-	return r.userVia(idxEmail, email)
+	u, err := r.userVia(idxEmail, email)
+	if !errors.Is(err, ErrNotFound) || email == "" {
+		return u, err
+	}
+	if v, uerr := r.userVia(idxUserName, email); uerr == nil && sameFold(v.Email, email) {
+		return v, nil
+	} else if uerr != nil && !errors.Is(uerr, ErrNotFound) {
+		return v, uerr
+	}
+	return u, err
 }
 
 // UserByPantherID finds the user linked to a Panther user id, or ErrNotFound.
@@ -184,12 +197,11 @@ func (r *readTx) ScanGroups(offset int, fn func(provision.Group) bool) error {
 // GroupIDsOfUser returns the ids of the user's groups in group id order, from the
 // membership index. An unknown user has none.
 func (r *readTx) GroupIDsOfUser(userID string) ([]string, error) {
-	var ids []string
-	err := scanPairs(r.bucket(bucketMembers), userID, func(gid string) error {
-		ids = append(ids, gid)
-		return nil
-	})
-	return ids, err
+	ids, err := groupsOf(r.bucket(bucketMembers), userID)
+	if err != nil {
+		return nil, fmt.Errorf("groups of user %q: %w", userID, err)
+	}
+	return ids, nil
 }
 
 // --- intents and audit ---
@@ -300,10 +312,13 @@ func (w *writeTx) PutUser(u provision.User) error {
 	for _, c := range []struct {
 		ix    uniqueIndex
 		value string
-	}{{idxUserName, u.UserName}, {idxEmail, u.Email}, {idxPantherID, u.Panther.ID}} {
+	}{{idxUserName, u.UserName}, {idxPantherID, u.Panther.ID}} {
 		if err := c.ix.check(w.tx, u.ID, c.value); err != nil {
 			return err
 		}
+	}
+	if err := w.checkEmail(u.ID, u.Email); err != nil {
+		return err
 	}
 
 	data, err := json.Marshal(u)
@@ -322,7 +337,7 @@ func (w *writeTx) PutUser(u provision.User) error {
 		old, new string
 	}{
 		{idxUserName, old.userName, u.UserName},
-		{idxEmail, old.email, u.Email},
+		{idxEmail, indexedEmail(old.userName, old.email), indexedEmail(u.UserName, u.Email)},
 		{idxPantherID, old.pantherID, u.Panther.ID},
 	} {
 		if err := m.ix.move(w.tx, u.ID, m.old, m.new); err != nil {
@@ -362,7 +377,7 @@ func (w *writeTx) DeleteUser(id string) error {
 	for _, m := range []struct {
 		ix  uniqueIndex
 		old string
-	}{{idxUserName, old.UserName}, {idxEmail, old.Email}, {idxPantherID, old.Panther.ID}} {
+	}{{idxUserName, old.UserName}, {idxEmail, indexedEmail(old.UserName, old.Email)}, {idxPantherID, old.Panther.ID}} {
 		if err := m.ix.move(w.tx, id, m.old, ""); err != nil {
 			return err
 		}
@@ -375,7 +390,7 @@ func (w *writeTx) DeleteUser(id string) error {
 	groups := w.bucket(bucketGroups)
 	now := w.now().UTC()
 	for _, gid := range groupIDs {
-		if err := members.Delete(pairKey(id, gid)); err != nil {
+		if err := members.Delete(memberKey(id, gid)); err != nil {
 			return err
 		}
 		g, err := w.Group(gid)
@@ -394,7 +409,7 @@ func (w *writeTx) DeleteUser(id string) error {
 		g.Members = kept
 		g.Version++
 		g.LastModified = now
-		data, err := json.Marshal(g)
+		data, err := encodeGroup(g)
 		if err != nil {
 			return fmt.Errorf("encode group %q: %w", gid, err)
 		}
@@ -461,7 +476,7 @@ func (w *writeTx) PutGroup(g provision.Group) error {
 	}
 	g.Members = members
 
-	data, err := json.Marshal(g)
+	data, err := encodeGroup(g)
 	if err != nil {
 		return fmt.Errorf("encode group %q: %w", g.ID, err)
 	}
@@ -477,7 +492,7 @@ func (w *writeTx) PutGroup(g provision.Group) error {
 	mb := w.bucket(bucketMembers)
 	for _, m := range old.Members {
 		if _, ok := keep[m]; !ok {
-			if err := mb.Delete(pairKey(m, g.ID)); err != nil {
+			if err := mb.Delete(memberKey(m, g.ID)); err != nil {
 				return err
 			}
 		}
@@ -485,9 +500,13 @@ func (w *writeTx) PutGroup(g provision.Group) error {
 	// bbolt splits nodes only at commit: inserting in key order appends within each
 	// node instead of shifting a growing slice, which keeps a big add O(n log n)
 	// rather than O(n²) when many keys land in one node (an empty index).
-	slices.Sort(added)
-	for _, m := range added {
-		if err := mb.Put(pairKey(m, g.ID), empty); err != nil {
+	keys := make([][]byte, len(added))
+	for i, m := range added {
+		keys[i] = memberKey(m, g.ID)
+	}
+	slices.SortFunc(keys, bytes.Compare)
+	for _, k := range keys {
+		if err := mb.Put(k, empty); err != nil {
 			return err
 		}
 	}
@@ -514,7 +533,7 @@ func (w *writeTx) DeleteGroup(id string) error {
 	}
 	mb := w.bucket(bucketMembers)
 	for _, m := range old.Members {
-		if err := mb.Delete(pairKey(m, id)); err != nil {
+		if err := mb.Delete(memberKey(m, id)); err != nil {
 			return err
 		}
 	}
@@ -597,6 +616,40 @@ func (w *writeTx) addCount(key []byte, delta int64) error {
 }
 
 // --- indexes ---
+
+// indexedEmail is the value the email index holds for a user: its email, unless that is
+// its userName (then "", not indexed). Okta and Entra usually send the work email as the
+// userName, and an entry that repeats the userName index's took 12 MB of pages at 100k
+// users; UserByEmail and checkEmail look under the userName too.
+func indexedEmail(userName, email string) string {
+	if sameFold(email, userName) {
+		return ""
+	}
+	return email
+}
+
+// sameFold says whether a and b have the same key form (fold).
+func sameFold(a, b string) bool { return a == b || strings.ToLower(a) == strings.ToLower(b) }
+
+// checkEmail returns ErrConflict when another user than id has email: in the email
+// index, or as the userName that is also its email.
+func (w *writeTx) checkEmail(id, email string) error {
+	if err := idxEmail.check(w.tx, id, email); err != nil || email == "" {
+		return err
+	}
+	owner := w.bucket(bucketUserName).Get(fold(email))
+	if owner == nil || string(owner) == id {
+		return nil
+	}
+	other, err := w.User(string(owner))
+	if err != nil {
+		return err
+	}
+	if sameFold(other.Email, email) {
+		return fmt.Errorf("%s %q: %w", idxEmail.attr, email, ErrConflict)
+	}
+	return nil
+}
 
 // empty is the value of the keys-only indexes.
 var empty = []byte{}

@@ -83,13 +83,19 @@ func (v *verifier) run() {
 		if g.ID != string(k) {
 			v.fail("group under key %q has id %q", k, g.ID)
 		}
+		if groupHeaded(val) {
+			h, _, _ := splitGroupHeader(val)
+			if h != (provision.GroupHeader{DisplayName: g.DisplayName, ExternalID: g.ExternalID}) {
+				v.fail("group %q: header %+v disagrees with the record", k, h)
+			}
+		}
 		groups[string(k)] = g
 		return nil
 	})
 
 	userAttr := map[string]func(provision.User) string{
 		"userName":   func(u provision.User) string { return u.UserName },
-		"email":      func(u provision.User) string { return u.Email },
+		"email":      func(u provision.User) string { return indexedEmail(u.UserName, u.Email) },
 		"panther id": func(u provision.User) string { return u.Panther.ID },
 	}
 	for _, ix := range []uniqueIndex{idxUserName, idxEmail, idxPantherID} {
@@ -144,17 +150,21 @@ func (v *verifier) run() {
 			if _, ok := users[m]; !ok {
 				v.fail("group %q lists member %q, who is no user", gid, m)
 			}
-			if mb.Get(pairKey(m, gid)) == nil {
+			if mb.Get(memberKey(m, gid)) == nil {
 				v.fail("group %q: member %q missing from the membership index", gid, m)
 			}
 		}
 		memberships += len(seen)
 	}
 	indexed := 0
-	v.pairs(bucketMembers, "membership", func(uid, gid string) bool {
+	_ = mb.ForEach(func(k, _ []byte) error {
 		indexed++
-		_, ok := groups[gid]
-		return ok
+		if _, gid, err := splitMemberKey(k); err != nil {
+			v.fail("membership index: %w: %q", err, k)
+		} else if _, ok := groups[gid]; !ok {
+			v.fail("membership index: stale entry %q (no group %q)", k, gid)
+		}
+		return nil
 	})
 	if indexed != memberships {
 		v.fail("membership index has %d entries, group member lists %d", indexed, memberships)
