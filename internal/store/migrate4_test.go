@@ -74,7 +74,9 @@ func FuzzMemberKey(f *testing.F) {
 func TestEmailIndexLeavesOutUserName(t *testing.T) {
 	s := openTemp(t, Options{NoSync: true})
 	defer s.Close()
-	put := func(u provision.User) error { return s.Update(bg, func(tx provision.Tx) error { return tx.PutUser(u) }) }
+	put := func(u provision.User) error {
+		return s.Update(bg, func(tx provision.Tx) error { return tx.PutUser(u) })
+	}
 	user := func(id, userName, email string) provision.User {
 		return provision.User{ID: id, UserName: userName, Email: email, Active: true, Version: 1}
 	}
