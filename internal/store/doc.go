@@ -2,22 +2,26 @@
 // records, their secondary indexes and cross-references, pending intents and the audit
 // trail. It implements provision.Store; only this package imports bbolt.
 //
-// # File layout (schema version 3)
+// # File layout (schema version 4)
 //
 // Every top-level bucket and what its keys and values are:
 //
 //	meta                  "schema" -> uint64 BE; "count/users", "count/groups", "count/intents" -> uint64 BE;
 //	                      "probe" -> last Probe time (decimal nanos)
-//	users                 id -> header (userName, active, Panther id) ++ JSON provision.User, zstd-compressed
+//	users                 id -> header (userName, active, linked) ++ JSON provision.User, zstd-compressed
 //	                      with a fixed dictionary (codec.go)
-//	groups                id -> JSON provision.Group (Members in order)
+//	groups                id -> header (displayName, externalId) ++ JSON provision.Group (Members in
+//	                      order), zstd-compressed
 //	idx/user/userName     lower(userName) -> id                 unique
-//	idx/user/email        lower(email) -> id                    unique, empty not indexed
+//	idx/user/email        lower(email) -> id                    unique; not indexed when empty or equal to
+//	                                                            the userName (found under the userName)
 //	idx/user/pantherId    Panther id -> id                      unique, empty not indexed
 //	idx/user/externalId   externalId "\x00" id -> nil           not unique, empty not indexed
 //	idx/group/displayName lower(displayName) -> id              unique
 //	idx/group/externalId  externalId "\x00" id -> nil           not unique, empty not indexed
-//	members               userID "\x00" groupID -> nil          the reverse of Group.Members
+//	members               packed userID ++ packed groupID -> nil the reverse of Group.Members; a
+//	                                                            canonical UUID packs to 0x00 and its 16
+//	                                                            bytes, another id to itself and 0x00
 //	intents               userID -> JSON provision.Intent
 //	audit                 (time nanos, sign-flipped) BE ++ sequence BE -> JSON provision.AuditEntry
 //
@@ -26,8 +30,9 @@
 // the parts of composite keys.
 //
 // Schema history: 1, every value JSON; 2, user records compressed; 3, a plain state
-// header before each compressed user record. Each migration runs at open: every user is
-// rewritten once, in transactions of a thousand, and a rewrite cut short is finished by
-// the next open. A file of a newer schema than the build's is refused, so an older
+// header before each compressed user record; 4, emails equal to the userName left out
+// of the email index, group records compressed behind a header, membership keys packed
+// (migrate4.go). Each migration runs at open: the records it changes are rewritten
+// once, in small transactions, and a rewrite cut short is finished by the next open. A file of a newer schema than the build's is refused, so an older
 // release never misreads a record.
 package store

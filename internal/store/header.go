@@ -42,8 +42,9 @@ func (r *readTx) UserState(id string) (provision.UserState, error) {
 	return provision.UserState{ID: id, UserName: st.userName, Active: st.active, Linked: st.linked}, nil
 }
 
-// decodeGroupHeader reads displayName and externalId from a group record and stops at
-// "members". Group records are provision.Group encoded by encoding/json, which writes
+// decodeGroupHeader reads displayName and externalId from a group record: from its
+// header (schema 4), or from a JSON record written before, stopping at "members".
+// Group records are provision.Group encoded by encoding/json, which writes
 // fields in declaration order: displayName and externalId (when set) come before
 // members (TestGroupFieldOrder checks it), so an absent externalId is an empty one.
 func decodeGroupHeader(v []byte) (provision.GroupHeader, error) {
