@@ -81,7 +81,7 @@ func Open(path string, opts Options) (*Bolt, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	for _, finish := range []func(*bolt.DB) error{rewriteUsers, rewriteGroups, rebuildMembers} {
+	for _, finish := range []func(*bolt.DB) error{rewriteUsers, rewriteGroups, rebuildIndexes} {
 		if err := finish(db); err != nil {
 			_ = db.Close()
 			return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -99,7 +99,7 @@ func Open(path string, opts Options) (*Bolt, error) {
 var migrations = map[uint64]func(tx *bolt.Tx) error{
 	1: markUsersForRewrite, // users compressed
 	2: markUsersForRewrite, // a state header before each user's frame
-	3: migrateTo4,          // a smaller email index, compressed groups, packed membership keys
+	3: migrateTo4,          // compressed groups, a smaller email index, packed ids in the indexes
 }
 
 // prepare creates the buckets of a new file, or checks (and migrates) an existing one.

@@ -538,11 +538,14 @@ func TestVerify(t *testing.T) {
 			return tx.Bucket(bucketUserName).Delete([]byte("user1@example.com"))
 		}, `userName "user1@example.com" not indexed`},
 		{"stale email entry", func(tx *bolt.Tx) error {
-			return tx.Bucket(bucketUserEmail).Put([]byte("old@example.com"), []byte("u-000001"))
+			return tx.Bucket(bucketUserEmail).Put([]byte("old@example.com"), packID(nil, "u-000001"))
 		}, `email index: "old@example.com" points to record "u-000001"`},
 		{"entry for a missing user", func(tx *bolt.Tx) error {
-			return tx.Bucket(bucketUserPantherID).Put([]byte("p-9"), []byte("u-000009"))
+			return tx.Bucket(bucketUserPantherID).Put(packID(nil, "p-9"), packID(nil, "u-000009"))
 		}, "missing record"},
+		{"unpacked id in an index", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketUserName).Put([]byte("user1@example.com"), []byte("u-000001"))
+		}, `userName index: "user1@example.com": malformed index entry`},
 		{"stale externalId pair", func(tx *bolt.Tx) error {
 			return tx.Bucket(bucketUserExternalID).Put(pairKey("other", "u-000001"), empty)
 		}, "stale entry"},
@@ -554,7 +557,7 @@ func TestVerify(t *testing.T) {
 		}, `member "u-000002" missing from the membership index`},
 		{"redundant email entry", func(tx *bolt.Tx) error {
 			// user1's email is its userName: the index leaves it out.
-			return tx.Bucket(bucketUserEmail).Put([]byte("user1@example.com"), []byte("u-000001"))
+			return tx.Bucket(bucketUserEmail).Put([]byte("user1@example.com"), packID(nil, "u-000001"))
 		}, `email index: "user1@example.com" points to record "u-000001"`},
 		{"malformed membership key", func(tx *bolt.Tx) error {
 			return tx.Bucket(bucketMembers).Put([]byte("u-000001"), empty)

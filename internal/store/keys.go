@@ -39,7 +39,7 @@ var (
 	keySchema         = []byte("schema")
 	keyRewriteUsers   = []byte("pending/compress-users")  // set while a migration's rewrite of user records (schema 2, 3) is unfinished
 	keyRewriteGroups  = []byte("pending/compress-groups") // the same for group records (schema 4)
-	keyRebuildMembers = []byte("pending/pack-members")    // set until the membership index is rebuilt with packed keys (schema 4)
+	keyRebuildIndexes = []byte("pending/rebuild-indexes") // set until the indexes are rebuilt with packed ids (schema 4)
 	keyCountUsers     = []byte("count/users")
 	keyCountGroups    = []byte("count/groups")
 	keyCountIntents   = []byte("count/intents")

@@ -9,13 +9,14 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Membership index keys (schema 4). A key is the user id then the group id, each
-// packed: an id in the canonical form the service mints (a lower-case UUID) as a zero
+// Packed ids (schema 4). A membership index key is the user id then the group id, each
+// packed, and a unique index entry's value is the packed id of its record: an id in the canonical form the service mints (a lower-case UUID) as a zero
 // byte and its 16 bytes, any other id as itself and a terminating zero byte (ids
 // contain no NUL, so it cannot start with one). Both forms are self-delimiting, so the
 // keys that start with a packed user id are exactly that user's memberships. With
-// UUIDs a key is 34 bytes instead of 73: 200k memberships took 26 MB of pages as
-// text and take 14 MB packed.
+// UUIDs a membership key is 34 bytes instead of 73: 200k memberships took 26 MB of
+// pages as text and take 14 MB packed. The Panther id index packs its keys too
+// (Panther's user ids are UUIDs).
 
 // packID appends the packed form of id to dst.
 func packID(dst []byte, id string) []byte {
@@ -40,24 +41,36 @@ func canonicalUUID(id string) (uuid.UUID, bool) {
 	return u, true
 }
 
-var errBadMemberKey = errors.New("malformed membership key")
+var (
+	errBadMemberKey  = errors.New("malformed membership key")
+	errBadIndexValue = errors.New("malformed index entry")
+)
 
 // unpackID reads one packed id from the start of b and returns the rest.
-func unpackID(b []byte) (string, []byte, error) {
+func unpackID(b []byte) (string, []byte, bool) {
 	switch {
 	case len(b) == 0:
-		return "", nil, errBadMemberKey
+		return "", nil, false
 	case b[0] == 0:
 		if len(b) < 17 {
-			return "", nil, errBadMemberKey
+			return "", nil, false
 		}
-		return uuid.UUID(b[1:17]).String(), b[17:], nil
+		return uuid.UUID(b[1:17]).String(), b[17:], true
 	}
 	i := bytes.IndexByte(b, 0)
 	if i < 0 {
-		return "", nil, errBadMemberKey
+		return "", nil, false
 	}
-	return string(b[:i]), b[i+1:], nil
+	return string(b[:i]), b[i+1:], true
+}
+
+// unpackValue returns the id a unique index entry's value holds: packID's form, whole.
+func unpackValue(v []byte) (string, error) {
+	id, rest, ok := unpackID(v)
+	if !ok || len(rest) != 0 {
+		return "", errBadIndexValue
+	}
+	return id, nil
 }
 
 // memberKey is the membership index key of user userID in group groupID.
@@ -67,12 +80,12 @@ func memberKey(userID, groupID string) []byte {
 
 // splitMemberKey returns the user and group ids of a membership key.
 func splitMemberKey(k []byte) (userID, groupID string, err error) {
-	userID, rest, err := unpackID(k)
-	if err != nil {
-		return "", "", err
+	userID, rest, ok := unpackID(k)
+	if !ok {
+		return "", "", errBadMemberKey
 	}
-	groupID, rest, err = unpackID(rest)
-	if err != nil || len(rest) != 0 {
+	groupID, rest, ok = unpackID(rest)
+	if !ok || len(rest) != 0 {
 		return "", "", errBadMemberKey
 	}
 	return userID, groupID, nil
@@ -85,8 +98,8 @@ func groupsOf(members *bolt.Bucket, userID string) ([]string, error) {
 	var ids []string
 	c := members.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		gid, rest, err := unpackID(k[len(prefix):])
-		if err != nil || len(rest) != 0 {
+		gid, rest, ok := unpackID(k[len(prefix):])
+		if !ok || len(rest) != 0 {
 			return nil, errBadMemberKey
 		}
 		ids = append(ids, gid)

@@ -11,39 +11,19 @@ import (
 )
 
 // Schema 4 makes the store smaller, so that a 100k-user store's working set fits a
-// small container: the email index leaves out emails equal to the userName
-// (indexedEmail), group records are compressed (encodeGroup) and membership keys pack
-// UUIDs into 16 bytes (memberKey). At 100k users and 200k memberships the pages in
-// use went from 123 MB to 91 MB.
+// small container: group records are compressed (encodeGroup), the email index leaves
+// out emails equal to the userName (indexedEmail), and ids are packed (packID) in
+// membership keys, in unique index values and in Panther id keys. At 100k users and
+// 200k memberships the pages in use went from 123 MB to TODO MB.
 //
-// migrateTo4 drops the redundant email entries in the opening transaction (deletes
-// only free pages) and marks the rest, which rewrite most of a bucket, to be done in
-// small transactions after it (see markUsersForRewrite for why): rewriteGroups and
-// rebuildMembers.
+// migrateTo4 only marks the work, which is done after the opening transaction in small
+// ones (see markUsersForRewrite for why): rewriteGroups, then rebuildIndexes.
 func migrateTo4(tx *bolt.Tx) error {
-	emails, names := tx.Bucket(bucketUserEmail), tx.Bucket(bucketUserName)
-	var redundant [][]byte
-	err := emails.ForEach(func(k, id []byte) error {
-		// The user whose userName has this key form is the entry's own user: its email
-		// is its userName.
-		if bytes.Equal(names.Get(k), id) {
-			redundant = append(redundant, bytes.Clone(k))
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, k := range redundant {
-		if err := emails.Delete(k); err != nil {
-			return err
-		}
-	}
 	meta := tx.Bucket(bucketMeta)
 	if err := meta.Put(keyRewriteGroups, []byte{1}); err != nil {
 		return err
 	}
-	return meta.Put(keyRebuildMembers, []byte{1})
+	return meta.Put(keyRebuildIndexes, []byte{1})
 }
 
 // rewriteGroups stores every group record still in JSON with a header and compressed,
@@ -61,68 +41,97 @@ func rewriteGroups(db *bolt.DB) error {
 // groupHeaded says whether a stored group record starts with a header (schema 4).
 func groupHeaded(v []byte) bool { return len(v) > 0 && v[0] == groupHeaderTag }
 
-// rebuildMembers rewrites the membership index with packed keys, from the group
-// records, if migrateTo4 marked the file. The old bucket is dropped in a transaction of
-// its own, so that the new keys reuse its pages; they are then written in key order, a
-// batch per transaction, into pages packed 90% full. A rebuild cut short starts over at
-// the next open (the mark stays until the last batch).
-func rebuildMembers(db *bolt.DB) error {
-	if pending, err := marked(db, keyRebuildMembers); err != nil || !pending {
+// rebuiltIndexes are the buckets rebuildIndexes writes anew from the records.
+var rebuiltIndexes = [][]byte{bucketUserName, bucketUserEmail, bucketUserPantherID, bucketGroupName, bucketMembers}
+
+// rebuildIndexes writes the unique indexes and the membership index again from the
+// user and group records, in schema 4's form, if migrateTo4 marked the file. The old
+// buckets are dropped in a transaction of their own, so that the new entries reuse
+// their pages; the entries are then written in key order, a batch per transaction,
+// into pages packed 90% full (the indexes of an import fill theirs to about 69%). A
+// rebuild cut short starts over from the records at the next open: the mark stays
+// until the last batch.
+func rebuildIndexes(db *bolt.DB) error {
+	if pending, err := marked(db, keyRebuildIndexes); err != nil || !pending {
 		return err
 	}
-	var keys [][]byte
+	entries := map[string][]kv{}
+	add := func(bucket []byte, k, v []byte) {
+		entries[string(bucket)] = append(entries[string(bucket)], kv{k, v})
+	}
 	err := db.Update(func(tx *bolt.Tx) error {
-		err := tx.Bucket(bucketGroups).ForEach(func(k, v []byte) error {
+		err := tx.Bucket(bucketUsers).ForEach(func(k, v []byte) error {
+			u, err := decode[provision.User]("user", k, v)
+			if err != nil {
+				return err
+			}
+			id := packID(nil, u.ID)
+			add(bucketUserName, idxUserName.key(u.UserName), id)
+			if e := indexedEmail(u.UserName, u.Email); e != "" {
+				add(bucketUserEmail, idxEmail.key(e), id)
+			}
+			if u.Panther.ID != "" {
+				add(bucketUserPantherID, idxPantherID.key(u.Panther.ID), id)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = tx.Bucket(bucketGroups).ForEach(func(k, v []byte) error {
 			g, err := decode[provision.Group]("group", k, v)
 			if err != nil {
 				return err
 			}
+			add(bucketGroupName, idxDisplayName.key(g.DisplayName), packID(nil, g.ID))
 			for _, m := range g.Members {
-				keys = append(keys, memberKey(m, g.ID))
+				add(bucketMembers, memberKey(m, g.ID), empty)
 			}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		if err := tx.DeleteBucket(bucketMembers); err != nil {
-			return err
+		for _, name := range rebuiltIndexes {
+			if err := tx.DeleteBucket(name); err != nil {
+				return err
+			}
+			if _, err := tx.CreateBucket(name); err != nil {
+				return err
+			}
 		}
-		_, err = tx.CreateBucket(bucketMembers)
-		return err
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("rebuild the membership index: %w", err)
+		return fmt.Errorf("rebuild the indexes: %w", err)
 	}
-	slices.SortFunc(keys, bytes.Compare)
-	keys = slices.CompactFunc(keys, bytes.Equal) // a member listed twice (never written, but harmless)
-	for len(keys) > 0 {
-		n := min(len(keys), rebuildBatch)
-		batch := keys[:n]
-		keys = keys[n:]
-		last := len(keys) == 0
-		err := db.Update(func(tx *bolt.Tx) error {
-			mb := tx.Bucket(bucketMembers)
-			mb.FillPercent = 0.9
-			for _, k := range batch {
-				if err := mb.Put(k, empty); err != nil {
-					return err
+	for _, name := range rebuiltIndexes {
+		es := entries[string(name)]
+		slices.SortFunc(es, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
+		for len(es) > 0 {
+			batch := es[:min(len(es), rebuildBatch)]
+			es = es[len(batch):]
+			err := db.Update(func(tx *bolt.Tx) error {
+				bk := tx.Bucket(name)
+				bk.FillPercent = 0.9
+				for _, e := range batch {
+					if err := bk.Put(e.k, e.v); err != nil {
+						return err
+					}
 				}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("rebuild the indexes: %w", err)
 			}
-			if last {
-				return tx.Bucket(bucketMeta).Delete(keyRebuildMembers)
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("rebuild the membership index: %w", err)
 		}
 	}
-	// No memberships at all: nothing above cleared the mark.
-	return db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Delete(keyRebuildMembers) })
+	return db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Delete(keyRebuildIndexes) })
 }
 
-// rebuildBatch is how many membership keys one transaction of rebuildMembers writes.
+type kv struct{ k, v []byte }
+
+// rebuildBatch is how many entries one transaction of rebuildIndexes writes.
 const rebuildBatch = 20_000
 
 // marked says whether the meta bucket holds key (a migration's unfinished work).
@@ -148,9 +157,10 @@ func rewriteRecords(db *bolt.DB, bucket, key []byte, current func(v []byte) bool
 		done := false
 		err := db.Update(func(tx *bolt.Tx) error {
 			bk := tx.Bucket(bucket)
-			bk.FillPercent = fillPercent[string(bucket)]
-			type rec struct{ k, v []byte }
-			var batch []rec
+			if fp, ok := fillPercent[string(bucket)]; ok {
+				bk.FillPercent = fp
+			}
+			var batch []kv
 			c := bk.Cursor()
 			k, v := c.First()
 			if after != nil {
@@ -166,7 +176,7 @@ func rewriteRecords(db *bolt.DB, bucket, key []byte, current func(v []byte) bool
 				if err != nil {
 					return fmt.Errorf("rewrite %s %q: %w", bucket, k, err)
 				}
-				batch = append(batch, rec{bytes.Clone(k), nv})
+				batch = append(batch, kv{bytes.Clone(k), nv})
 			}
 			// Writes after the cursor is done with: bbolt cursors must not cross writes.
 			for _, r := range batch {

@@ -99,7 +99,7 @@ func TestEmailIndexLeavesOutUserName(t *testing.T) {
 		var out []string
 		_ = s.db.View(func(tx *bolt.Tx) error {
 			return tx.Bucket(bucketUserEmail).ForEach(func(k, v []byte) error {
-				out = append(out, string(k)+"="+string(v))
+				out = append(out, string(k)+"="+mustUnpack(t, v))
 				return nil
 			})
 		})
@@ -186,6 +186,12 @@ func testMigrationTo4(t *testing.T, from string) {
 		}
 		return fmt.Sprintf("018f0000-0000-7000-9000-%012x", g*104729)
 	}
+	pantherID := func(i int) string {
+		if i%7 == 3 {
+			return fmt.Sprintf("p-%d", i)
+		}
+		return fmt.Sprintf("11110000-0000-4000-8000-%012x", i*31)
+	}
 	var want []provision.Group
 	err := s.Update(bg, func(tx provision.Tx) error {
 		for i := range users {
@@ -194,6 +200,7 @@ func testMigrationTo4(t *testing.T, from string) {
 			if i%5 == 0 {
 				u.Email = fmt.Sprintf("u%d@corp.example", i) // not the userName: stays indexed
 			}
+			u.Panther.ID = pantherID(i)
 			if err := tx.PutUser(u); err != nil {
 				return err
 			}
@@ -228,52 +235,76 @@ func testMigrationTo4(t *testing.T, from string) {
 	}
 
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		emails, mb, gb := tx.Bucket(bucketUserEmail), tx.Bucket(bucketMembers), tx.Bucket(bucketGroups)
-		for i := range users {
-			if i%5 != 0 {
-				if err := emails.Put(fold(fmt.Sprintf("User%d@example.com", i)), []byte(id(i))); err != nil {
+		if from == "interrupted" {
+			// migrateTo4 marked the work and the rebuild was cut short: half of each
+			// index written, a third of the groups compressed.
+			for _, name := range rebuiltIndexes {
+				if err := dropEveryOther(tx.Bucket(name)); err != nil {
 					return err
 				}
 			}
-		}
-		var packed [][]byte
-		_ = mb.ForEach(func(k, _ []byte) error { packed = append(packed, bytes.Clone(k)); return nil })
-		for i, k := range packed {
-			if from == "interrupted" && i%2 == 0 {
-				continue // the rebuild got this far, in no particular order
-			}
-			if err := mb.Delete(k); err != nil {
-				return err
-			}
-		}
-		for gi, g := range want {
-			data, _ := json.Marshal(g)
-			if from == "interrupted" && gi%3 == 0 {
-				continue // compressed already
-			}
-			if err := gb.Put([]byte(g.ID), data); err != nil {
-				return err
-			}
-			if from == "schema 3" {
-				for _, m := range g.Members {
-					if err := mb.Put(pairKey(m, g.ID), empty); err != nil {
+			for gi, g := range want {
+				if data, _ := json.Marshal(g); gi%3 != 0 {
+					if err := tx.Bucket(bucketGroups).Put([]byte(g.ID), data); err != nil {
 						return err
 					}
 				}
 			}
+			meta := tx.Bucket(bucketMeta)
+			if err := meta.Put(keyRewriteGroups, []byte{1}); err != nil {
+				return err
+			}
+			return meta.Put(keyRebuildIndexes, []byte{1})
 		}
-		meta := tx.Bucket(bucketMeta)
-		if from == "interrupted" {
-			// migrateTo4 ran (the emails would be gone; left here to show they need not be)
-			// and the work after it did not finish.
-			for _, k := range [][]byte{keyRewriteGroups, keyRebuildMembers} {
-				if err := meta.Put(k, []byte{1}); err != nil {
+		// What schema 3 wrote: ids as they are in index values and Panther id keys,
+		// every email indexed, membership keys as text, groups as JSON.
+		for _, ix := range []uniqueIndex{idxUserName, idxEmail, idxPantherID, idxDisplayName} {
+			bk := tx.Bucket(ix.bucket)
+			var old []kv
+			err := bk.ForEach(func(k, v []byte) error {
+				id, err := unpackValue(v)
+				if ix.bucket[len(ix.bucket)-1] == 'd' { // idx/user/pantherId: the key is packed too
+					k = []byte(id[:0] + mustUnpack(t, k))
+				}
+				old = append(old, kv{bytes.Clone(k), []byte(id)})
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if err := tx.DeleteBucket(ix.bucket); err != nil {
+				return err
+			}
+			bk, _ = tx.CreateBucket(ix.bucket)
+			for _, e := range old {
+				if err := bk.Put(e.k, e.v); err != nil {
 					return err
 				}
 			}
-			return nil
 		}
-		return meta.Put(keySchema, u64(3))
+		for i := range users {
+			if i%5 != 0 {
+				if err := tx.Bucket(bucketUserEmail).Put(fold(fmt.Sprintf("User%d@example.com", i)), []byte(id(i))); err != nil {
+					return err
+				}
+			}
+		}
+		if err := tx.DeleteBucket(bucketMembers); err != nil {
+			return err
+		}
+		mb, _ := tx.CreateBucket(bucketMembers)
+		for _, g := range want {
+			data, _ := json.Marshal(g)
+			if err := tx.Bucket(bucketGroups).Put([]byte(g.ID), data); err != nil {
+				return err
+			}
+			for _, m := range g.Members {
+				if err := mb.Put(pairKey(m, g.ID), empty); err != nil {
+					return err
+				}
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keySchema, u64(3))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -291,7 +322,7 @@ func testMigrationTo4(t *testing.T, from string) {
 		if v, _ := readU64(meta.Get(keySchema)); v != SchemaVersion {
 			t.Errorf("schema %d after migration", v)
 		}
-		for _, k := range [][]byte{keyRewriteGroups, keyRebuildMembers} {
+		for _, k := range [][]byte{keyRewriteGroups, keyRebuildIndexes} {
 			if meta.Get(k) != nil {
 				t.Errorf("mark %s still set", k)
 			}
@@ -302,33 +333,23 @@ func testMigrationTo4(t *testing.T, from string) {
 			}
 			return nil
 		})
-		if n := tx.Bucket(bucketMembers).Stats().KeyN; from == "schema 3" && n == 0 {
-			t.Error("no memberships after the rebuild")
-		}
-		if from == "schema 3" {
-			// Redundant email entries dropped; the others kept.
-			if n := tx.Bucket(bucketUserEmail).Stats().KeyN; n != users/5 {
-				t.Errorf("%d email entries after migration, want %d", n, users/5)
-			}
+		// Redundant email entries dropped; the others kept.
+		if n := tx.Bucket(bucketUserEmail).Stats().KeyN; n != users/5 {
+			t.Errorf("%d email entries after migration, want %d", n, users/5)
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if from == "schema 3" {
-		if err := s.Verify(bg); err != nil {
-			t.Errorf("verify after migration: %v", err)
-		}
-	} else if err := s.Verify(bg); err == nil || !strings.Contains(err.Error(), "email index") {
-		// The interrupted file kept the redundant email entries migrateTo4 would have
-		// dropped: Verify says so, and nothing else.
-		t.Errorf("verify after an interrupted migration: %v", err)
-	} else if strings.Contains(err.Error(), "member") || strings.Contains(err.Error(), "group") {
-		t.Errorf("verify after an interrupted migration: %v", err)
+	if err := s.Verify(bg); err != nil {
+		t.Errorf("verify after migration: %v", err)
 	}
 	err = s.View(bg, func(tx provision.ReadTx) error {
 		for _, g := range want {
+			if got, err := tx.GroupByDisplayName(strings.ToUpper(g.DisplayName)); err != nil || got.ID != g.ID {
+				return fmt.Errorf("group %s by displayName: %q, %v", g.ID, got.ID, err)
+			}
 			got, err := tx.Group(g.ID)
 			if err != nil {
 				return err
@@ -357,6 +378,12 @@ func testMigrationTo4(t *testing.T, from string) {
 			}
 			if err != nil || u.ID != id(i) {
 				return fmt.Errorf("user %d by email: %q, %v", i, u.ID, err)
+			}
+			if u, err = tx.UserByPantherID(pantherID(i)); err != nil || u.ID != id(i) {
+				return fmt.Errorf("user %d by Panther id: %q, %v", i, u.ID, err)
+			}
+			if u, err = tx.UserByUserName(fmt.Sprintf("USER%d@example.com", i)); err != nil || u.ID != id(i) {
+				return fmt.Errorf("user %d by userName: %q, %v", i, u.ID, err)
 			}
 		}
 		return nil
@@ -412,4 +439,31 @@ func FuzzGroupRecord(f *testing.F) {
 			release()
 		}
 	})
+}
+
+// dropEveryOther deletes every other entry of bk, as a rebuild cut short leaves it.
+func dropEveryOther(bk *bolt.Bucket) error {
+	var doomed [][]byte
+	i := 0
+	_ = bk.ForEach(func(k, _ []byte) error {
+		if i++; i%2 == 0 {
+			doomed = append(doomed, bytes.Clone(k))
+		}
+		return nil
+	})
+	for _, k := range doomed {
+		if err := bk.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func mustUnpack(t *testing.T, k []byte) string {
+	t.Helper()
+	id, err := unpackValue(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

@@ -81,14 +81,14 @@ func (r *readTx) User(id string) (provision.User, error) {
 
 // userVia follows a unique index to the user it names.
 func (r *readTx) userVia(ix uniqueIndex, value string) (provision.User, error) {
-	var id []byte
-	if value != "" {
-		id = r.bucket(ix.bucket).Get(ix.key(value))
+	id, err := ix.owner(r.tx, value)
+	if err != nil {
+		return provision.User{}, err
 	}
-	if id == nil {
+	if id == "" {
 		return provision.User{}, fmt.Errorf("user with %s %q: %w", ix.attr, value, ErrNotFound)
 	}
-	return r.User(string(id))
+	return r.User(id)
 }
 
 // UserByUserName finds a user by userName, case-insensitively, or ErrNotFound.
@@ -158,14 +158,14 @@ func (r *readTx) Group(id string) (provision.Group, error) {
 
 // GroupByDisplayName finds a group by displayName, case-insensitively, or ErrNotFound.
 func (r *readTx) GroupByDisplayName(name string) (provision.Group, error) {
-	var id []byte
-	if name != "" {
-		id = r.bucket(bucketGroupName).Get(fold(name))
+	id, err := idxDisplayName.owner(r.tx, name)
+	if err != nil {
+		return provision.Group{}, err
 	}
-	if id == nil {
+	if id == "" {
 		return provision.Group{}, fmt.Errorf("group with displayName %q: %w", name, ErrNotFound)
 	}
-	return r.Group(string(id))
+	return r.Group(id)
 }
 
 // GroupsByExternalID returns the groups whose externalId is exactly ext, in id order.
@@ -637,11 +637,11 @@ func (w *writeTx) checkEmail(id, email string) error {
 	if err := idxEmail.check(w.tx, id, email); err != nil || email == "" {
 		return err
 	}
-	owner := w.bucket(bucketUserName).Get(fold(email))
-	if owner == nil || string(owner) == id {
-		return nil
+	owner, err := idxUserName.owner(w.tx, email)
+	if err != nil || owner == "" || owner == id {
+		return err
 	}
-	other, err := w.User(string(owner))
+	other, err := w.User(owner)
 	if err != nil {
 		return err
 	}
@@ -654,7 +654,8 @@ func (w *writeTx) checkEmail(id, email string) error {
 // empty is the value of the keys-only indexes.
 var empty = []byte{}
 
-// uniqueIndex maps an attribute's key form to the id of the one record that has it.
+// uniqueIndex maps an attribute's key form to the id of the one record that has it,
+// packed (packID).
 type uniqueIndex struct {
 	bucket []byte
 	attr   string
@@ -664,19 +665,33 @@ type uniqueIndex struct {
 var (
 	idxUserName    = uniqueIndex{bucketUserName, "userName", fold}
 	idxEmail       = uniqueIndex{bucketUserEmail, "email", fold}
-	idxPantherID   = uniqueIndex{bucketUserPantherID, "panther id", func(s string) []byte { return []byte(s) }}
+	idxPantherID   = uniqueIndex{bucketUserPantherID, "panther id", func(s string) []byte { return packID(nil, s) }}
 	idxDisplayName = uniqueIndex{bucketGroupName, "displayName", fold}
 )
 
+// owner returns the id of the record indexed under value, or "" when there is none.
+func (ix uniqueIndex) owner(tx *bolt.Tx, value string) (string, error) {
+	if value == "" {
+		return "", nil
+	}
+	v := tx.Bucket(ix.bucket).Get(ix.key(value))
+	if v == nil {
+		return "", nil
+	}
+	id, err := unpackValue(v)
+	if err != nil {
+		return "", fmt.Errorf("%s index entry for %q: %w", ix.attr, value, err)
+	}
+	return id, nil
+}
+
 // check returns ErrConflict when value is indexed for a record other than id.
 func (ix uniqueIndex) check(tx *bolt.Tx, id, value string) error {
-	if value == "" {
-		return nil
+	owner, err := ix.owner(tx, value)
+	if err == nil && owner != "" && owner != id {
+		err = fmt.Errorf("%s %q: %w", ix.attr, value, ErrConflict)
 	}
-	if owner := tx.Bucket(ix.bucket).Get(ix.key(value)); owner != nil && string(owner) != id {
-		return fmt.Errorf("%s %q: %w", ix.attr, value, ErrConflict)
-	}
-	return nil
+	return err
 }
 
 // move re-points record id's entry from oldValue to newValue (both may be empty: not
@@ -693,13 +708,15 @@ func (ix uniqueIndex) move(tx *bolt.Tx, id, oldValue, newValue string) error {
 	if bytes.Equal(oldKey, newKey) {
 		return nil
 	}
-	if oldKey != nil && string(bk.Get(oldKey)) == id {
+	if owner, err := ix.owner(tx, oldValue); err != nil {
+		return err
+	} else if owner == id {
 		if err := bk.Delete(oldKey); err != nil {
 			return err
 		}
 	}
 	if newKey != nil {
-		return bk.Put(newKey, []byte(id))
+		return bk.Put(newKey, packID(nil, id))
 	}
 	return nil
 }

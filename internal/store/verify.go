@@ -188,8 +188,13 @@ func (v *verifier) run() {
 // attribute has that key, and each record with a non-empty attribute has its entry.
 func (v *verifier) unique(ix uniqueIndex, records int, valueOf func(id string) (string, bool), each func(yield func(id, value string))) {
 	bk := v.tx.Bucket(ix.bucket)
-	_ = bk.ForEach(func(k, id []byte) error {
-		value, ok := valueOf(string(id))
+	_ = bk.ForEach(func(k, packed []byte) error {
+		id, err := unpackValue(packed)
+		if err != nil {
+			v.fail("%s index: %q: %w %x", ix.attr, k, err, packed)
+			return nil
+		}
+		value, ok := valueOf(id)
 		if !ok {
 			v.fail("%s index: %q points to missing record %q", ix.attr, k, id)
 		} else if !bytes.Equal(ix.key(value), k) {
@@ -198,7 +203,7 @@ func (v *verifier) unique(ix uniqueIndex, records int, valueOf func(id string) (
 		return nil
 	})
 	each(func(id, value string) {
-		if value != "" && string(bk.Get(ix.key(value))) != id {
+		if owner, _ := ix.owner(v.tx, value); value != "" && owner != id {
 			v.fail("record %q: %s %q not indexed to it", id, ix.attr, value)
 		}
 	})
