@@ -30,8 +30,8 @@ import (
 // before, most of a large group's PATCH response).
 //
 // A stored value is self-describing: JSON starts with '{', a bare zstd frame (schema 2)
-// with its magic number, a headed record with userHeaderTag, and the frame names its
-// dictionary. userDict must therefore never change: a new dictionary gets a new id and
+// with its magic number, a headed record with userHeaderTag (or groupHeaderTag, for a
+// group), and the frame names its dictionary. userDict must therefore never change: a new dictionary gets a new id and
 // the old one stays registered for decoding.
 
 // userHeaderTag starts a user record with a state header; neither JSON nor a zstd frame

@@ -12,27 +12,27 @@
 //	                      with a fixed dictionary (codec.go)
 //	groups                id -> header (displayName, externalId) ++ JSON provision.Group (Members in
 //	                      order), zstd-compressed
-//	idx/user/userName     lower(userName) -> id                 unique
-//	idx/user/email        lower(email) -> id                    unique; not indexed when empty or equal to
+//	idx/user/userName     lower(userName) -> packed id          unique
+//	idx/user/email        lower(email) -> packed id             unique; not indexed when empty or equal to
 //	                                                            the userName (found under the userName)
-//	idx/user/pantherId    Panther id -> id                      unique, empty not indexed
+//	idx/user/pantherId    packed Panther id -> packed id        unique, empty not indexed
 //	idx/user/externalId   externalId "\x00" id -> nil           not unique, empty not indexed
-//	idx/group/displayName lower(displayName) -> id              unique
+//	idx/group/displayName lower(displayName) -> packed id       unique
 //	idx/group/externalId  externalId "\x00" id -> nil           not unique, empty not indexed
-//	members               packed userID ++ packed groupID -> nil the reverse of Group.Members; a
-//	                                                            canonical UUID packs to 0x00 and its 16
-//	                                                            bytes, another id to itself and 0x00
+//	members               packed userID ++ packed groupID -> nil the reverse of Group.Members
 //	intents               userID -> JSON provision.Intent
 //	audit                 (time nanos, sign-flipped) BE ++ sequence BE -> JSON provision.AuditEntry
 //
-// Record and index change in the same transaction, and the counters in meta change with
-// them, so counts are O(1). Ids may not be empty or contain a NUL byte: NUL separates
-// the parts of composite keys.
+// A packed id (packed.go) is a canonical UUID as 0x00 and its 16 bytes, any other id
+// as itself and 0x00. Record and index change in the same transaction, and the
+// counters in meta change with them, so counts are O(1). Ids may not be empty or
+// contain a NUL byte: NUL separates the parts of composite keys.
 //
 // Schema history: 1, every value JSON; 2, user records compressed; 3, a plain state
-// header before each compressed user record; 4, emails equal to the userName left out
-// of the email index, group records compressed behind a header, membership keys packed
-// (migrate4.go). Each migration runs at open: the records it changes are rewritten
-// once, in small transactions, and a rewrite cut short is finished by the next open. A file of a newer schema than the build's is refused, so an older
-// release never misreads a record.
+// header before each compressed user record; 4, group records compressed behind a
+// header, emails equal to the userName left out of the email index, ids packed in the
+// indexes (migrate4.go). Each migration runs at open: the records it changes are
+// rewritten once, in small transactions, and work cut short is finished by the next
+// open. A file of a newer schema than the build's is refused, so an older release
+// never misreads a record.
 package store

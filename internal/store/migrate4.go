@@ -13,8 +13,9 @@ import (
 // Schema 4 makes the store smaller, so that a 100k-user store's working set fits a
 // small container: group records are compressed (encodeGroup), the email index leaves
 // out emails equal to the userName (indexedEmail), and ids are packed (packID) in
-// membership keys, in unique index values and in Panther id keys. At 100k users and
-// 200k memberships the pages in use went from 123 MB to TODO MB.
+// membership keys, in unique index values and in Panther id keys. At 100k users, 2,000
+// groups and 200k memberships, written as an import writes them, the pages in use went
+// from 123 MB to 82.5 MB.
 //
 // migrateTo4 only marks the work, which is done after the opening transaction in small
 // ones (see markUsersForRewrite for why): rewriteGroups, then rebuildIndexes.

@@ -10,13 +10,13 @@ import (
 )
 
 // Packed ids (schema 4). A membership index key is the user id then the group id, each
-// packed, and a unique index entry's value is the packed id of its record: an id in the canonical form the service mints (a lower-case UUID) as a zero
-// byte and its 16 bytes, any other id as itself and a terminating zero byte (ids
-// contain no NUL, so it cannot start with one). Both forms are self-delimiting, so the
-// keys that start with a packed user id are exactly that user's memberships. With
-// UUIDs a membership key is 34 bytes instead of 73: 200k memberships took 26 MB of
-// pages as text and take 14 MB packed. The Panther id index packs its keys too
-// (Panther's user ids are UUIDs).
+// packed; a unique index entry's value is its record's packed id, and the Panther id
+// index's key is the packed Panther id. An id in the canonical form the service mints
+// (a lower-case UUID) packs to a zero byte and its 16 bytes, any other id to itself
+// and a terminating zero byte (ids contain no NUL, so it cannot start with one). Both
+// forms are self-delimiting, so the keys that start with a packed user id are exactly
+// that user's memberships. With UUIDs a membership key is 34 bytes instead of 73:
+// 200k memberships took 26 MB of pages as text and take 14 MB packed.
 
 // packID appends the packed form of id to dst.
 func packID(dst []byte, id string) []byte {
