@@ -30,9 +30,9 @@ import (
 // before, most of a large group's PATCH response).
 //
 // A stored value is self-describing: JSON starts with '{', a bare zstd frame (schema 2)
-// with its magic number, a headed record with userHeaderTag (or groupHeaderTag, for a
-// group), and the frame names its dictionary. userDict must therefore never change: a new dictionary gets a new id and
-// the old one stays registered for decoding.
+// with its magic number, a headed record with userHeaderTag (groupHeaderTag for a
+// group), and the frame names its dictionary. userDict must therefore never change: a
+// new dictionary gets a new id and the old one stays registered for decoding.
 
 // userHeaderTag starts a user record with a state header; neither JSON nor a zstd frame
 // can start with it.
@@ -177,7 +177,7 @@ func readString(v []byte) (string, []byte, bool) {
 	return string(v[:n]), v[n:], true
 }
 
-var errBadHeader = errors.New("malformed user record header")
+var errBadHeader = errors.New("malformed record header")
 
 // splitUserHeader parses the header of a headed user record and returns the frame after it.
 func splitUserHeader(v []byte) (userState, []byte, error) {
@@ -203,6 +203,9 @@ func splitUserHeader(v []byte) (userState, []byte, error) {
 
 // headed says whether a stored user record starts with a state header.
 func headed(v []byte) bool { return len(v) > 0 && v[0] == userHeaderTag }
+
+// groupHeaded says whether a stored group record starts with a header (schema 4).
+func groupHeaded(v []byte) bool { return len(v) > 0 && v[0] == groupHeaderTag }
 
 // storedState returns what a stored user record's header holds: from the header, or
 // for a record written before schema 3, from its JSON.
@@ -247,7 +250,7 @@ func plain(v []byte) ([]byte, func(), error) {
 			return nil, nil, err
 		}
 		v = frame
-	case len(v) > 0 && v[0] == groupHeaderTag:
+	case groupHeaded(v):
 		_, frame, err := splitGroupHeader(v)
 		if err != nil {
 			return nil, nil, err

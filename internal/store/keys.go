@@ -60,7 +60,7 @@ func checkID(kind, id string) error {
 // fold is the key form of the case-insensitive attributes (userName, email, displayName).
 func fold(s string) []byte { return []byte(strings.ToLower(s)) }
 
-// pairKey is a key of the non-unique indexes and of the membership index: a "\x00" b.
+// pairKey is a key of the non-unique (externalId) indexes: a "\x00" b.
 func pairKey(a, b string) []byte {
 	k := make([]byte, 0, len(a)+1+len(b))
 	k = append(k, a...)

@@ -39,9 +39,6 @@ func rewriteGroups(db *bolt.DB) error {
 	})
 }
 
-// groupHeaded says whether a stored group record starts with a header (schema 4).
-func groupHeaded(v []byte) bool { return len(v) > 0 && v[0] == groupHeaderTag }
-
 // rebuiltIndexes are the buckets rebuildIndexes writes anew from the records.
 var rebuiltIndexes = [][]byte{bucketUserName, bucketUserEmail, bucketUserPantherID, bucketGroupName, bucketMembers}
 
