@@ -554,7 +554,7 @@ func testDemo(t *testing.T, bin string) {
 	ready, readyBody := get(strings.TrimSuffix(health, "/healthz") + "/readyz")
 	_, metricsBody := get(strings.TrimSuffix(health, "/healthz") + "/metrics")
 	if ready != http.StatusOK || !strings.Contains(metricsBody, `route="/scim/v2/Users"`) ||
-		!strings.Contains(metricsBody, "\npanther_scim_auth_failures_total 1\n") {
+		!strings.Contains(metricsBody, "\npanther_scim_auth_failures_total{reason=\"invalid\"} 1\n") {
 		t.Errorf("readyz %d %s; metrics:\n%s", ready, readyBody, grepLines(metricsBody, "http_requests_total"))
 	}
 

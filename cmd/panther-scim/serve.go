@@ -69,7 +69,7 @@ func newAuthenticator(cfg config.Config, m *app.Metrics, log *slog.Logger) (*aut
 	opts := auth.Options{
 		FailureLimit: auth.FailureLimit{PerMinute: cfg.Auth.FailureLimit.PerMinute, Burst: cfg.Auth.FailureLimit.Burst},
 		OnFailure: func(f auth.Failure) {
-			m.AuthFailed()
+			m.AuthFailed(f.Reason)
 			log.Warn("authentication failed", "reason", string(f.Reason), "addr", f.Addr, "limited", f.Limited)
 		},
 	}

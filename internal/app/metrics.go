@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/panther-scim/panther-scim/internal/auth"
 	"github.com/panther-scim/panther-scim/internal/provision"
 )
 
@@ -24,7 +25,7 @@ type Metrics struct {
 	pantherCalls *prometheus.CounterVec
 	pantherTime  *prometheus.HistogramVec
 	retries      *prometheus.CounterVec
-	authFailures prometheus.Counter
+	authFailures *prometheus.CounterVec
 	drift        *prometheus.CounterVec
 	rejected     prometheus.Counter
 }
@@ -52,9 +53,9 @@ func NewMetrics() *Metrics {
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "panther_scim_panther_retries_total", Help: "Panther API call retries by operation and reason.",
 		}, []string{"operation", "reason"}),
-		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "panther_scim_auth_failures_total", Help: "SCIM requests refused for failed authentication.",
-		}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "panther_scim_auth_failures_total", Help: "Requests refused for failed authentication, by reason.",
+		}, []string{"reason"}),
 		drift: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "panther_scim_drift_total", Help: "Differences the reconciler found between the store and Panther, by action.",
 		}, []string{"action"}),
@@ -66,6 +67,9 @@ func NewMetrics() *Metrics {
 	// first drift of a series that did not exist before it.
 	for _, action := range []string{"invite", "update", "delete"} {
 		m.drift.WithLabelValues(action)
+	}
+	for _, r := range auth.Reasons {
+		m.authFailures.WithLabelValues(string(r))
 	}
 	pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "panther_scim_pending_intents", Help: "Changes accepted but not yet confirmed in Panther.",
@@ -143,8 +147,8 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// AuthFailed counts a request refused for failed authentication.
-func (m *Metrics) AuthFailed() { m.authFailures.Inc() }
+// AuthFailed counts a request refused for failed authentication, by its reason.
+func (m *Metrics) AuthFailed(reason auth.Reason) { m.authFailures.WithLabelValues(string(reason)).Inc() }
 
 // routePattern is the chi pattern that served r ("/scim/v2/Users/{id}"), never the
 // raw path, so ids do not become labels.

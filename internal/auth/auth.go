@@ -79,6 +79,9 @@ const (
 	ReasonInvalidClient Reason = "invalid_client" // wrong OAuth client id or secret at the token endpoint
 )
 
+// Reasons lists every Reason, for a metric that exports each from the start.
+var Reasons = []Reason{ReasonMissing, ReasonScheme, ReasonInvalid, ReasonExpired, ReasonInvalidClient}
+
 // Failure describes one failed authentication for OnFailure.
 type Failure struct {
 	Reason Reason

@@ -97,7 +97,7 @@ func newEnv(t *testing.T, opts ...option) *env {
 	tok, _ := auth.GenerateToken()
 	e.Token = tok
 	log := slog.New(slog.NewJSONHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := auth.New(auth.Options{TokenHashes: []auth.Hash{auth.HashToken(tok)}, OnFailure: func(auth.Failure) { e.metrics.AuthFailed() }})
+	a, err := auth.New(auth.Options{TokenHashes: []auth.Hash{auth.HashToken(tok)}, OnFailure: func(f auth.Failure) { e.metrics.AuthFailed(f.Reason) }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -97,7 +97,7 @@ func newAuthEnv(t *testing.T, ao auth.Options, opts ...option) (*env, *auth.Auth
 	ao.OnFailure = func(f auth.Failure) {
 		fl.add(f)
 		if e := cur.Load(); e != nil {
-			e.metrics.AuthFailed()
+			e.metrics.AuthFailed(f.Reason)
 			e.opts.Logger.Warn("authentication failed", "reason", string(f.Reason), "addr", f.Addr, "limited", f.Limited)
 		}
 	}
@@ -442,6 +442,15 @@ func TestAuthFailureModes(t *testing.T) {
 	_, ss := e.scrape()
 	if n, _ := metric(ss, "panther_scim_auth_failures_total", nil); n != want {
 		t.Errorf("panther_scim_auth_failures_total %v, want %v", n, want)
+	}
+	wantBy := map[auth.Reason]float64{auth.ReasonMissing: 7} // the guarded routes above
+	for _, c := range cases {
+		wantBy[c.reason]++
+	}
+	for _, r := range auth.Reasons {
+		if n, ok := metric(ss, "panther_scim_auth_failures_total", map[string]string{"reason": string(r)}); !ok || n != wantBy[r] {
+			t.Errorf("panther_scim_auth_failures_total{reason=%q} %v (exported: %v), want %v", r, n, ok, wantBy[r])
+		}
 	}
 	if n, _ := metric(ss, "panther_scim_http_requests_total", map[string]string{"code": "401"}); n != want {
 		t.Errorf("401 responses counted %v, want %v", n, want)
