@@ -148,7 +148,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // AuthFailed counts a request refused for failed authentication, by its reason.
-func (m *Metrics) AuthFailed(reason auth.Reason) { m.authFailures.WithLabelValues(string(reason)).Inc() }
+func (m *Metrics) AuthFailed(reason auth.Reason) {
+	m.authFailures.WithLabelValues(string(reason)).Inc()
+}
 
 // routePattern is the chi pattern that served r ("/scim/v2/Users/{id}"), never the
 // raw path, so ids do not become labels.
