@@ -2,10 +2,13 @@ package store
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -457,4 +460,152 @@ func mustUnpack(t *testing.T, k []byte) string {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// testdata/schema3.db.gz is a store written by the schema 3 release (commit af43231)
+// with what schema3User and schema3Group describe: emails equal to the userName and
+// not, Panther links and not, ids that are UUIDs and not. Opening it runs the real
+// upgrade on a file the old code wrote, not on this test's idea of one.
+func TestOpenSchema3File(t *testing.T) {
+	gz, err := os.ReadFile(filepath.Join("testdata", "schema3.db.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "schema3.db")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = func() error {
+		db, err := bolt.Open(path, 0o600, nil)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		return db.View(func(tx *bolt.Tx) error {
+			if v, _ := readU64(tx.Bucket(bucketMeta).Get(keySchema)); v != 3 {
+				return fmt.Errorf("testdata store is schema %d", v)
+			}
+			return nil
+		})
+	}()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s := mustOpen(t, path, Options{})
+	defer s.Close()
+	if err := s.Verify(bg); err != nil {
+		t.Fatalf("verify after the upgrade: %v", err)
+	}
+	groupsOfUser := map[string][]string{}
+	for g := range 5 {
+		for _, m := range schema3Group(g).Members {
+			groupsOfUser[m] = append(groupsOfUser[m], schema3Group(g).ID)
+		}
+	}
+	err = s.View(bg, func(tx provision.ReadTx) error {
+		if n, _ := tx.UserCount(); n != 30 {
+			return fmt.Errorf("%d users", n)
+		}
+		for i := range 30 {
+			want := schema3User(i)
+			got, err := tx.UserByUserName(strings.ToUpper(want.UserName))
+			if err != nil {
+				return err
+			}
+			a, _ := json.Marshal(got)
+			b, _ := json.Marshal(want)
+			if !bytes.Equal(a, b) {
+				return fmt.Errorf("user %d:\n%s\nwant\n%s", i, a, b)
+			}
+			if u, err := tx.UserByEmail(strings.ToLower(want.Email)); err != nil || u.ID != want.ID {
+				return fmt.Errorf("user %d by email: %q, %v", i, u.ID, err)
+			}
+			if want.Panther.ID != "" {
+				if u, err := tx.UserByPantherID(want.Panther.ID); err != nil || u.ID != want.ID {
+					return fmt.Errorf("user %d by Panther id: %q, %v", i, u.ID, err)
+				}
+			}
+			if us, err := tx.UsersByExternalID(want.ExternalID); err != nil || len(us) != 1 || us[0].ID != want.ID {
+				return fmt.Errorf("user %d by externalId: %v, %v", i, us, err)
+			}
+			gids, err := tx.GroupIDsOfUser(want.ID)
+			if err != nil {
+				return err
+			}
+			slices.Sort(groupsOfUser[want.ID])
+			if !slices.Equal(gids, groupsOfUser[want.ID]) {
+				return fmt.Errorf("groups of user %d: %q, want %q", i, gids, groupsOfUser[want.ID])
+			}
+		}
+		for g := range 5 {
+			want := schema3Group(g)
+			got, err := tx.GroupByDisplayName(want.DisplayName)
+			if err != nil {
+				return err
+			}
+			a, _ := json.Marshal(got)
+			b, _ := json.Marshal(want)
+			if !bytes.Equal(a, b) {
+				return fmt.Errorf("group %d:\n%s\nwant\n%s", g, a, b)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		if n := tx.Bucket(bucketUserEmail).Stats().KeyN; n != 10 {
+			t.Errorf("%d email entries, want the 10 that differ from the userName", n)
+		}
+		return nil
+	})
+}
+
+func schema3UserID(i int) string {
+	if i%5 == 4 {
+		return fmt.Sprintf("u-%d", i)
+	}
+	return fmt.Sprintf("018f0000-0000-7000-8000-%012x", i)
+}
+
+func schema3User(i int) provision.User {
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	u := provision.User{ID: schema3UserID(i), UserName: fmt.Sprintf("user%d@example.com", i), Email: fmt.Sprintf("User%d@Example.com", i),
+		ExternalID: fmt.Sprintf("00u%d", i), Active: i%4 != 3, Version: 1, Created: t0, LastModified: t0,
+		Attributes: map[string]any{"displayName": fmt.Sprintf("User %d", i)}}
+	if i%3 == 0 {
+		u.Email = fmt.Sprintf("u%d@corp.example", i)
+	}
+	if i%2 == 0 {
+		u.Panther = provision.PantherLink{ID: fmt.Sprintf("11110000-0000-4000-8000-%012x", i), Email: u.Email, RoleID: "r-1"}
+	}
+	return u
+}
+
+func schema3Group(g int) provision.Group {
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	grp := provision.Group{ID: fmt.Sprintf("018f0000-0000-7000-9000-%012x", g), DisplayName: fmt.Sprintf("Team %d", g), Version: 1, Created: t0, LastModified: t0}
+	if g == 4 {
+		grp.ID = "group-4"
+	}
+	if g%2 == 0 {
+		grp.ExternalID = fmt.Sprintf("00g%d", g)
+	}
+	for k := range 5 + g*2 {
+		// Listed as the old code was given them; it stored a repeated member once.
+		if m := schema3UserID((g*7 + k*3) % 30); !slices.Contains(grp.Members, m) {
+			grp.Members = append(grp.Members, m)
+		}
+	}
+	return grp
 }
