@@ -45,7 +45,8 @@ func TestRealBinary(t *testing.T) {
 		t.Skip("no go tool to build the binary")
 	}
 	bin := filepath.Join(t.TempDir(), "panther-scim")
-	build := exec.Command(goTool, "build", "-o", bin, ".")
+	// The crash seam is compiled in only with the crashtest tag.
+	build := exec.Command(goTool, "build", "-tags", "crashtest", "-o", bin, ".")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

@@ -265,6 +265,10 @@ func testStatic(t *testing.T, bin string) {
 	if bytes.Contains(b, []byte(root+string(filepath.Separator))) {
 		t.Errorf("binary holds the build directory %s (-trimpath)", root)
 	}
+	// The crash seam is built only with -tags crashtest.
+	if bytes.Contains(b, []byte(crashEnv)) {
+		t.Errorf("the production binary holds the crash seam %s", crashEnv)
+	}
 }
 
 var (

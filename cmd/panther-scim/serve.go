@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/panther-scim/panther-scim/internal/app"
@@ -22,11 +21,6 @@ import (
 	"github.com/panther-scim/panther-scim/internal/panther"
 	"github.com/panther-scim/panther-scim/internal/provision"
 )
-
-// crashEnv names the test-only environment variable that makes the process kill
-// itself with SIGKILL at a dangerous point ("after-store-write" or
-// "after-panther-call"), so that the crash test can prove recovery on the real binary.
-const crashEnv = "PANTHER_SCIM_TEST_CRASH_AT"
 
 func loadConfig(path string) (config.Config, error) {
 	if path == "" {
@@ -117,17 +111,6 @@ func appOptions(cfg config.Config, p provision.Panther, a *auth.Authenticator, l
 		o.OAuthToken = a.TokenHandler()
 	}
 	return o
-}
-
-func crashHooks() provision.Hooks {
-	kill := func() { _ = syscall.Kill(os.Getpid(), syscall.SIGKILL) }
-	switch os.Getenv(crashEnv) {
-	case "after-store-write":
-		return provision.Hooks{AfterStoreWrite: kill}
-	case "after-panther-call":
-		return provision.Hooks{AfterPantherCall: kill}
-	}
-	return provision.Hooks{}
 }
 
 // startApp builds and starts the App for cfg, and checks the mapped roles.
