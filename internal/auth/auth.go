@@ -41,9 +41,12 @@ type OAuth struct {
 	ClientID string
 	// ClientSecretHash is the SHA-256 hash of the client secret.
 	ClientSecretHash Hash
-	// SigningKey signs and verifies the HS256 access tokens; at least 32 bytes.
+	// SigningKey signs and verifies the HS256 access tokens; at least 32 bytes. The
+	// key actually used is bound to ClientSecretHash too, so that rotating either
+	// invalidates every token issued before.
 	SigningKey []byte
-	// TokenTTL is the access token lifetime; 1h when zero.
+	// TokenTTL is the access token lifetime; 1h when zero. A token whose lifetime
+	// (exp - iat) is longer is refused, whoever signed it.
 	TokenTTL time.Duration
 	// ClockSkew is the leeway for exp, nbf and iat.
 	ClockSkew time.Duration
@@ -95,6 +98,7 @@ type Failure struct {
 type Authenticator struct {
 	hashes    atomic.Pointer[[]Hash]
 	oauth     *OAuth
+	tokenKey  []byte // accessTokenKey of oauth
 	parser    *jwt.Parser
 	limiter   *failureLimiter
 	onFailure func(Failure)
@@ -138,6 +142,7 @@ func New(opts Options) (*Authenticator, error) {
 			oc.Audience = "panther-scim"
 		}
 		a.oauth = &oc
+		a.tokenKey = AccessTokenKey(oc.SigningKey, oc.ClientSecretHash)
 		a.parser = jwt.NewParser(
 			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 			jwt.WithIssuer(oc.Issuer),

@@ -379,20 +379,28 @@ func TestOAuthForgedTokens(t *testing.T) {
 		}
 		return s
 	}
-	if w := do(h, "Bearer "+sign(jwt.SigningMethodHS256, good, signingKey), ""); w.Code != http.StatusOK {
+	key := AccessTokenKey(signingKey, HashToken(clientSecret))
+	if w := do(h, "Bearer "+sign(jwt.SigningMethodHS256, good, key), ""); w.Code != http.StatusOK {
 		t.Fatalf("control token refused: %d", w.Code)
 	}
 	mod := func(fn func(*jwt.RegisteredClaims)) jwt.RegisteredClaims { c := good; fn(&c); return c }
 	tests := map[string]string{
-		"other key":    sign(jwt.SigningMethodHS256, good, []byte(strings.Repeat("x", 40))),
-		"HS512":        sign(jwt.SigningMethodHS512, good, signingKey),
-		"alg none":     sign(jwt.SigningMethodNone, good, jwt.UnsafeAllowNoneSignatureType),
-		"other issuer": sign(jwt.SigningMethodHS256, mod(func(c *jwt.RegisteredClaims) { c.Issuer = "evil" }), signingKey),
-		"other aud":    sign(jwt.SigningMethodHS256, mod(func(c *jwt.RegisteredClaims) { c.Audience = jwt.ClaimStrings{"x"} }), signingKey),
-		"other client": sign(jwt.SigningMethodHS256, mod(func(c *jwt.RegisteredClaims) { c.Subject = "okta" }), signingKey),
-		"no exp":       sign(jwt.SigningMethodHS256, mod(func(c *jwt.RegisteredClaims) { c.ExpiresAt = nil }), signingKey),
-		"future iat":   sign(jwt.SigningMethodHS256, mod(func(c *jwt.RegisteredClaims) { c.IssuedAt = jwt.NewNumericDate(now.Add(time.Hour)) }), signingKey),
-		"garbage":      "aaa.bbb.ccc",
+		"other key": sign(jwt.SigningMethodHS256, good, []byte(strings.Repeat("x", 40))),
+		// The configured key itself is not the token key: it is bound to the client secret.
+		"unbound signing key": sign(jwt.SigningMethodHS256, good, signingKey),
+		"HS512":               sign(jwt.SigningMethodHS512, good, key),
+		"alg none":            sign(jwt.SigningMethodNone, good, jwt.UnsafeAllowNoneSignatureType),
+		"other issuer":        sign(jwt.SigningMethodHS256, mod(func(c *jwt.RegisteredClaims) { c.Issuer = "evil" }), key),
+		"other aud":           sign(jwt.SigningMethodHS256, mod(func(c *jwt.RegisteredClaims) { c.Audience = jwt.ClaimStrings{"x"} }), key),
+		"other client":        sign(jwt.SigningMethodHS256, mod(func(c *jwt.RegisteredClaims) { c.Subject = "okta" }), key),
+		"no exp":              sign(jwt.SigningMethodHS256, mod(func(c *jwt.RegisteredClaims) { c.ExpiresAt = nil }), key),
+		"no iat":              sign(jwt.SigningMethodHS256, mod(func(c *jwt.RegisteredClaims) { c.IssuedAt = nil }), key),
+		"future iat":          sign(jwt.SigningMethodHS256, mod(func(c *jwt.RegisteredClaims) { c.IssuedAt = jwt.NewNumericDate(now.Add(time.Hour)) }), key),
+		// Signed with the right key, but valid for longer than the configured TTL (1h).
+		"lifetime over TTL": sign(jwt.SigningMethodHS256, mod(func(c *jwt.RegisteredClaims) {
+			c.ExpiresAt = jwt.NewNumericDate(now.Add(time.Hour + time.Second))
+		}), key),
+		"garbage": "aaa.bbb.ccc",
 	}
 	for name, tok := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -400,6 +408,34 @@ func TestOAuthForgedTokens(t *testing.T) {
 			if got := f.last(t).Reason; got != ReasonInvalid {
 				t.Errorf("reason = %s", got)
 			}
+		})
+	}
+}
+
+// Tokens issued before a change of client secret, signing key or TTL stop working
+// when the bridge restarts with the new setting, not when they expire.
+func TestOAuthRotationRevokesTokens(t *testing.T) {
+	c := newClock()
+	before := newOAuth(t, c, nil, FailureLimit{})
+	_, reply := postToken(t, before, credentialsForm(), nil, "")
+	restart := func(fn func(*OAuth)) *Authenticator {
+		o := OAuth{ClientID: clientID, ClientSecretHash: HashToken(clientSecret), SigningKey: signingKey,
+			TokenTTL: time.Hour, ClockSkew: time.Minute}
+		fn(&o)
+		return mustNew(t, Options{OAuth: &o, Now: c.Now})
+	}
+	c.Advance(time.Minute)
+	if w := do(restart(func(*OAuth) {}).Middleware(protected), "Bearer "+reply.AccessToken, ""); w.Code != http.StatusOK {
+		t.Fatalf("a restart with the same settings refused the token: %d", w.Code)
+	}
+	tests := map[string]func(*OAuth){
+		"client secret rotated": func(o *OAuth) { o.ClientSecretHash = HashToken("the-new-client-secret") },
+		"signing key rotated":   func(o *OAuth) { o.SigningKey = []byte(strings.Repeat("k", 40)) },
+		"TTL shortened":         func(o *OAuth) { o.TokenTTL = 10 * time.Minute },
+	}
+	for name, change := range tests {
+		t.Run(name, func(t *testing.T) {
+			assertUnauthorized(t, do(restart(change).Middleware(protected), "Bearer "+reply.AccessToken, ""))
 		})
 	}
 }

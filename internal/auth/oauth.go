@@ -1,7 +1,9 @@
 package auth
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
@@ -143,24 +145,38 @@ func (a *Authenticator) issueAccessToken() (string, error) {
 		ExpiresAt: jwt.NewNumericDate(now.Add(o.TokenTTL)),
 		ID:        hex.EncodeToString(jti),
 	}
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(o.SigningKey)
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(a.tokenKey)
+}
+
+// AccessTokenKey is the HS256 key of access tokens: the configured signing key
+// bound to the client secret's hash. Rotating the client secret (or the signing
+// key) changes it, so every token issued before the rotation stops verifying at
+// once, instead of living on until it expires.
+func AccessTokenKey(signingKey []byte, clientSecretHash Hash) []byte {
+	m := hmac.New(sha256.New, signingKey)
+	m.Write([]byte("panther-scim oauth access token\x00"))
+	m.Write(clientSecretHash[:])
+	return m.Sum(nil)
 }
 
 // verifyAccessToken checks an access token's signature, algorithm, issuer,
-// audience, subject and times (with the configured leeway).
+// audience, subject and times (with the configured leeway), and that its lifetime
+// (exp - iat) is no longer than the configured TTL: a token signed for longer, for
+// instance before the TTL was shortened, is refused.
 func (a *Authenticator) verifyAccessToken(token string) (string, Reason) {
 	var claims jwt.RegisteredClaims
 	_, err := a.parser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) {
-		return a.oauth.SigningKey, nil
+		return a.tokenKey, nil
 	})
 	switch {
-	case err == nil:
-		return "oauth:" + a.oauth.ClientID, ""
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return "", ReasonExpired
-	default:
+	case err != nil:
+		return "", ReasonInvalid
+	case claims.IssuedAt == nil || claims.ExpiresAt.Sub(claims.IssuedAt.Time) > a.oauth.TokenTTL:
 		return "", ReasonInvalid
 	}
+	return "oauth:" + a.oauth.ClientID, ""
 }
 
 func writeOAuthError(w http.ResponseWriter, status int, code, description string) {

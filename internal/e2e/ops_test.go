@@ -371,7 +371,8 @@ func TestAuthFailureModes(t *testing.T) {
 	parts := strings.Split(good, ".")
 	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"panther-scim","sub":"`+oauthClientID+`","aud":["panther-scim"],"exp":9999999999}`)) + "." + parts[2]
 	otherKey := []byte(strings.Repeat("k", 40))
-	key := []byte(creds.SigningKey)
+	// The key tokens are signed with: the signing key bound to the client secret.
+	key := auth.AccessTokenKey([]byte(creds.SigningKey), auth.HashToken(creds.Secret))
 	noneTok := sign(jwt.UnsafeAllowNoneSignatureType, jwt.SigningMethodNone, nil)
 
 	cases := []struct {
@@ -611,7 +612,7 @@ func TestOAuthTokenIssueUseExpiry(t *testing.T) {
 		Issuer: "panther-scim", Subject: oauthClientID, Audience: jwt.ClaimStrings{"panther-scim"},
 		IssuedAt: jwt.NewNumericDate(clock.Now().Add(time.Hour)), NotBefore: jwt.NewNumericDate(clock.Now().Add(time.Hour)),
 		ExpiresAt: jwt.NewNumericDate(clock.Now().Add(2 * time.Hour)),
-	}).SignedString([]byte(creds.SigningKey))
+	}).SignedString(auth.AccessTokenKey([]byte(creds.SigningKey), auth.HashToken(creds.Secret)))
 	if err != nil {
 		t.Fatal(err)
 	}
