@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/elimity-com/scim"
 	scimerrors "github.com/elimity-com/scim/errors"
@@ -146,6 +147,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if int64(len(body)) > h.opts.MaxBodyBytes {
 			WriteError(w, r, h.log, scimerrors.ScimError{Status: http.StatusRequestEntityTooLarge,
 				Detail: fmt.Sprintf("request body exceeds the limit of %d bytes", h.opts.MaxBodyBytes)})
+			return
+		}
+		// encoding/json would turn invalid UTF-8 into U+FFFD without a word, and the
+		// mangled text would reach the store and Panther: refuse it instead.
+		if !utf8.Valid(body) {
+			WriteError(w, r, h.log, badRequest(scimerrors.ScimTypeInvalidValue, "the request body is not valid UTF-8: send JSON encoded as UTF-8"))
 			return
 		}
 		if err := checkBody(r.Method, path, body); err != nil {

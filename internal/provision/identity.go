@@ -1,8 +1,13 @@
 package provision
 
 import (
+	"fmt"
 	"net/mail"
 	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Identity is what Panther knows of a user, derived from the SCIM record by the
@@ -18,7 +23,17 @@ type Identity struct {
 // address; names come from name.givenName / name.familyName, falling back to
 // name.formatted, displayName and the userName's local part, because Panther requires both.
 // It returns a CodeInvalid *Error when no usable email exists.
+//
+// The email is returned in Unicode normalisation form C (two spellings of one visible
+// address are one address), and the text Panther receives must be text a person can
+// read: userName, the email and the names are refused (CodeInvalid) when they hold
+// invalid UTF-8 (or the U+FFFD a decoder left in its place), control characters, or
+// invisible format characters such as a zero-width space, which would make a second
+// account look like the first.
 func DeriveIdentity(userName string, attrs map[string]any) (Identity, error) {
+	if err := checkText("userName", userName); err != nil {
+		return Identity{}, err
+	}
 	email := pickEmail(attrs)
 	if email == "" && ValidEmail(userName) {
 		email = userName
@@ -27,11 +42,68 @@ func DeriveIdentity(userName string, attrs map[string]any) (Identity, error) {
 		return Identity{}, newError(CodeInvalid, nil,
 			"user %q has no usable email address: set emails (primary or type \"work\") or use an email address as userName", userName)
 	}
+	if err := checkText("email", email); err != nil {
+		return Identity{}, err
+	}
+	email = norm.NFC.String(email)
 	if !ValidEmail(email) {
 		return Identity{}, newError(CodeInvalid, nil, "email %q is not a valid email address", email)
 	}
 	given, family := names(userName, attrs)
+	if err := checkText("name.givenName", given); err != nil {
+		return Identity{}, err
+	}
+	if err := checkText("name.familyName", family); err != nil {
+		return Identity{}, err
+	}
 	return Identity{Email: email, GivenName: given, FamilyName: family}, nil
+}
+
+// EmailKey is the one form in which emails are compared: protection, uniqueness,
+// adoption and ownership all compare EmailKey(a) == EmailKey(b). It is the address
+// in Unicode normalisation form C, lower-cased, which is also the store's index key
+// of an email DeriveIdentity returned.
+func EmailKey(email string) string {
+	return strings.ToLower(norm.NFC.String(strings.TrimSpace(email)))
+}
+
+// SameEmail reports whether two emails are one address (EmailKey).
+func SameEmail(a, b string) bool {
+	return a == b || EmailKey(a) == EmailKey(b)
+}
+
+// checkText refuses a value Panther must never receive (see DeriveIdentity), naming
+// the attribute and the offending character.
+func checkText(attr, s string) error {
+	if !utf8.ValidString(s) {
+		return newError(CodeInvalid, nil, "%s is not valid UTF-8: send the text as UTF-8", attr)
+	}
+	if r, ok := invisibleRune(s); ok {
+		what := "an invisible or control character"
+		if r == utf8.RuneError {
+			what = "U+FFFD, the replacement character of invalid UTF-8"
+		}
+		return newError(CodeInvalid, nil, "%s %q contains %s (%s): remove it", attr, s, what, fmt.Sprintf("U+%04X", r))
+	}
+	return nil
+}
+
+// invisibleRune returns the first rune of s that must not appear in an identity:
+// control, format (zero-width space, joiners, bidi controls, BOM), private-use,
+// surrogate and non-characters, default-ignorable code points (Hangul fillers,
+// variation selectors), separators other than the ASCII space, and U+FFFD.
+func invisibleRune(s string) (rune, bool) {
+	for _, r := range s {
+		switch {
+		case r == ' ':
+			continue
+		case r == utf8.RuneError,
+			unicode.In(r, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs, unicode.Zs, unicode.Zl, unicode.Zp),
+			unicode.In(r, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector, unicode.Noncharacter_Code_Point):
+			return r, true
+		}
+	}
+	return 0, false
 }
 
 // ValidEmail reports whether s is a bare address Panther's Email scalar accepts:

@@ -59,3 +59,44 @@ func TestValidEmail(t *testing.T) {
 		}
 	}
 }
+
+// Emails and names Panther would show as something else are refused; one address
+// written two ways is one address.
+func TestIdentityRefusesInvisibleText(t *testing.T) {
+	named := func(given string) map[string]any {
+		return map[string]any{"name": map[string]any{"givenName": given, "familyName": "F"}}
+	}
+	for name, c := range map[string]struct {
+		userName string
+		attrs    map[string]any
+	}{
+		"zero-width space in email":  {"root@corp.example\u200b", nil},
+		"BOM in email":               {"\ufeffroot@corp.example", nil},
+		"Hangul filler in email":     {"ro\u3164ot@corp.example", nil},
+		"variation selector":         {"root\ufe0f@corp.example", nil},
+		"line separator":             {"root\u2028@corp.example", nil},
+		"no-break space":             {"root\u00a0@corp.example", nil},
+		"invalid UTF-8 userName":     {"ro\xffot", map[string]any{"emails": []any{map[string]any{"value": "r@corp.example"}}}},
+		"U+FFFD userName":            {"ro\ufffdot@corp.example", nil},
+		"control character in name":  {"a@corp.example", named("A\x1b[31m")},
+		"right-to-left mark in name": {"a@corp.example", named("A\u200f")},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := DeriveIdentity(c.userName, c.attrs)
+			if ErrorCode(err) != CodeInvalid {
+				t.Fatalf("err %v, want CodeInvalid", err)
+			}
+		})
+	}
+	// Composed and decomposed é are one address, sent to Panther composed.
+	id, err := DeriveIdentity("jose\u0301@corp.example", nil)
+	if err != nil || id.Email != "jos\u00e9@corp.example" {
+		t.Fatalf("%+v, %v", id, err)
+	}
+	if !SameEmail("JOS\u00c9@Corp.Example", "jose\u0301@corp.example") || SameEmail("jose@corp.example", "jos\u00e9@corp.example") {
+		t.Error("SameEmail does not compare the canonical form")
+	}
+	if _, err := DeriveIdentity("Zoë Ünal", map[string]any{"emails": []any{map[string]any{"value": "zoe@corp.example"}}}); err != nil {
+		t.Errorf("letters outside ASCII are not invisible: %v", err)
+	}
+}

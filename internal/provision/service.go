@@ -92,7 +92,7 @@ func New(st Store, p Panther, opts Options) *Service {
 		roles:     map[string]PantherRole{},
 	}
 	for _, e := range opts.ProtectedEmails {
-		s.protected[strings.ToLower(strings.TrimSpace(e))] = true
+		s.protected[EmailKey(e)] = true
 	}
 	return s
 }
@@ -101,7 +101,7 @@ func New(st Store, p Panther, opts Options) *Service {
 func (s *Service) Store() Store { return s.store }
 
 func (s *Service) isProtected(email string) bool {
-	return email != "" && s.protected[strings.ToLower(email)]
+	return email != "" && s.protected[EmailKey(email)]
 }
 
 // ---- context: who asked, for the audit trail and logs -----------------------------
@@ -337,7 +337,7 @@ func (s *Service) UpdateUser(ctx context.Context, id string, expect int64, mutat
 		if err != nil {
 			return err
 		}
-		if s.isProtected(ident.Email) && !strings.EqualFold(ident.Email, old.Email) {
+		if s.isProtected(ident.Email) && !SameEmail(ident.Email, old.Email) {
 			return newError(CodeUniqueness, nil, "email %q is on the protected list: panther-scim never provisions it", ident.Email)
 		}
 		nu := old
@@ -352,7 +352,7 @@ func (s *Service) UpdateUser(ctx context.Context, id string, expect int64, mutat
 				return newError(CodeUniqueness, nil, "userName %q is already taken by user %s", nu.UserName, other.ID)
 			}
 		}
-		if !strings.EqualFold(old.Email, nu.Email) {
+		if !SameEmail(old.Email, nu.Email) {
 			if other, err := tx.UserByEmail(nu.Email); err == nil && other.ID != id {
 				return newError(CodeUniqueness, nil, "email %q is already used by user %s", nu.Email, other.ID)
 			}

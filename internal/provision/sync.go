@@ -179,7 +179,7 @@ func (s *Service) SyncUser(ctx context.Context, id string, uncertain bool) error
 		email = in.Remove.Email
 	}
 	if email != "" {
-		defer s.locks.lock("email:" + strings.ToLower(email))()
+		defer s.locks.lock("email:" + EmailKey(email))()
 	}
 
 	if errors.Is(uerr, ErrNotFound) {
@@ -235,7 +235,7 @@ func (s *Service) apply(ctx context.Context, u User, want desired, uncertain boo
 	}
 	upd := UpdateInput{ID: link.ID}
 	changed := false
-	if !strings.EqualFold(link.Email, ident.Email) {
+	if !SameEmail(link.Email, ident.Email) {
 		upd.Email, changed = &ident.Email, true
 	}
 	if link.GivenName != ident.GivenName {

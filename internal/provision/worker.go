@@ -298,7 +298,7 @@ func (s *Service) Reconcile(ctx context.Context, dryRun bool) (Plan, error) {
 	byEmail := make(map[string]PantherUser, len(pusers))
 	for _, pu := range pusers {
 		byID[pu.ID] = pu
-		byEmail[strings.ToLower(pu.Email)] = pu
+		byEmail[EmailKey(pu.Email)] = pu
 	}
 	for _, ref := range s.opts.Mapping.Roles() {
 		if _, err := s.RoleFor(ctx, ref); err != nil {
@@ -343,7 +343,7 @@ func (s *Service) Reconcile(ctx context.Context, dryRun bool) (Plan, error) {
 			}
 			pu, exists := byID[u.Panther.ID]
 			if u.Panther.ID == "" {
-				pu, exists = byEmail[strings.ToLower(u.Email)]
+				pu, exists = byEmail[EmailKey(u.Email)]
 				if exists && !want.Access {
 					exists = false // an unlinked Panther user is not ours to remove
 				}
@@ -368,7 +368,7 @@ func (s *Service) Reconcile(ctx context.Context, dryRun bool) (Plan, error) {
 			case want.Access:
 				ident, _ := DeriveIdentity(u.UserName, u.Attributes)
 				role := s.cachedRole(want.Role)
-				if !strings.EqualFold(pu.Email, ident.Email) {
+				if !SameEmail(pu.Email, ident.Email) {
 					d.Fields = append(d.Fields, fmt.Sprintf("email: %s -> %s", pu.Email, ident.Email))
 				}
 				if pu.GivenName != ident.GivenName {
