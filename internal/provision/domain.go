@@ -126,6 +126,10 @@ type Intent struct {
 
 // AuditEntry is one provisioning change, kept in the store's audit trail.
 type AuditEntry struct {
+	// EventID names the entry for good: the store gives every entry it appends a
+	// UUIDv7 when it has none, so that a reader of an at-least-once export can drop
+	// the copies of an entry sent twice.
+	EventID   string            `json:"eventId,omitempty"`
 	Time      time.Time         `json:"time"`
 	RequestID string            `json:"requestId,omitempty"`
 	Actor     string            `json:"actor,omitempty"`

@@ -137,6 +137,11 @@ func prepare(tx *bolt.Tx) error {
 			return err
 		}
 	}
+	for _, name := range addedBuckets {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
 	for _, name := range allBuckets {
 		if tx.Bucket(name) == nil {
 			return fmt.Errorf("store is missing bucket %q", name)

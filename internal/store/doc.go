@@ -22,6 +22,13 @@
 //	members               packed userID ++ packed groupID -> nil the reverse of Group.Members
 //	intents               userID -> JSON provision.Intent
 //	audit                 (time nanos, sign-flipped) BE ++ sequence BE -> JSON provision.AuditEntry
+//	audit/outbox          sequence BE -> the entry's audit key  the export queue (export.go): entries
+//	                                                            appended while the export is on and not yet
+//	                                                            acknowledged, in commit order
+//
+// The meta bucket also holds "count/outbox" (entries in audit/outbox), "audit/export"
+// (present while the export is on) and "export/acked" (uint64 BE: the sequence number
+// of the last entry Panther acknowledged).
 //
 // A packed id (packed.go) is a canonical UUID as 0x00 and its 16 bytes, any other id
 // as itself and 0x00. Record and index change in the same transaction, and the
@@ -31,7 +38,11 @@
 // Schema history: 1, every value JSON; 2, user records compressed; 3, a plain state
 // header before each compressed user record; 4, group records compressed behind a
 // header, emails equal to the userName left out of the email index, ids packed in the
-// indexes (migrate4.go). Each migration runs at open: the records it changes are
+// indexes (migrate4.go). The audit/outbox bucket and its meta keys came later within
+// schema 4, without a version change: Open creates the bucket in a file that lacks
+// it, and a release that does not know it reads and writes the file as before (it
+// appends without queueing, and its retention may prune a queued entry, which the
+// queue then reports as pruned). Each migration runs at open: the records it changes are
 // rewritten once, in small transactions, and work cut short is finished by the next
 // open. A file of a newer schema than the build's is refused, so an older release
 // never misreads a record.

@@ -26,12 +26,19 @@ var (
 	bucketMembers        = []byte("members")
 	bucketIntents        = []byte("intents")
 	bucketAudit          = []byte("audit")
+	bucketOutbox         = []byte("audit/outbox")
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketUsers, bucketGroups,
 		bucketUserName, bucketUserEmail, bucketUserPantherID, bucketUserExternalID,
 		bucketGroupName, bucketGroupExtID, bucketMembers, bucketIntents, bucketAudit,
+		bucketOutbox,
 	}
+
+	// addedBuckets were added to schema 4 after its release, without a version
+	// change: Open creates them in a file that lacks them, and an older release
+	// ignores them (see doc.go).
+	addedBuckets = [][]byte{bucketOutbox}
 )
 
 // Keys in the meta bucket.
@@ -43,6 +50,9 @@ var (
 	keyCountUsers     = []byte("count/users")
 	keyCountGroups    = []byte("count/groups")
 	keyCountIntents   = []byte("count/intents")
+	keyCountOutbox    = []byte("count/outbox") // entries in the audit/outbox bucket
+	keyAuditExport    = []byte("audit/export") // present while the export of the audit trail is on
+	keyExportAcked    = []byte("export/acked") // the sequence number of the last entry the export acknowledged
 )
 
 const sep = "\x00"
@@ -106,6 +116,23 @@ func readU64(b []byte) (uint64, bool) {
 func auditKey(t time.Time, seq uint64) []byte {
 	k := binary.BigEndian.AppendUint64(make([]byte, 0, 16), uint64(unixNano(t))^(1<<63))
 	return binary.BigEndian.AppendUint64(k, seq)
+}
+
+// auditSeq is the sequence number part of an audit key, as the key of its place in
+// the export queue (audit/outbox).
+func auditSeq(k []byte) []byte {
+	if len(k) != 16 {
+		return nil
+	}
+	return k[8:]
+}
+
+// auditKeyTime is the time an audit key starts with.
+func auditKeyTime(k []byte) time.Time {
+	if len(k) < 8 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(k)^(1<<63))).UTC()
 }
 
 // Bounds of the times UnixNano can represent.

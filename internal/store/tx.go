@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/panther-scim/panther-scim/internal/provision"
@@ -61,6 +62,7 @@ var fillPercent = map[string]float64{
 	string(bucketUsers):  0.9,
 	string(bucketGroups): 0.9,
 	string(bucketAudit):  0.95,
+	string(bucketOutbox): 0.95,
 }
 
 // --- users ---
@@ -574,10 +576,18 @@ func (w *writeTx) DeleteIntent(userID string) error {
 }
 
 // AppendAudit adds an entry to the audit trail. An entry without a Time gets the
-// store clock's now.
+// store clock's now, one without an EventID a new UUIDv7. While the export is on
+// (SetAuditExport) the entry is queued for it too, in the same transaction.
 func (w *writeTx) AppendAudit(e provision.AuditEntry) error {
 	if e.Time.IsZero() {
 		e.Time = w.now().UTC()
+	}
+	if e.EventID == "" {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return fmt.Errorf("audit event id: %w", err)
+		}
+		e.EventID = id.String()
 	}
 	bk := w.bucket(bucketAudit)
 	seq, err := bk.NextSequence()
@@ -588,18 +598,32 @@ func (w *writeTx) AppendAudit(e provision.AuditEntry) error {
 	if err != nil {
 		return fmt.Errorf("encode audit entry: %w", err)
 	}
-	return bk.Put(auditKey(e.Time, seq), data)
+	key := auditKey(e.Time, seq)
+	if err := bk.Put(key, data); err != nil {
+		return err
+	}
+	if w.bucket(bucketMeta).Get(keyAuditExport) == nil {
+		return nil
+	}
+	if err := w.bucket(bucketOutbox).Put(u64(seq), key); err != nil {
+		return err
+	}
+	return w.addCount(keyCountOutbox, 1)
 }
 
-// PruneAudit deletes audit entries older than before.
+// PruneAudit deletes audit entries older than before, except those waiting in the
+// export queue: retention never drops an event Panther has not acknowledged.
 func (w *writeTx) PruneAudit(before time.Time) error {
 	bk := w.bucket(bucketAudit)
+	queued := w.bucket(bucketOutbox)
 	limit := auditKey(before, 0)
 	// Collect first: deleting under a moving bbolt cursor can skip entries.
 	var doomed [][]byte
 	c := bk.Cursor()
 	for k, _ := c.First(); k != nil && bytes.Compare(k, limit) < 0; k, _ = c.Next() {
-		doomed = append(doomed, bytes.Clone(k))
+		if queued.Get(auditSeq(k)) == nil {
+			doomed = append(doomed, bytes.Clone(k))
+		}
 	}
 	for _, k := range doomed {
 		if err := bk.Delete(k); err != nil {

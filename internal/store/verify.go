@@ -177,11 +177,27 @@ func (v *verifier) run() {
 		{keyCountUsers, len(users)},
 		{keyCountGroups, len(groups)},
 		{keyCountIntents, v.tx.Bucket(bucketIntents).Stats().KeyN},
+		{keyCountOutbox, v.outbox()},
 	} {
 		if n, _ := readU64(v.tx.Bucket(bucketMeta).Get(c.key)); int(n) != c.want {
 			v.fail("counter %s = %d, records %d", c.key, n, c.want)
 		}
 	}
+}
+
+// outbox checks that each place in the export queue names the audit key of its own
+// sequence number (the entry itself may be gone: see QueuedAudit.Pruned), and
+// returns how many there are.
+func (v *verifier) outbox() int {
+	n := 0
+	_ = v.tx.Bucket(bucketOutbox).ForEach(func(k, auditKey []byte) error {
+		n++
+		if len(k) != 8 || !bytes.Equal(auditSeq(auditKey), k) {
+			v.fail("export queue: entry %x points to audit key %x of another sequence number", k, auditKey)
+		}
+		return nil
+	})
+	return n
 }
 
 // unique checks a unique index against the records: each entry names a record whose
