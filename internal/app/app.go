@@ -113,6 +113,7 @@ func Start(ctx context.Context, opts Options, obs *Metrics) (*App, error) {
 		obs = NewMetrics()
 	}
 	obs.svc = func() *provision.Service { return a.Service }
+	obs.space = st.Space
 	a.metrics = obs
 
 	scimHandler, err := scim.NewHandler(a.Service, scim.Options{

@@ -13,12 +13,14 @@ import (
 
 	"github.com/panther-scim/panther-scim/internal/auth"
 	"github.com/panther-scim/panther-scim/internal/provision"
+	"github.com/panther-scim/panther-scim/internal/store"
 )
 
 // Metrics are the Prometheus series the service exports. Each App has its own
 // registry, so that tests can run several in one process.
 type Metrics struct {
 	svc          func() *provision.Service
+	space        func() (store.Space, error)
 	reg          *prometheus.Registry
 	requests     *prometheus.CounterVec
 	latency      *prometheus.HistogramVec
@@ -86,8 +88,40 @@ func NewMetrics() *Metrics {
 		return float64(n)
 	})
 	reg.MustRegister(m.requests, m.latency, m.pantherCalls, m.pantherTime, m.retries, m.authFailures, m.drift, m.rejected, pending,
+		storeSpace{m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+var (
+	storeFileDesc = prometheus.NewDesc("panther_scim_store_file_bytes",
+		"Size of the store's data file (bbolt grows it in steps and never shrinks it).", nil, nil)
+	storeFreeDesc = prometheus.NewDesc("panther_scim_store_disk_free_bytes",
+		"Bytes the server may still write on the filesystem holding the store; every write fails at 0.", nil, nil)
+)
+
+// storeSpace exports the store file's size and the free space beside it, measured at
+// each scrape. When they cannot be measured it exports nothing: an absent series
+// alerts no one by mistake, where a 0 would page that the disk is full.
+type storeSpace struct{ m *Metrics }
+
+func (c storeSpace) Describe(ch chan<- *prometheus.Desc) {
+	ch <- storeFileDesc
+	ch <- storeFreeDesc
+}
+
+func (c storeSpace) Collect(ch chan<- prometheus.Metric) {
+	if c.m.space == nil {
+		return
+	}
+	sp, err := c.m.space()
+	if err != nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(storeFileDesc, prometheus.GaugeValue, float64(sp.FileBytes))
+	if sp.FreeBytes >= 0 {
+		ch <- prometheus.MustNewConstMetric(storeFreeDesc, prometheus.GaugeValue, float64(sp.FreeBytes))
+	}
 }
 
 // Call implements the Panther client's observer.

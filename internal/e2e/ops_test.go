@@ -875,6 +875,17 @@ func TestMetricsAfterSession(t *testing.T) {
 	if v, _ := metric(ss, "panther_scim_pending_intents", nil); v != 0 {
 		t.Errorf("pending intents %v after a settled session", v)
 	}
+	// The store's room, measured at the scrape: the file's own size, and free space beside it.
+	fi, err := os.Stat(e.App.Store.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := metric(ss, "panther_scim_store_file_bytes", nil); !ok || v != float64(fi.Size()) {
+		t.Errorf("panther_scim_store_file_bytes %v (exported: %v), the file has %d bytes", v, ok, fi.Size())
+	}
+	if v, ok := metric(ss, "panther_scim_store_disk_free_bytes", nil); !ok || v <= 0 {
+		t.Errorf("panther_scim_store_disk_free_bytes %v (exported: %v)", v, ok)
+	}
 	if v, _ := metric(ss, "panther_scim_auth_failures_total", nil); v != 1 {
 		t.Errorf("auth failures %v, want 1", v)
 	}
