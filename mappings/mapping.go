@@ -1,8 +1,10 @@
 // Package mappings turns SCIM group membership into a Panther role.
 //
-// A Mapping is an ordered list of rules, each naming a SCIM group (by displayName,
-// compared case-insensitively, or by externalId, compared exactly) and the Panther
-// role its members get. A user's role is the role of the first rule, in rule order,
+// A Mapping is an ordered list of rules, each naming a SCIM group and the Panther
+// role its members get. A rule says what it matches: `group:` names a displayName
+// (compared case-insensitively) and nothing else; `externalId:` names an externalId
+// (compared exactly) and nothing else. A rule has exactly one of the two, so a group
+// whose externalId happens to equal another group's displayName never takes its role. A user's role is the role of the first rule, in rule order,
 // that matches one of the user's groups; when none matches, DefaultRole applies. An
 // empty result means the user has no Panther access.
 //
@@ -20,11 +22,14 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Rule maps one SCIM group to one Panther role.
+// Rule maps one SCIM group to one Panther role. Exactly one of Group and ExternalID is set.
 type Rule struct {
-	// Group is a SCIM group displayName (matched case-insensitively) or externalId
-	// (matched exactly).
+	// Group is a SCIM group displayName, matched case-insensitively. It never
+	// matches an externalId.
 	Group string `yaml:"group"`
+	// ExternalID is a SCIM group externalId (the IdP's id of the group, e.g. Entra's
+	// objectId), matched exactly.
+	ExternalID string `yaml:"externalId"`
 	// Role is a Panther role name or id.
 	Role string `yaml:"role"`
 }
@@ -46,8 +51,8 @@ type GroupRef struct {
 
 // Resolve returns the role for a user who is a member of groups: the role of the
 // first rule (in rule order, whatever the order of groups) whose Group equals some
-// group's displayName case-insensitively or its externalId exactly; otherwise
-// DefaultRole. ok is false when the result is "", meaning no Panther access.
+// group's displayName case-insensitively, or whose ExternalID equals some group's
+// externalId exactly; otherwise DefaultRole. ok is false when the result is "", meaning no Panther access.
 func (m Mapping) Resolve(groups []GroupRef) (role string, ok bool) {
 	for _, r := range m.Rules {
 		for _, g := range groups {
@@ -60,10 +65,21 @@ func (m Mapping) Resolve(groups []GroupRef) (role string, ok bool) {
 }
 
 func (r Rule) matches(g GroupRef) bool {
-	if r.Group == "" {
-		return false
+	switch {
+	case r.Group != "" && r.ExternalID == "":
+		return strings.EqualFold(r.Group, g.DisplayName)
+	case r.ExternalID != "" && r.Group == "":
+		return r.ExternalID == g.ExternalID
 	}
-	return strings.EqualFold(r.Group, g.DisplayName) || (g.ExternalID != "" && r.Group == g.ExternalID)
+	return false // invalid (Validate refuses it): matches nothing
+}
+
+// Key describes what the rule matches, as a config file writes it.
+func (r Rule) Key() string {
+	if r.ExternalID != "" && r.Group == "" {
+		return fmt.Sprintf("externalId %q", r.ExternalID)
+	}
+	return fmt.Sprintf("group %q", r.Group)
 }
 
 // Matches reports whether the group is named by some rule, that is whether
@@ -97,21 +113,26 @@ func (m Mapping) Roles() []string {
 }
 
 // Validate checks the mapping without contacting Panther and reports every problem
-// at once (joined with errors.Join), each naming its rule by 1-based number: an
-// empty group or role, surrounding spaces (a name with them matches nothing in
-// Panther or in an IdP as typed), a rule repeating an earlier one, and a group
-// already mapped by an earlier rule to another role (the earlier rule always wins,
-// so the later one is dead).
+// at once (joined with errors.Join), each naming its rule by 1-based number: a rule
+// with both group and externalId or with neither, an empty role, surrounding spaces
+// (a name with them matches nothing in Panther or in an IdP as typed), a rule
+// repeating an earlier one, and a group already mapped by an earlier rule to another
+// role (the earlier rule always wins, so the later one is dead).
 func (m Mapping) Validate() error {
 	var errs []error
-	first := make(map[string]int, len(m.Rules)) // folded group -> index of the first rule naming it
+	first := make(map[string]int, len(m.Rules)) // key of the group matched -> index of the first rule naming it
 	for i, r := range m.Rules {
 		n := i + 1
+		hasGroup, hasExt := strings.TrimSpace(r.Group) != "", strings.TrimSpace(r.ExternalID) != ""
 		switch {
-		case strings.TrimSpace(r.Group) == "":
-			errs = append(errs, fmt.Errorf("rule %d: group is empty", n))
-		case strings.TrimSpace(r.Group) != r.Group:
+		case hasGroup && hasExt:
+			errs = append(errs, fmt.Errorf("rule %d: has both group %q and externalId %q: a rule matches a displayName (group) or an externalId, not both; split it into two rules", n, r.Group, r.ExternalID))
+		case !hasGroup && !hasExt:
+			errs = append(errs, fmt.Errorf("rule %d: names no group: set group (a displayName) or externalId", n))
+		case hasGroup && strings.TrimSpace(r.Group) != r.Group:
 			errs = append(errs, fmt.Errorf("rule %d: group %q has leading or trailing spaces", n, r.Group))
+		case hasExt && strings.TrimSpace(r.ExternalID) != r.ExternalID:
+			errs = append(errs, fmt.Errorf("rule %d: externalId %q has leading or trailing spaces", n, r.ExternalID))
 		}
 		switch {
 		case strings.TrimSpace(r.Role) == "":
@@ -119,10 +140,13 @@ func (m Mapping) Validate() error {
 		case strings.TrimSpace(r.Role) != r.Role:
 			errs = append(errs, fmt.Errorf("rule %d: role %q has leading or trailing spaces", n, r.Role))
 		}
-		if strings.TrimSpace(r.Group) == "" {
+		if hasGroup == hasExt {
 			continue
 		}
-		key := strings.ToLower(r.Group)
+		key := "g:" + strings.ToLower(r.Group)
+		if hasExt {
+			key = "x:" + r.ExternalID
+		}
 		j, dup := first[key]
 		if !dup {
 			first[key] = i
@@ -130,10 +154,10 @@ func (m Mapping) Validate() error {
 		}
 		prev := m.Rules[j]
 		if prev.Role == r.Role {
-			errs = append(errs, fmt.Errorf("rule %d: duplicate of rule %d (group %q -> role %q)", n, j+1, r.Group, r.Role))
+			errs = append(errs, fmt.Errorf("rule %d: duplicate of rule %d (%s -> role %q)", n, j+1, r.Key(), r.Role))
 		} else {
-			errs = append(errs, fmt.Errorf("rule %d: group %q is already mapped to role %q by rule %d, so this rule (role %q) never applies",
-				n, r.Group, prev.Role, j+1, r.Role))
+			errs = append(errs, fmt.Errorf("rule %d: %s is already mapped to role %q by rule %d, so this rule (role %q) never applies",
+				n, r.Key(), prev.Role, j+1, r.Role))
 		}
 	}
 	if m.DefaultRole != "" && strings.TrimSpace(m.DefaultRole) != m.DefaultRole {
@@ -190,7 +214,7 @@ func (m Mapping) usedBy(role string) string {
 	return strings.Join(parts, " and ")
 }
 
-// Parse decodes a mapping from YAML ({rules: [{group, role}...], defaultRole}),
+// Parse decodes a mapping from YAML ({rules: [{group | externalId, role}...], defaultRole}),
 // strictly: unknown keys are errors. It does not validate; call Validate.
 func Parse(data []byte) (Mapping, error) {
 	var m Mapping

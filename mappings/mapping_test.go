@@ -17,7 +17,7 @@ var example = Mapping{
 
 func TestResolve(t *testing.T) {
 	byExternalID := Mapping{
-		Rules:       []Rule{{Group: "00g1abcDEF", Role: "Admin"}, {Group: "Analysts", Role: "Analyst"}},
+		Rules:       []Rule{{ExternalID: "00g1abcDEF", Role: "Admin"}, {Group: "Analysts", Role: "Analyst"}},
 		DefaultRole: "",
 	}
 	tests := []struct {
@@ -37,6 +37,9 @@ func TestResolve(t *testing.T) {
 		{"externalId is case-sensitive", byExternalID, []GroupRef{{DisplayName: "Ops", ExternalID: "00G1ABCDEF"}}, "", false},
 		{"externalId rule before displayName rule", byExternalID,
 			[]GroupRef{{DisplayName: "analysts"}, {DisplayName: "x", ExternalID: "00g1abcDEF"}}, "Admin", true},
+		{"group never matches an externalId", example, []GroupRef{{DisplayName: "Contractors", ExternalID: "Panther Admins"}},
+			"AnalystReadOnly", true},
+		{"externalId never matches a displayName", byExternalID, []GroupRef{{DisplayName: "00g1abcDEF"}}, "", false},
 		{"empty default means no access", byExternalID, []GroupRef{{DisplayName: "Everyone"}}, "", false},
 		{"empty externalId never matches", Mapping{Rules: []Rule{{Group: "x", Role: "R"}}},
 			[]GroupRef{{DisplayName: "", ExternalID: ""}}, "", false},
@@ -63,7 +66,7 @@ func TestMatches(t *testing.T) {
 
 func TestRoles(t *testing.T) {
 	m := Mapping{
-		Rules:       []Rule{{"a", "Admin"}, {"b", "Analyst"}, {"c", "Admin"}},
+		Rules:       []Rule{{Group: "a", Role: "Admin"}, {Group: "b", Role: "Analyst"}, {Group: "c", Role: "Admin"}},
 		DefaultRole: "Analyst",
 	}
 	if got, want := m.Roles(), []string{"Admin", "Analyst"}; !reflect.DeepEqual(got, want) {
@@ -82,9 +85,9 @@ func TestValidateOK(t *testing.T) {
 		"example":       example,
 		"empty":         {},
 		"default only":  {DefaultRole: "AnalystReadOnly"},
-		"no default":    {Rules: []Rule{{"g", "Admin"}}},
-		"role reused":   {Rules: []Rule{{"g1", "Admin"}, {"g2", "Admin"}}},
-		"case of roles": {Rules: []Rule{{"g1", "admin"}, {"g2", "Admin"}}},
+		"no default":    {Rules: []Rule{{Group: "g", Role: "Admin"}}},
+		"role reused":   {Rules: []Rule{{Group: "g1", Role: "Admin"}, {Group: "g2", Role: "Admin"}}},
+		"case of roles": {Rules: []Rule{{Group: "g1", Role: "admin"}, {Group: "g2", Role: "Admin"}}},
 	} {
 		if err := m.Validate(); err != nil {
 			t.Errorf("%s: Validate() = %v", name, err)
@@ -110,13 +113,13 @@ func TestValidateReportsEverything(t *testing.T) {
 		t.Fatal("Validate() = nil")
 	}
 	want := []string{
-		"rule 2: group is empty",
+		"rule 2: names no group: set group (a displayName) or externalId",
 		"rule 3: role is empty",
 		`rule 4: duplicate of rule 1 (group "panther admins" -> role "Admin")`,
 		`rule 5: group "PANTHER ADMINS" is already mapped to role "Admin" by rule 1`,
 		`rule 6: group " Ops" has leading or trailing spaces`,
 		`rule 6: role "Admin " has leading or trailing spaces`,
-		"rule 7: group is empty",
+		"rule 7: names no group",
 		"rule 7: role is empty",
 		`defaultRole "ReadOnly " has leading or trailing spaces`,
 	}
@@ -146,7 +149,7 @@ func TestValidateRoles(t *testing.T) {
 	}
 
 	warnings, err := ValidateRoles(Mapping{
-		Rules:       []Rule{{"a", "Admin"}, {"b", "Analyst"}},
+		Rules:       []Rule{{Group: "a", Role: "Admin"}, {Group: "b", Role: "Analyst"}},
 		DefaultRole: "Analyst",
 	}, lookup)
 	if err != nil {
@@ -164,7 +167,7 @@ func TestValidateRoles(t *testing.T) {
 	if len(warnings) != 1 {
 		t.Errorf("warnings = %q", warnings)
 	}
-	m := Mapping{Rules: []Rule{{"a", "Nope"}, {"b", "Broken"}, {"c", "Nope"}}, DefaultRole: "Nope"}
+	m := Mapping{Rules: []Rule{{Group: "a", Role: "Nope"}, {Group: "b", Role: "Broken"}, {Group: "c", Role: "Nope"}}, DefaultRole: "Nope"}
 	_, err = ValidateRoles(m, lookup)
 	if err == nil {
 		t.Fatal("ValidateRoles = nil")
@@ -199,5 +202,38 @@ defaultRole: AnalystReadOnly
 	}
 	if m, err := Parse(nil); err != nil || len(m.Rules) != 0 {
 		t.Errorf("Parse(empty) = %+v, %v", m, err)
+	}
+}
+
+// A rule matches a displayName or an externalId, never both: one with both keys or
+// with neither is an error naming the fix.
+func TestValidateRuleKeys(t *testing.T) {
+	err := Mapping{Rules: []Rule{
+		{Group: "Panther Admins", ExternalID: "00g1", Role: "Admin"},
+		{Role: "Analyst"},
+		{ExternalID: "00g2", Role: "Admin"},
+		{ExternalID: "00g2", Role: "Analyst"},
+		{ExternalID: "00G2", Role: "Analyst"}, // externalIds are exact: another group
+		{Group: "00g2", Role: "Analyst"},      // a displayName, not the externalId above
+	}}.Validate()
+	if err == nil {
+		t.Fatal("Validate() = nil")
+	}
+	msg := err.Error()
+	for _, w := range []string{
+		`rule 1: has both group "Panther Admins" and externalId "00g1"`,
+		"rule 2: names no group: set group (a displayName) or externalId",
+		`rule 4: externalId "00g2" is already mapped to role "Admin" by rule 3`,
+	} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("Validate() error lacks %q; got:\n%s", w, msg)
+		}
+	}
+	if strings.Contains(msg, "rule 5") || strings.Contains(msg, "rule 6") {
+		t.Errorf("valid rules reported:\n%s", msg)
+	}
+	m, err := Parse([]byte("rules:\n  - externalId: 00g1abc\n    role: Admin\n"))
+	if err != nil || m.Rules[0] != (Rule{ExternalID: "00g1abc", Role: "Admin"}) || m.Validate() != nil {
+		t.Errorf("Parse: %+v, %v", m, err)
 	}
 }

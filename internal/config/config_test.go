@@ -386,7 +386,8 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	c.Provisioning.ReconcileInterval = -time.Minute
 	c.Provisioning.SyncConcurrency = 0
 	c.Provisioning.RequestSyncTimeout = 0
-	c.Mapping = mappings.Mapping{Rules: []mappings.Rule{{Group: "", Role: "Admin"}, {Group: "g", Role: ""}}}
+	c.Mapping = mappings.Mapping{Rules: []mappings.Rule{{Group: "", Role: "Admin"}, {Group: "g", Role: ""},
+		{Group: "Panther Admins", ExternalID: "00g1", Role: "Admin"}}}
 	c.Log = Log{Level: "verbose", Format: "xml"}
 	c.Audit.Retention = -time.Hour
 
@@ -422,8 +423,9 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		"provisioning.reconcileInterval: must not be negative",
 		"provisioning.syncConcurrency: must be greater than 0",
 		"provisioning.requestSyncTimeout: must be greater than 0",
-		"mapping: rule 1: group is empty",
+		"mapping: rule 1: names no group: set group (a displayName) or externalId",
 		"mapping: rule 2: role is empty",
+		`mapping: rule 3: has both group "Panther Admins" and externalId "00g1"`,
 		`log.level: must be debug, info, warn or error, not "verbose"`,
 		`log.format: must be json or text, not "xml"`,
 		"audit.retention: must not be negative",

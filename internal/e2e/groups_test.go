@@ -138,7 +138,8 @@ func TestEntraGroupForms(t *testing.T) {
 }
 
 func TestFirstRuleWinsAndEmptyDefault(t *testing.T) {
-	e := newEnv(t, withMapping(mappings.Mapping{Rules: exampleMapping.Rules}))
+	rules := append(append([]mappings.Rule{}, exampleMapping.Rules...), mappings.Rule{ExternalID: "00gSecurity", Role: "Admin"})
+	e := newEnv(t, withMapping(mappings.Mapping{Rules: rules}))
 	u := e.createUser("dana@example.com", "Dana", "Scully")
 	if _, ok := e.Fake.UserByEmail("dana@example.com"); ok {
 		t.Fatal("a user with no mapped group and no default role was invited")
@@ -162,9 +163,9 @@ func TestFirstRuleWinsAndEmptyDefault(t *testing.T) {
 		t.Fatal("still in Panther after leaving the last mapped group")
 	}
 	e.do("GET", "/Users/"+u, nil).must(t, http.StatusOK)
-	// A group matched by externalId.
+	// A group matched by an externalId rule.
 	ext := e.do("POST", "/Groups", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"},
-		"displayName": "Security Team", "externalId": "Panther Admins", "members": []any{map[string]any{"value": u}}}).must(t, http.StatusCreated)
+		"displayName": "Security Team", "externalId": "00gSecurity", "members": []any{map[string]any{"value": u}}}).must(t, http.StatusCreated)
 	if e.pantherRole("dana@example.com") != "Admin" {
 		t.Fatalf("externalId match: %q (%s)", e.pantherRole("dana@example.com"), ext.Raw)
 	}

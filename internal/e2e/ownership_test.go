@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/panther-scim/panther-scim/mappings"
 )
 
 // Issue 14, case 5: look-alikes. An address with an invisible character is not a
@@ -53,5 +55,28 @@ func TestLookAlikesAreRefused(t *testing.T) {
 	}
 	if ops := callOps(e2.Fake.Calls()); ops != "" {
 		t.Errorf("Panther calls for a protected address: %s", ops)
+	}
+}
+
+// Issue 14, case 6: a rule {group: Panther Admins} matches the group of that
+// displayName, not a group whose externalId is "Panther Admins"; matching an
+// externalId takes a rule of its own ({externalId: ...}).
+func TestMappingRulesSayWhatTheyMatch(t *testing.T) {
+	m := exampleMapping
+	m.Rules = append(m.Rules, mappings.Rule{ExternalID: "entra-0b1d", Role: "Analyst"})
+	e := newEnv(t, withMapping(m))
+	mallory := e.createUser("mallory@example.com", "Mal", "Lory")
+	carol := e.createUser("carol@example.com", "Ca", "Rol")
+	body := map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"},
+		"displayName": "Contractors", "externalId": "Panther Admins", "members": []any{map[string]any{"value": mallory}}}
+	e.do("POST", "/Groups", body).must(t, http.StatusCreated)
+	if got := e.pantherRole("mallory@example.com"); got != "AnalystReadOnly" {
+		t.Errorf("a group whose externalId is a rule's displayName gave role %q", got)
+	}
+	body = map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"},
+		"displayName": "SOC (Entra)", "externalId": "entra-0b1d", "members": []any{map[string]any{"value": carol}}}
+	e.do("POST", "/Groups", body).must(t, http.StatusCreated)
+	if got := e.pantherRole("carol@example.com"); got != "Analyst" {
+		t.Errorf("the externalId rule gave role %q, want Analyst", got)
 	}
 }
