@@ -29,7 +29,8 @@ const Prefix = "/scim/v2"
 // Options configure the SCIM handler.
 type Options struct {
 	// BaseURL is the external URL of the SCIM API (ending in /scim/v2), used for
-	// meta.location and $ref. Empty: derived from each request's Host.
+	// Location, meta.location and $ref. Required: it is never derived from a
+	// request's Host or X-Forwarded-* headers, which the client controls.
 	BaseURL string
 	// MaxBodyBytes caps request bodies (default 1 MiB).
 	MaxBodyBytes int64
@@ -52,6 +53,10 @@ func NewHandler(svc *provision.Service, opts Options) (http.Handler, error) {
 	// Entra sends booleans as strings ("False"); without this they are 400s before
 	// our code runs. It is a package-global switch of the library, set once.
 	allowStringValues.Do(func() { schema.SetAllowStringValues(true) })
+	if opts.BaseURL == "" {
+		return nil, errors.New("scim: BaseURL is required")
+	}
+	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 1 << 20
 	}
@@ -127,7 +132,7 @@ func fail(r *http.Request, err error) error {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	st := &reqState{base: h.baseURL(r)}
+	st := &reqState{base: h.opts.BaseURL}
 	q := r.URL.Query()
 	st.attrs, st.excluded = ParseAttrList(q.Get("attributes")), ParseAttrList(q.Get("excludedAttributes"))
 	r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
@@ -278,20 +283,6 @@ func parseETag(v string) (int64, bool) {
 	return n, err == nil && n > 0
 }
 
-func (h *handler) baseURL(r *http.Request) string {
-	if h.opts.BaseURL != "" {
-		return strings.TrimRight(h.opts.BaseURL, "/")
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	if p := r.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
-		scheme = p
-	}
-	return scheme + "://" + r.Host + Prefix
-}
-
 func (h *handler) serviceProviderConfig(w http.ResponseWriter, r *http.Request) {
 	doc := map[string]any{
 		"schemas":          []string{"urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"},
@@ -309,7 +300,7 @@ func (h *handler) serviceProviderConfig(w http.ResponseWriter, r *http.Request) 
 				"specUri":     "https://www.rfc-editor.org/info/rfc6750",
 			},
 		},
-		"meta": map[string]any{"resourceType": "ServiceProviderConfig", "location": h.baseURL(r) + "/ServiceProviderConfig"},
+		"meta": map[string]any{"resourceType": "ServiceProviderConfig", "location": h.opts.BaseURL + "/ServiceProviderConfig"},
 	}
 	w.Header().Set("Content-Type", "application/scim+json")
 	_ = json.NewEncoder(w).Encode(doc)

@@ -85,6 +85,7 @@ func newRig(t *testing.T, bin string) *rig {
 		base: "http://" + addr, fake: fake, client: &http.Client{Timeout: 10 * time.Second}, logs: &outBuf{}}
 	cfg := fmt.Sprintf(`server:
   addr: %q
+  baseURL: %q
   shutdownTimeout: 5s
 panther:
   url: %q
@@ -106,7 +107,7 @@ log:
   level: warn
 audit:
   retention: 0s
-`, addr, ps.URL+pantherfake.Path, r.dbPath)
+`, addr, "http://"+addr, ps.URL+pantherfake.Path, r.dbPath)
 	if err := os.WriteFile(r.cfg, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -343,6 +343,7 @@ func testCheckCommand(t *testing.T, bin string) {
 		p := filepath.Join(dir, name)
 		cfg := fmt.Sprintf(`server:
   addr: "127.0.0.1:0"
+  baseURL: "https://scim.example.com"
 panther:
   url: %q
 store:

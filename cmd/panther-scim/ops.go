@@ -74,13 +74,16 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg.Panther.TokenEnv, cfg.Panther.TokenFile = "PANTHER_SCIM_DEMO_PANTHER_KEY", ""
 	cfg.Auth.BearerTokensEnv, cfg.Auth.BearerTokensFile, cfg.Auth.BearerTokenHashes = "PANTHER_SCIM_DEMO_TOKENS", "", nil
 	cfg.Auth.OAuth = config.OAuth{}
-	cfg.Server.Addr, cfg.Server.OpsAddr, cfg.Server.BaseURL = *addr, "", ""
+	cfg.Server.Addr, cfg.Server.OpsAddr, cfg.Server.BaseURL = *addr, "", "http://"+*addr
 	cfg.Server.TLS = config.TLS{}
 	cfg.Store.Path = *data
 	cfg.Log.Format = "text"
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	// The demo's base URL is its listener's address, known once it listens (--addr
+	// may name port 0): an empty BaseURL tells the App to take it from there.
+	cfg.Server.BaseURL = ""
 	log := newLogger(cfg, stderr)
 	m := app.NewMetrics()
 	client, err := newPantherClient(cfg, m)

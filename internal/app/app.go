@@ -31,7 +31,10 @@ import (
 type Options struct {
 	Addr    string // SCIM listener, e.g. 127.0.0.1:8080 or 127.0.0.1:0
 	OpsAddr string // health/metrics listener; empty: on Addr
-	BaseURL string // external SCIM base URL (…/scim/v2); empty: from each request
+	// BaseURL is the external SCIM base URL (…/scim/v2) for Location and
+	// meta.location. Empty: the SCIM listener's own address (for tests and the
+	// demo); never a request's Host or X-Forwarded-* headers.
+	BaseURL string
 
 	StorePath        string
 	StoreOpenTimeout time.Duration
@@ -116,10 +119,33 @@ func Start(ctx context.Context, opts Options, obs *Metrics) (*App, error) {
 	obs.space = st.Space
 	a.metrics = obs
 
+	// The listeners are bound first: without a BaseURL the SCIM API's own address
+	// (its port maybe chosen now) is the base of the locations it answers.
+	apiLn, err := a.bind(opts.Addr)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	var opsLn net.Listener
+	if opts.OpsAddr != "" {
+		if opsLn, err = a.bind(opts.OpsAddr); err != nil {
+			_ = apiLn.Close()
+			_ = st.Close()
+			return nil, err
+		}
+	}
+	base := opts.BaseURL
+	if base == "" {
+		base = a.scheme() + "://" + apiLn.Addr().String() + scim.Prefix
+	}
 	scimHandler, err := scim.NewHandler(a.Service, scim.Options{
-		BaseURL: opts.BaseURL, MaxBodyBytes: opts.MaxBodyBytes, Logger: opts.Logger,
+		BaseURL: base, MaxBodyBytes: opts.MaxBodyBytes, Logger: opts.Logger,
 	})
 	if err != nil {
+		_ = apiLn.Close()
+		if opsLn != nil {
+			_ = opsLn.Close()
+		}
 		_ = st.Close()
 		return nil, err
 	}
@@ -159,15 +185,9 @@ func Start(ctx context.Context, opts Options, obs *Metrics) (*App, error) {
 		}
 	})
 
-	if err := a.listen(opts.Addr, api); err != nil {
-		a.Close()
-		return nil, err
-	}
-	if opts.OpsAddr != "" {
-		if err := a.listen(opts.OpsAddr, ops); err != nil {
-			a.Close()
-			return nil, err
-		}
+	a.serve(apiLn, api)
+	if opsLn != nil {
+		a.serve(opsLn, ops)
 	}
 	bgctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
@@ -186,25 +206,30 @@ func Start(ctx context.Context, opts Options, obs *Metrics) (*App, error) {
 	return a, nil
 }
 
-func (a *App) listen(addr string, h http.Handler) error {
+// bind listens on addr, with TLS when a certificate is configured.
+func (a *App) bind(addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
-	}
-	srv := &http.Server{
-		Handler: h, ReadHeaderTimeout: orDefault(a.opts.ReadHeaderTimeout, 5*time.Second),
-		ReadTimeout: orDefault(a.opts.ReadTimeout, 30*time.Second), WriteTimeout: orDefault(a.opts.WriteTimeout, 60*time.Second),
-		IdleTimeout: orDefault(a.opts.IdleTimeout, 120*time.Second), MaxHeaderBytes: 64 << 10,
-		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	if a.opts.TLSCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(a.opts.TLSCertFile, a.opts.TLSKeyFile)
 		if err != nil {
 			_ = ln.Close()
-			return fmt.Errorf("load TLS certificate: %w", err)
+			return nil, fmt.Errorf("load TLS certificate: %w", err)
 		}
-		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
-		ln = tls.NewListener(ln, srv.TLSConfig)
+		ln = tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}})
+	}
+	return ln, nil
+}
+
+// serve serves h on ln until Close.
+func (a *App) serve(ln net.Listener, h http.Handler) {
+	srv := &http.Server{
+		Handler: h, ReadHeaderTimeout: orDefault(a.opts.ReadHeaderTimeout, 5*time.Second),
+		ReadTimeout: orDefault(a.opts.ReadTimeout, 30*time.Second), WriteTimeout: orDefault(a.opts.WriteTimeout, 60*time.Second),
+		IdleTimeout: orDefault(a.opts.IdleTimeout, 120*time.Second), MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
 	a.servers = append(a.servers, srv)
 	a.listeners = append(a.listeners, ln)
@@ -213,7 +238,13 @@ func (a *App) listen(addr string, h http.Handler) error {
 			a.log.Error("server stopped", "addr", ln.Addr().String(), "err", err)
 		}
 	}()
-	return nil
+}
+
+func (a *App) scheme() string {
+	if a.opts.TLSCertFile != "" {
+		return "https"
+	}
+	return "http"
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -231,11 +262,7 @@ func (a *App) OpsAddr() string { return a.listeners[len(a.listeners)-1].Addr().S
 
 // URL is the SCIM base URL on the listener.
 func (a *App) URL() string {
-	scheme := "http"
-	if a.opts.TLSCertFile != "" {
-		scheme = "https"
-	}
-	return scheme + "://" + a.Addr() + scim.Prefix
+	return a.scheme() + "://" + a.Addr() + scim.Prefix
 }
 
 // Close stops accepting, waits for in-flight requests and the worker (bounded by

@@ -34,7 +34,7 @@ type Server struct {
 	// Addr is the SCIM API listener (host:port).
 	Addr string `yaml:"addr"`
 	// BaseURL is the external URL clients use (e.g. https://scim.example.com), for
-	// meta.location; empty derives it from each request.
+	// Location and meta.location. Required: request headers are never trusted for it.
 	BaseURL string `yaml:"baseURL" expand:"true"`
 	// OpsAddr is a separate listener for /healthz, /readyz and /metrics; empty
 	// serves them on Addr.

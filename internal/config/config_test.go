@@ -57,6 +57,7 @@ func validConfig(t *testing.T) Config {
 	t.Setenv("PANTHER_API_TOKEN", testPantherToken)
 	c := Default()
 	c.Panther.URL = "https://api.acme.runpanther.net/public/graphql"
+	c.Server.BaseURL = "https://scim.acme.com"
 	c.Auth.BearerTokenHashes = []string{hashHex(testBearerToken)}
 	return c
 }
@@ -92,6 +93,7 @@ func TestExampleLoadsAndValidates(t *testing.T) {
 	// Apart from the values the operator must supply, the example states the defaults.
 	want := Default()
 	want.Panther.URL = c.Panther.URL
+	want.Server.BaseURL = c.Server.BaseURL
 	want.Mapping = wantMapping
 	want.Auth.BearerTokenHashes = c.Auth.BearerTokenHashes
 	want.Provisioning.ProtectedEmails = c.Provisioning.ProtectedEmails
@@ -589,10 +591,12 @@ func TestLoad(t *testing.T) {
 	t.Setenv("PANTHER_SCIM_BEARER_TOKENS", testBearerToken)
 
 	// No file: defaults and environment alone.
-	if _, err := Load(""); err == nil || !strings.Contains(err.Error(), "panther.url: required") {
-		t.Errorf("Load(\"\") without a URL = %v", err)
+	if _, err := Load(""); err == nil || !strings.Contains(err.Error(), "panther.url: required") ||
+		!strings.Contains(err.Error(), "server.baseURL: required") {
+		t.Errorf("Load(\"\") without URLs = %v", err)
 	}
 	t.Setenv("PANTHER_SCIM_PANTHER_URL", "http://127.0.0.1:8081/public/graphql")
+	t.Setenv("PANTHER_SCIM_SERVER_BASE_URL", "https://scim.acme.com")
 	if _, err := Load(""); err != nil {
 		t.Errorf("Load(\"\") = %v", err)
 	}

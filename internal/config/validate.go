@@ -33,7 +33,11 @@ func (c Config) Validate() error {
 	if s.OpsAddr != "" && s.OpsAddr == s.Addr {
 		v.add("server.opsAddr", "must differ from server.addr (leave it empty to serve health and metrics on server.addr)")
 	}
-	if s.BaseURL != "" {
+	if s.BaseURL == "" {
+		// Location and meta.location are built from it; deriving them from a request's
+		// Host or X-Forwarded-Proto would let any client choose the URLs the IdP stores.
+		v.add("server.baseURL", "required: the external URL the IdP uses to reach this server (e.g. https://scim.example.com)")
+	} else {
 		v.httpURL("server.baseURL", s.BaseURL)
 	}
 	v.positive("server.maxBodyBytes", s.MaxBodyBytes)

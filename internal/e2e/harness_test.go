@@ -172,6 +172,10 @@ func (e *env) do(method, path string, body any, headers ...string) resp {
 		req.Header.Set("Content-Type", "application/scim+json")
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
+		if http.CanonicalHeaderKey(headers[i]) == "Host" {
+			req.Host = headers[i+1] // Go sends req.Host, not a Host header
+			continue
+		}
 		if headers[i+1] == "" {
 			req.Header.Del(headers[i])
 			continue

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/panther-scim/panther-scim/internal/app"
 	"github.com/panther-scim/panther-scim/internal/pantherfake"
 )
 
@@ -213,4 +214,32 @@ func callOps(calls []pantherfake.Call) string {
 		}
 	}
 	return strings.Join(ops, " ")
+}
+
+// Location and meta.location come from the configured base URL (or, without one, the
+// listener's own address), never from headers the client sets: a client that sends
+// another Host or X-Forwarded-Proto must not choose the URLs an IdP stores.
+func TestLocationIgnoresRequestHeaders(t *testing.T) {
+	spoof := []string{"Host", "evil.example:8443", "X-Forwarded-Proto", "https", "X-Forwarded-Host", "evil.example"}
+	for name, base := range map[string]string{"configured baseURL": "https://scim.acme.test/scim/v2", "listener address": ""} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, func(o *app.Options) { o.BaseURL = base })
+			want := base
+			if want == "" {
+				want = e.Base
+			}
+			r := e.do("POST", "/Users", newUser("loc@example.com", "Lo", "Cation"), spoof...).must(t, http.StatusCreated)
+			loc := want + "/Users/" + r.str("id")
+			if got := r.Header.Get("Location"); got != loc {
+				t.Errorf("Location = %q, want %q", got, loc)
+			}
+			if got := r.Body["meta"].(map[string]any)["location"]; got != loc {
+				t.Errorf("meta.location = %q, want %q", got, loc)
+			}
+			spc := e.do("GET", "/ServiceProviderConfig", nil, spoof...).must(t, http.StatusOK)
+			if got := spc.Body["meta"].(map[string]any)["location"]; got != want+"/ServiceProviderConfig" {
+				t.Errorf("ServiceProviderConfig meta.location = %q", got)
+			}
+		})
+	}
 }
