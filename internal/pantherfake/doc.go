@@ -29,6 +29,13 @@
 // (HTTP 200), unparsable documents GRAPHQL_PARSE_FAILED (HTTP 400). roleByName matches names
 // case-insensitively; createRole rejects a duplicate name.
 //
+// Introspection. __schema and __type are answered from the served schema (introspect.go), as
+// Panther answers them from its own, so `panther-scim check` can compare its operations with
+// the fake's schema. Options.Schema (`fake-panther --schema FILE`) serves another schema than
+// panther.Schema, to play a Panther whose API changed; Options.RefuseIntrospection
+// (`--no-introspection`) plays one that turned introspection off (HTTP 400,
+// GRAPHQL_VALIDATION_FAILED, Apollo Server's wording).
+//
 // Faults, settable in Options, with setters while running, and from Run's flags: fixed and
 // jittered latency, a rate of 5xx answers, a rate of 429 answers with Retry-After, FailNext
 // (the next N calls of an operation answer a status), DropNext (apply the mutation, then close

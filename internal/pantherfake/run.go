@@ -10,10 +10,23 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/vektah/gqlparser/v2"
+	"github.com/vektah/gqlparser/v2/ast"
 )
 
 // APIKeyEnv is the environment variable Run reads the API key from when --api-key is not given.
 const APIKeyEnv = "PANTHER_FAKE_API_KEY"
+
+// LoadSchema parses and validates a GraphQL schema in SDL (the built-in scalars and
+// introspection types are added), for Options.Schema.
+func LoadSchema(name, sdl string) (*ast.Schema, error) {
+	schema, err := gqlparser.LoadSchema(&ast.Source{Name: name, Input: sdl})
+	if err != nil {
+		return nil, fmt.Errorf("schema %s: %w", name, err)
+	}
+	return schema, nil
+}
 
 // Run parses args (the flags of the fake-panther command, without the program name), serves
 // the fake until ctx is done, then shuts it down. It prints where it listens to stdout.
@@ -29,6 +42,8 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	rateLimitRate := fs.Float64("rate-limit-rate", 0, "fraction of requests answered 429 (0..1)")
 	retryAfter := fs.Duration("retry-after", time.Second, "Retry-After sent with 429 and 503 answers")
 	seed := fs.Int64("seed", 0, "seed for fault injection and ids (0: from the clock)")
+	schemaFile := fs.String("schema", "", "GraphQL SDL file to serve instead of Panther's schema (to try panther-scim check against a changed API)")
+	noIntrospection := fs.Bool("no-introspection", false, "refuse __schema and __type queries, as a server with introspection off does")
 	fs.Usage = func() {
 		fmt.Fprintf(stdout, "Usage: fake-panther [flags]\n\nServes an in-memory Panther users-and-roles GraphQL API at %s.\n\n", Path)
 		fs.PrintDefaults()
@@ -58,10 +73,20 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 		ra = -1 // Options treats 0 as "default"; the flag's 0 means "no header"
 	}
 
-	s := New(Options{
+	opts := Options{
 		APIKey: *apiKey, Latency: *latency, Jitter: *jitter, ErrorRate: *errorRate, ErrorStatus: *errorStatus,
-		RateLimitRate: *rateLimitRate, RetryAfter: ra, Seed: *seed,
-	})
+		RateLimitRate: *rateLimitRate, RetryAfter: ra, Seed: *seed, RefuseIntrospection: *noIntrospection,
+	}
+	if *schemaFile != "" {
+		sdl, err := os.ReadFile(*schemaFile)
+		if err != nil {
+			return fmt.Errorf("fake-panther: %w", err)
+		}
+		if opts.Schema, err = LoadSchema(*schemaFile, string(sdl)); err != nil {
+			return fmt.Errorf("fake-panther: %w", err)
+		}
+	}
+	s := New(opts)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("fake-panther: %w", err)

@@ -64,6 +64,13 @@ type Options struct {
 	Seed int64
 	// Now is the clock for createdAt and updatedAt. Default time.Now.
 	Now func() time.Time
+	// Schema is the schema to serve instead of panther.Schema (LoadSchema reads one), so
+	// that a test can play a Panther whose API changed: a renamed field, a removed argument.
+	// The resolvers stay Panther's; a field they do not know answers null.
+	Schema *ast.Schema
+	// RefuseIntrospection answers __schema and __type queries with a validation error, as
+	// a server with introspection turned off does.
+	RefuseIntrospection bool
 }
 
 // Call is one request as the fake saw it.
@@ -108,6 +115,7 @@ type Server struct {
 	failNext        map[string][]int // op ("" = any) -> statuses still to answer
 	dropNext        map[string]int   // op ("" = any) -> responses still to drop
 	down            bool
+	noIntrospection bool
 
 	calls       []Call
 	inFlight    int
@@ -169,31 +177,36 @@ var schemaOnce = sync.OnceValues(func() (*ast.Schema, error) {
 // New returns a Server with Panther's default roles (Admin, Analyst, AnalystReadOnly) and no
 // users.
 func New(opts Options) *Server {
-	schema, err := schemaOnce()
+	base, err := schemaOnce()
 	if err != nil {
 		// panther.Schema is compiled in and tested; it cannot fail at run time.
 		panic(fmt.Sprintf("pantherfake: loading panther.Schema: %v", err))
+	}
+	schema := base
+	if opts.Schema != nil {
+		schema = opts.Schema
 	}
 	seed := opts.Seed
 	if seed == 0 {
 		seed = time.Now().UnixNano()
 	}
 	s := &Server{
-		apiKey:      cmpOr(opts.APIKey, DefaultAPIKey),
-		schema:      schema,
-		rng:         rand.New(rand.NewPCG(uint64(seed), uint64(seed)^0x9e3779b97f4a7c15)),
-		now:         opts.Now,
-		users:       map[string]*user{},
-		emailIndex:  map[string]string{},
-		roles:       map[string]*role{},
-		permissions: map[string]bool{},
-		latency:     opts.Latency,
-		jitter:      opts.Jitter,
-		errorRate:   opts.ErrorRate,
-		errorStatus: opts.ErrorStatus,
-		retryAfter:  opts.RetryAfter,
-		failNext:    map[string][]int{},
-		dropNext:    map[string]int{},
+		apiKey:          cmpOr(opts.APIKey, DefaultAPIKey),
+		schema:          schema,
+		rng:             rand.New(rand.NewPCG(uint64(seed), uint64(seed)^0x9e3779b97f4a7c15)),
+		now:             opts.Now,
+		users:           map[string]*user{},
+		emailIndex:      map[string]string{},
+		roles:           map[string]*role{},
+		permissions:     map[string]bool{},
+		latency:         opts.Latency,
+		jitter:          opts.Jitter,
+		errorRate:       opts.ErrorRate,
+		errorStatus:     opts.ErrorStatus,
+		retryAfter:      opts.RetryAfter,
+		failNext:        map[string][]int{},
+		dropNext:        map[string]int{},
+		noIntrospection: opts.RefuseIntrospection,
 	}
 	s.rateLimitRate = opts.RateLimitRate
 	if s.now == nil {
@@ -207,7 +220,11 @@ func New(opts Options) *Server {
 	}
 	s.started = s.now().UTC()
 	var all []string
-	for _, v := range schema.Types["Permission"].EnumValues {
+	perms := schema.Types["Permission"]
+	if perms == nil || perms.Kind != ast.Enum {
+		perms = base.Types["Permission"] // a served schema without it still has Panther's roles
+	}
+	for _, v := range perms.EnumValues {
 		s.permissions[v.Name] = true
 		all = append(all, v.Name)
 	}
@@ -223,6 +240,7 @@ func New(opts Options) *Server {
 		r.createdAt, r.updatedAt = s.started, s.started
 	}
 	s.roots = s.rootResolvers()
+	maps.Copy(s.roots, s.introspectionRoots())
 	s.tokenID = s.newID()
 	s.owner = &user{id: s.newID(), email: "owner@pantherfake.example", givenName: "Token", familyName: "Owner",
 		roleID: s.roleByNameLocked("Admin").id, createdAt: s.started}
@@ -361,6 +379,13 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 			msg = fmt.Sprintf("unknown operation %q", req.OperationName)
 		}
 		s.writeErrors(w, &call, http.StatusOK, gqlError{Message: msg, Extensions: map[string]any{"code": codeValidationFailed}})
+		return
+	}
+	if isIntrospection(op) && s.refusesIntrospection() {
+		// Apollo Server's wording and code, the commonest of production GraphQL servers.
+		s.writeErrors(w, &call, http.StatusBadRequest, gqlError{
+			Message:    "GraphQL introspection is not allowed, but the query contained __schema or __type",
+			Extensions: map[string]any{"code": codeValidationFailed}})
 		return
 	}
 	if op.Operation == ast.Subscription {
@@ -614,6 +639,20 @@ func (s *Server) DropNext(op string, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.dropNext[op] += n
+}
+
+// RefuseIntrospection makes the fake refuse (true) or answer (false) __schema and __type
+// queries from now on.
+func (s *Server) RefuseIntrospection(refuse bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.noIntrospection = refuse
+}
+
+func (s *Server) refusesIntrospection() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.noIntrospection
 }
 
 // Down makes the fake answer every request 503 (with Retry-After) until Down(false).
