@@ -21,4 +21,11 @@
 //   - a limit on concurrent requests and a token-bucket rate limit shared by all calls, so that
 //     a burst from an identity provider never becomes a burst against Panther;
 //   - counters per operation and outcome (Stats) and an Observer hook for metrics.
+//
+// Compatibility with the live Panther (compat.go, introspection.go): Schema reads Panther's
+// schema with the standard introspection query and converts the answer into an ast.Schema
+// (gqlparser reads SDL only); CheckOperations validates every operation of
+// operations.graphql against it with gqlparser's validator, and compares the input objects
+// the client sends and the field types it reads, which the validator cannot see. `check` and
+// `serve` run it (CheckSchema), so that a renamed field is found before an IdP's change fails.
 package panther

@@ -9,3 +9,9 @@ import _ "embed"
 //
 //go:embed schema.graphql
 var Schema string
+
+// Operations is operations.graphql: every operation the client sends, as genqlient read them.
+// CheckOperations validates them against Panther's live schema.
+//
+//go:embed operations.graphql
+var Operations string

@@ -220,11 +220,8 @@ func New(opts Options) *Server {
 	}
 	s.started = s.now().UTC()
 	var all []string
-	perms := schema.Types["Permission"]
-	if perms == nil || perms.Kind != ast.Enum {
-		perms = base.Types["Permission"] // a served schema without it still has Panther's roles
-	}
-	for _, v := range perms.EnumValues {
+	// Panther's permissions, whatever schema is served: the default roles hold them all.
+	for _, v := range base.Types["Permission"].EnumValues {
 		s.permissions[v.Name] = true
 		all = append(all, v.Name)
 	}
