@@ -85,7 +85,26 @@ func (e *Error) Error() string {
 		b.WriteString(": ")
 		b.WriteString(e.Message)
 	}
+	if e.Kind == ErrUnauthorized && e.StatusCode != http.StatusUnauthorized {
+		// Panther took the key but refused the operation: name what the token lacks.
+		if p := Permission(e.Op); p != "" {
+			fmt.Fprintf(&b, " (the API token needs Panther's %s permission)", p)
+		}
+	}
 	return b.String()
+}
+
+// Permission names the Panther permission (as Panther's console shows it) that an API token
+// needs for the operation: Read User Info to read users and roles, Manage Users to change
+// them. "" for an operation it does not know.
+func Permission(op string) string {
+	switch op {
+	case "users", "userById", "userByEmail", "roles", "roleById", "roleByName":
+		return "Read User Info"
+	case "inviteUser", "updateUser", "deleteUser", "createRole":
+		return "Manage Users"
+	}
+	return ""
 }
 
 // Unwrap exposes the class (for errors.Is against the sentinels) and the cause (for

@@ -34,7 +34,9 @@
 // the fake's schema. Options.Schema (`fake-panther --schema FILE`) serves another schema than
 // panther.Schema, to play a Panther whose API changed; Options.RefuseIntrospection
 // (`--no-introspection`) plays one that turned introspection off (HTTP 400,
-// GRAPHQL_VALIDATION_FAILED, Apollo Server's wording).
+// GRAPHQL_VALIDATION_FAILED, Apollo Server's wording). Options.TokenPermissions plays an API
+// token without Read User Info (UserRead) or Manage Users (UserModify): the fields that need
+// them fail with FORBIDDEN (Panther's wording for this is not documented).
 //
 // Faults, settable in Options, with setters while running, and from Run's flags: fixed and
 // jittered latency, a rate of 5xx answers, a rate of 429 answers with Retry-After, FailNext

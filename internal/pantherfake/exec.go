@@ -59,6 +59,7 @@ const (
 	codeAlreadyExists    = "ALREADY_EXISTS"
 	codeBadUserInput     = "BAD_USER_INPUT"
 	codeUnauthenticated  = "UNAUTHENTICATED"
+	codeForbidden        = "FORBIDDEN"
 	codeValidationFailed = "GRAPHQL_VALIDATION_FAILED"
 	codeParseFailed      = "GRAPHQL_PARSE_FAILED"
 	codeInternal         = "INTERNAL_SERVER_ERROR"
@@ -75,7 +76,9 @@ type executor struct {
 	doc    *ast.QueryDocument
 	vars   map[string]any
 	roots  map[string]rootResolver
-	errs   []gqlError
+	// authorize, when set, may refuse a root field before it resolves (the token's permissions).
+	authorize func(field string) error
+	errs      []gqlError
 	// plans memoises collect for the objects of a list: they share their fields and, per
 	// concrete type, their field groups.
 	plans map[planKey]*plan
@@ -108,6 +111,13 @@ func (e *executor) run(op *ast.OperationDefinition) any {
 		if f.Name == "__typename" {
 			out = append(out, kv{g.key, root.Name})
 			continue
+		}
+		if e.authorize != nil {
+			if err := e.authorize(f.Name); err != nil {
+				e.fail(f, []any{g.key}, err)
+				failed = true
+				continue
+			}
 		}
 		resolve, ok := e.roots[f.Name]
 		if !ok {

@@ -271,3 +271,29 @@ func TestRunWithSchemaFile(t *testing.T) {
 		t.Errorf("Run with an invalid schema: %v", err)
 	}
 }
+
+func TestTokenPermissions(t *testing.T) {
+	s, url := start(t, Options{TokenPermissions: []string{"UserRead"}})
+	if r := post(t, url, testKey, `{ users { id } roles { name } }`, nil); r.Status != 200 || len(r.Errors) > 0 {
+		t.Errorf("reads with UserRead: %d %s", r.Status, r.Body)
+	}
+	r := post(t, url, testKey, inviteMutation, invite("a@example.com", "A", "B", "NAME", "Admin"))
+	if r.Status != 200 || r.code() != codeForbidden || !strings.Contains(r.Errors[0].Message, "UserModify") || string(r.Data) != "null" {
+		t.Errorf("invite without UserModify: %d %s", r.Status, r.Body)
+	}
+	if len(s.Users()) != 0 {
+		t.Error("a refused invite created a user")
+	}
+	s.SetTokenPermissions([]string{})
+	if r := post(t, url, testKey, `{ roles { name } }`, nil); r.code() != codeForbidden || !strings.Contains(r.Errors[0].Message, "UserRead") {
+		t.Errorf("roles without UserRead: %d %s", r.Status, r.Body)
+	}
+	// Introspection needs no permission.
+	if r := post(t, url, testKey, `{ __schema { queryType { name } } }`, nil); r.Status != 200 || len(r.Errors) > 0 {
+		t.Errorf("introspection without permissions: %d %s", r.Status, r.Body)
+	}
+	s.SetTokenPermissions(nil)
+	if r := post(t, url, testKey, inviteMutation, invite("a@example.com", "A", "B", "NAME", "Admin")); len(r.Errors) > 0 {
+		t.Errorf("invite with every permission: %s", r.Body)
+	}
+}

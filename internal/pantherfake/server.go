@@ -71,6 +71,10 @@ type Options struct {
 	// RefuseIntrospection answers __schema and __type queries with a validation error, as
 	// a server with introspection turned off does.
 	RefuseIntrospection bool
+	// TokenPermissions are the Panther permissions of the API key (nil: all of them). Reading
+	// users and roles needs UserRead ("Read User Info"), changing them UserModify ("Manage
+	// Users"); without it the field fails with a FORBIDDEN error and HTTP 200.
+	TokenPermissions []string
 }
 
 // Call is one request as the fake saw it.
@@ -116,6 +120,7 @@ type Server struct {
 	dropNext        map[string]int   // op ("" = any) -> responses still to drop
 	down            bool
 	noIntrospection bool
+	tokenPerms      map[string]bool // nil: every permission
 
 	calls       []Call
 	inFlight    int
@@ -208,6 +213,7 @@ func New(opts Options) *Server {
 		dropNext:        map[string]int{},
 		noIntrospection: opts.RefuseIntrospection,
 	}
+	s.setTokenPermissionsLocked(opts.TokenPermissions)
 	s.rateLimitRate = opts.RateLimitRate
 	if s.now == nil {
 		s.now = time.Now
@@ -439,7 +445,7 @@ func (s *Server) writeResult(w http.ResponseWriter, call *Call, resp graphQLResp
 func (s *Server) execute(doc *ast.QueryDocument, op *ast.OperationDefinition, vars map[string]any) graphQLResponse {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := &executor{schema: s.schema, doc: doc, vars: vars, roots: s.roots}
+	e := &executor{schema: s.schema, doc: doc, vars: vars, roots: s.roots, authorize: s.authorizeLocked}
 	data := e.run(op)
 	return graphQLResponse{Data: data, Errors: e.errs}
 }
@@ -636,6 +642,41 @@ func (s *Server) DropNext(op string, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.dropNext[op] += n
+}
+
+// SetTokenPermissions changes the permissions of the API key (nil: all of them).
+func (s *Server) SetTokenPermissions(perms []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.setTokenPermissionsLocked(perms)
+}
+
+func (s *Server) setTokenPermissionsLocked(perms []string) {
+	if perms == nil {
+		s.tokenPerms = nil
+		return
+	}
+	s.tokenPerms = map[string]bool{}
+	for _, p := range perms {
+		s.tokenPerms[p] = true
+	}
+}
+
+// fieldPermissions is the permission each root field needs (Panther's documentation: Read
+// User Info for reading users and roles, Manage Users for changing them).
+var fieldPermissions = map[string]string{
+	"users": "UserRead", "userById": "UserRead", "userByEmail": "UserRead",
+	"roles": "UserRead", "roleById": "UserRead", "roleByName": "UserRead",
+	"inviteUser": "UserModify", "updateUser": "UserModify", "deleteUser": "UserModify",
+	"createRole": "UserModify", "updateRole": "UserModify", "deleteRole": "UserModify",
+}
+
+func (s *Server) authorizeLocked(field string) error {
+	need := fieldPermissions[field]
+	if s.tokenPerms == nil || need == "" || s.tokenPerms[need] {
+		return nil
+	}
+	return errorf(codeForbidden, "access denied: the API token lacks the %s permission", need)
 }
 
 // RefuseIntrospection makes the fake refuse (true) or answer (false) __schema and __type
