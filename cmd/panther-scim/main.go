@@ -23,7 +23,7 @@ Usage: panther-scim <command> [flags]
 Commands:
   serve         run the SCIM server (--config FILE)
   demo          run the whole product on this machine against an in-memory Panther
-  check         validate a config and check its roles in Panther; exit 0 or 1
+  check         validate a config, and check Panther's schema, the API token and the roles; exit 0 or 1
   reconcile     compare the store with Panther and repair drift (--dry-run: print the plan)
   token         generate a SCIM bearer token and print its hash and where to paste them
   backup        write a consistent copy of the store (--out FILE), also while serving

@@ -126,7 +126,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", os.Getenv("PANTHER_SCIM_CONFIG"), "config file (YAML)")
-	offline := fs.Bool("offline", false, "validate the file only; do not ask Panther about the roles")
+	offline := fs.Bool("offline", false, "validate the file only; do not ask Panther for its schema, users and roles")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -147,6 +147,10 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
+	tokenOK, pantherOK := checkPanther(ctx, client, stdout)
+	if !tokenOK {
+		return errSilent
+	}
 	lookup := func(ref string) (bool, bool, error) {
 		r, err := client.RoleByName(ctx, ref)
 		if errors.Is(err, provision.ErrNotFound) {
@@ -179,6 +183,9 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errSilent
 	}
 	fmt.Fprintln(stdout, "roles: ok (every mapped role exists in Panther)")
+	if !pantherOK {
+		return errSilent
+	}
 	return nil
 }
 
