@@ -67,6 +67,7 @@ func writeConfig(t *testing.T, dir, name, url, extra string) string {
 	p := filepath.Join(dir, name)
 	cfg := fmt.Sprintf(`server:
   addr: "127.0.0.1:0"
+  baseURL: "https://scim.example.com"
 panther:
   url: %q
   maxRetries: 1
