@@ -44,6 +44,13 @@
 // the connection without answering) and Down (answer 503 to everything). A seeded fake makes
 // the same random choices and the same ids in the same order.
 //
+// HTTP log source. POST /http/<id> is a Panther HTTP log source: it checks the
+// configured authentication as Panther does (a shared secret in a header, the hex
+// HMAC of the body in a header, or a bearer token; anything else is 401), refuses a
+// body over 1 MB (413), and keeps the JSON events it accepted (SourceEvents,
+// SourceRequests). The faults above apply to it too (its op is HTTPSourceOp), and
+// HTTPSourceDown takes it alone down.
+//
 // Observation: Calls (every request with its operation, variables, status and time), Count,
 // MaxInFlight; and state helpers (AddUser, SetUserRole, SetUserNames, RemoveUser, Users,
 // UserByEmail, AddRole, Roles) to change Panther behind the bridge's back.

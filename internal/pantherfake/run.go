@@ -28,6 +28,10 @@ func LoadSchema(name, sdl string) (*ast.Schema, error) {
 	return schema, nil
 }
 
+// SourceSecretEnv is the environment variable Run reads the HTTP source's secret from
+// when --source-secret is not given.
+const SourceSecretEnv = "PANTHER_FAKE_SOURCE_SECRET"
+
 // Run parses args (the flags of the fake-panther command, without the program name), serves
 // the fake until ctx is done, then shuts it down. It prints where it listens to stdout.
 func Run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -44,8 +48,12 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	seed := fs.Int64("seed", 0, "seed for fault injection and ids (0: from the clock)")
 	schemaFile := fs.String("schema", "", "GraphQL SDL file to serve instead of Panther's schema (to try panther-scim check against a changed API)")
 	noIntrospection := fs.Bool("no-introspection", false, "refuse __schema and __type queries, as a server with introspection off does")
+	srcAuth := fs.String("source-auth", SourceAuthNone, "authentication of the HTTP log source at "+HTTPSourcePath+"<id>: none, sharedSecret, hmac or bearer")
+	srcHeader := fs.String("source-header", "", "header holding the shared secret or the HMAC signature (sharedSecret, hmac)")
+	srcAlg := fs.String("source-hmac-alg", "sha256", "HMAC algorithm (hmac): sha1, sha256, sha384 or sha512")
+	srcSecret := fs.String("source-secret", "", "the HTTP source's secret, HMAC key or bearer token (default: $"+SourceSecretEnv+")")
 	fs.Usage = func() {
-		fmt.Fprintf(stdout, "Usage: fake-panther [flags]\n\nServes an in-memory Panther users-and-roles GraphQL API at %s.\n\n", Path)
+		fmt.Fprintf(stdout, "Usage: fake-panther [flags]\n\nServes an in-memory Panther users-and-roles GraphQL API at %s, and an HTTP log source at %s<id>.\n\n", Path, HTTPSourcePath)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -68,6 +76,13 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	if *errorStatus < 500 || *errorStatus > 599 {
 		return errors.New("fake-panther: --error-status must be a 5xx status")
 	}
+	if *srcSecret == "" {
+		*srcSecret = os.Getenv(SourceSecretEnv)
+	}
+	source := HTTPSourceAuth{Method: *srcAuth, Header: *srcHeader, Algorithm: *srcAlg, Secret: *srcSecret}
+	if err := source.Validate(); err != nil {
+		return fmt.Errorf("fake-panther: HTTP source: %w", err)
+	}
 	ra := *retryAfter
 	if ra == 0 {
 		ra = -1 // Options treats 0 as "default"; the flag's 0 means "no header"
@@ -76,6 +91,7 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	opts := Options{
 		APIKey: *apiKey, Latency: *latency, Jitter: *jitter, ErrorRate: *errorRate, ErrorStatus: *errorStatus,
 		RateLimitRate: *rateLimitRate, RetryAfter: ra, Seed: *seed, RefuseIntrospection: *noIntrospection,
+		HTTPSource: source,
 	}
 	if *schemaFile != "" {
 		sdl, err := os.ReadFile(*schemaFile)
@@ -96,6 +112,8 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	go func() { served <- hs.Serve(ln) }()
 	fmt.Fprintf(stdout, "fake-panther: serving Panther's users-and-roles GraphQL API at http://%s%s (X-API-Key required)\n",
 		ln.Addr(), Path)
+	fmt.Fprintf(stdout, "fake-panther: HTTP log source at http://%s%saudit (any source id; authentication: %s)\n",
+		ln.Addr(), HTTPSourcePath, source.Method)
 
 	select {
 	case err := <-served:

@@ -75,6 +75,9 @@ type Options struct {
 	// users and roles needs UserRead ("Read User Info"), changing them UserModify ("Manage
 	// Users"); without it the field fails with a FORBIDDEN error and HTTP 200.
 	TokenPermissions []string
+	// HTTPSource is how the HTTP log source (HTTPSourcePath) authenticates requests;
+	// the zero value accepts any.
+	HTTPSource HTTPSourceAuth
 }
 
 // Call is one request as the fake saw it.
@@ -121,6 +124,10 @@ type Server struct {
 	down            bool
 	noIntrospection bool
 	tokenPerms      map[string]bool // nil: every permission
+
+	sourceAuth HTTPSourceAuth
+	sourceDown bool
+	sourceReqs []SourceRequest
 
 	calls       []Call
 	inFlight    int
@@ -212,6 +219,7 @@ func New(opts Options) *Server {
 		failNext:        map[string][]int{},
 		dropNext:        map[string]int{},
 		noIntrospection: opts.RefuseIntrospection,
+		sourceAuth:      opts.HTTPSource,
 	}
 	s.setTokenPermissionsLocked(opts.TokenPermissions)
 	s.rateLimitRate = opts.RateLimitRate
@@ -267,11 +275,13 @@ func (s *Server) newID() string {
 	return uuid.UUID(b).String()
 }
 
-// Handler serves GraphQL at Path and LegacyPath, and GET /healthz.
+// Handler serves GraphQL at Path and LegacyPath, the HTTP log source under
+// HTTPSourcePath, and GET /healthz.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+Path, s.serveGraphQL)
 	mux.HandleFunc("POST "+LegacyPath, s.serveGraphQL)
+	mux.HandleFunc("POST "+HTTPSourcePath+"{source}", s.serveHTTPSource)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
@@ -700,11 +710,12 @@ func (s *Server) Down(down bool) {
 	s.down = down
 }
 
-// ClearFaults removes every fault: latency, rates, pending FailNext and DropNext, Down.
+// ClearFaults removes every fault: latency, rates, pending FailNext and DropNext, Down
+// and HTTPSourceDown.
 func (s *Server) ClearFaults() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.latency, s.jitter, s.errorRate, s.rateLimitRate, s.down = 0, 0, 0, 0, false
+	s.latency, s.jitter, s.errorRate, s.rateLimitRate, s.down, s.sourceDown = 0, 0, 0, 0, false, false
 	s.failNext, s.dropNext = map[string][]int{}, map[string]int{}
 }
 
