@@ -235,6 +235,7 @@ func TestStaticBinary(t *testing.T) {
 	t.Run("token", func(t *testing.T) { testTokenCommand(t, bin) })
 	t.Run("check", func(t *testing.T) { testCheckCommand(t, bin) })
 	t.Run("check schema", func(t *testing.T) { testCheckSchema(t, bin) })
+	t.Run("serve with an incompatible schema", func(t *testing.T) { testServeIncompatible(t, bin) })
 	t.Run("demo", func(t *testing.T) { testDemo(t, bin) })
 }
 

@@ -4,7 +4,10 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/panther-scim/panther-scim/internal/auth"
 	"github.com/panther-scim/panther-scim/internal/panther"
 )
 
@@ -123,4 +127,99 @@ func testCheckSchema(t *testing.T, bin string) {
 			t.Errorf("check: %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 		}
 	})
+}
+
+// serveRun is `panther-scim serve` running as a subprocess.
+type serveRun struct {
+	cmd    *exec.Cmd
+	done   chan struct{}
+	stderr *outBuf
+	SCIM   string // SCIM base URL
+	Ops    string // http://host:port of the ops listener (the SCIM one when shared)
+}
+
+// startServe runs `serve --config cfg` and waits for its "serving" log line. It is stopped
+// (SIGKILL) when the test ends.
+func startServe(t *testing.T, bin, cfg string, env []string) *serveRun {
+	t.Helper()
+	s := &serveRun{done: make(chan struct{}), stderr: &outBuf{}}
+	s.cmd = exec.Command(bin, "serve", "--config", cfg)
+	s.cmd.Env = env
+	s.cmd.Stderr = s.stderr
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = s.cmd.Wait(); close(s.done) }()
+	t.Cleanup(func() {
+		_ = s.cmd.Process.Kill()
+		<-s.done
+		if t.Failed() {
+			t.Logf("serve stderr:\n%s", s.stderr)
+		}
+	})
+	poll(t, "serve to log that it is serving", func() bool {
+		select {
+		case <-s.done:
+			t.Fatalf("serve exited: %s", s.stderr)
+		default:
+		}
+		for l := range strings.Lines(s.stderr.String()) {
+			var rec struct {
+				Msg, SCIM, Ops string
+			}
+			if json.Unmarshal([]byte(l), &rec) == nil && rec.Msg == "panther-scim serving" {
+				s.SCIM, s.Ops = rec.SCIM, "http://"+rec.Ops
+				return true
+			}
+		}
+		return false
+	})
+	return s
+}
+
+// get answers GET url's status and body.
+func get(t *testing.T, url string, header ...string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := (&http.Client{Timeout: binDeadline}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// testServeIncompatible: serve against a Panther whose schema changed answers /readyz 503
+// naming the operation, and says 0 in the schema gauge.
+func testServeIncompatible(t *testing.T, bin string) {
+	const key = "serve-schema-panther-key-0123456789"
+	tok, _ := auth.GenerateToken()
+	env := cleanEnv("PANTHER_API_TOKEN="+key, "PANTHER_SCIM_BEARER_TOKENS="+tok)
+	dir := t.TempDir()
+	c := schemaChanges[0]
+	file := filepath.Join(dir, "renamed.graphql")
+	if err := os.WriteFile(file, []byte(schemaEdit(t, c.from, c.to)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url := startFakePanther(t, bin, key, "--schema", file)
+	s := startServe(t, bin, writeConfig(t, dir, "serve.yaml", url, "log:\n  level: info\n"), env)
+	code, body := get(t, s.Ops+"/readyz")
+	var ready struct{ Checks map[string]string }
+	_ = json.Unmarshal([]byte(body), &ready)
+	if code != http.StatusServiceUnavailable || !strings.HasPrefix(ready.Checks["panther"], "incompatible schema: "+c.want+";") {
+		t.Errorf("readyz: %d %s", code, body)
+	}
+	if _, m := get(t, s.Ops+"/metrics"); !strings.Contains(m, "\npanther_scim_panther_schema_compatible 0\n") {
+		t.Errorf("metrics: %s", grepLines(m, "schema"))
+	}
+	if !strings.Contains(s.stderr.String(), `"level":"ERROR","msg":"Panther's schema is incompatible`) {
+		t.Errorf("no error logged:\n%s", s.stderr)
+	}
 }

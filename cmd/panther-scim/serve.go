@@ -110,7 +110,20 @@ func appOptions(cfg config.Config, p provision.Panther, a *auth.Authenticator, l
 	if a.OAuthEnabled() {
 		o.OAuthToken = a.TokenHandler()
 	}
+	if c, ok := p.(schemaChecker); ok {
+		o.CheckSchema = c.CheckSchema
+		// With the reconciler, and as often; without it, at the default period.
+		o.SchemaCheckInterval = cfg.Provisioning.ReconcileInterval
+		if o.SchemaCheckInterval <= 0 {
+			o.SchemaCheckInterval = config.Default().Provisioning.ReconcileInterval
+		}
+	}
 	return o
+}
+
+// schemaChecker is the Panther client's schema check (panther.Client.CheckSchema).
+type schemaChecker interface {
+	CheckSchema(ctx context.Context) (panther.Compatibility, error)
 }
 
 // startApp builds and starts the App for cfg, and checks the mapped roles.

@@ -17,11 +17,13 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/panther-scim/panther-scim/internal/auth"
+	"github.com/panther-scim/panther-scim/internal/panther"
 	"github.com/panther-scim/panther-scim/internal/provision"
 	"github.com/panther-scim/panther-scim/internal/store"
 	"github.com/panther-scim/panther-scim/scim"
@@ -63,6 +65,12 @@ type Options struct {
 	ReconcileInterval time.Duration // 0: no background reconcile
 	AuditRetention    time.Duration // 0: keep forever
 
+	// CheckSchema, when set, compares Panther's live schema with the operations the client
+	// sends (panther.Client.CheckSchema): at start, before the listeners open, and every
+	// SchemaCheckInterval (0: at start only). An incompatible schema fails /readyz.
+	CheckSchema         func(context.Context) (panther.Compatibility, error)
+	SchemaCheckInterval time.Duration
+
 	Logger *slog.Logger
 }
 
@@ -80,6 +88,8 @@ type App struct {
 	bg        sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
+
+	schema atomic.Pointer[schemaState] // Panther's schema, as last checked
 }
 
 // Start opens the store, starts the listeners and the background worker.
@@ -185,12 +195,26 @@ func Start(ctx context.Context, opts Options, obs *Metrics) (*App, error) {
 		}
 	})
 
+	schemaRan := false
+	if opts.CheckSchema != nil {
+		// Before the listeners serve, so that the first /readyz already knows.
+		cctx, cancel := context.WithTimeout(ctx, firstSchemaCheckTimeout)
+		schemaRan = a.checkSchema(cctx)
+		cancel()
+	}
 	a.serve(apiLn, api)
 	if opsLn != nil {
 		a.serve(opsLn, ops)
 	}
 	bgctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
+	if opts.CheckSchema != nil {
+		a.bg.Add(1)
+		go func() {
+			defer a.bg.Done()
+			a.watchSchema(bgctx, schemaRan)
+		}()
+	}
 	a.bg.Add(1)
 	go func() {
 		defer a.bg.Done()
@@ -345,6 +369,8 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		default:
 			checks["panther"] = "unreachable"
 		}
+	} else if msg := a.schemaReadiness(); msg != "" {
+		checks["panther"], ok = msg, false
 	} else {
 		checks["panther"] = "ok"
 	}

@@ -30,6 +30,9 @@ type Metrics struct {
 	authFailures *prometheus.CounterVec
 	drift        *prometheus.CounterVec
 	rejected     prometheus.Counter
+	// schemaCompatible is 1 when Panther's live schema fits every operation, 0 when it does
+	// not, -1 before the first check and while Panther refuses introspection.
+	schemaCompatible prometheus.Gauge
 }
 
 // NewMetrics returns a fresh registry of the service's series. Build it before the
@@ -64,12 +67,17 @@ func NewMetrics() *Metrics {
 		rejected: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "panther_scim_overload_rejections_total", Help: "Requests answered 429 because too many were in flight.",
 		}),
+		schemaCompatible: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "panther_scim_panther_schema_compatible",
+			Help: "1 when Panther's live schema fits every operation panther-scim sends, 0 when it does not, -1 when unknown (not checked yet, or introspection refused).",
+		}),
 	}
 	// Export every drift action from the start: an alert on increase() cannot see the
 	// first drift of a series that did not exist before it.
 	for _, action := range []string{"invite", "update", "delete"} {
 		m.drift.WithLabelValues(action)
 	}
+	m.schemaCompatible.Set(schemaUnknown)
 	for _, r := range auth.Reasons {
 		m.authFailures.WithLabelValues(string(r))
 	}
@@ -88,7 +96,7 @@ func NewMetrics() *Metrics {
 		return float64(n)
 	})
 	reg.MustRegister(m.requests, m.latency, m.pantherCalls, m.pantherTime, m.retries, m.authFailures, m.drift, m.rejected, pending,
-		storeSpace{m},
+		storeSpace{m}, m.schemaCompatible,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

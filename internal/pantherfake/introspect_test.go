@@ -221,6 +221,30 @@ func TestServeAnotherSchema(t *testing.T) {
 	}
 }
 
+func TestSetSchema(t *testing.T) {
+	schema, err := LoadSchema("changed.graphql", changedSchema(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, url := start(t, Options{})
+	// A document cached under the first schema is validated again under the next.
+	q := `mutation { inviteUser(input: {email: "a@example.com", familyName: "B", firstName: "A", role: {kind: NAME, value: "Admin"}}) { user { email } } }`
+	if r := post(t, url, testKey, q, nil); r.code() != codeValidationFailed {
+		t.Errorf("firstName under Panther's schema: %s", r.Body)
+	}
+	s.SetSchema(schema)
+	if r := post(t, url, testKey, q, nil); r.code() == codeValidationFailed {
+		t.Errorf("firstName under the changed schema: %s", r.Body)
+	}
+	if got := inputFieldNames(t, url, "InviteUserInput"); !reflect.DeepEqual(got, []string{"email", "familyName", "firstName", "role"}) {
+		t.Errorf("after SetSchema: %q", got)
+	}
+	s.SetSchema(nil)
+	if got := inputFieldNames(t, url, "InviteUserInput"); !reflect.DeepEqual(got, []string{"email", "familyName", "givenName", "role"}) {
+		t.Errorf("after SetSchema(nil): %q", got)
+	}
+}
+
 func TestRunWithSchemaFile(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "changed.graphql")

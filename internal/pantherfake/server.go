@@ -144,8 +144,9 @@ type Server struct {
 // a load measurement against it would count as Panther latency. Documents are
 // validated once, before they are shared, and only read after that.
 type docCache struct {
-	mu sync.RWMutex
-	m  map[string]*preparedDoc
+	mu     sync.RWMutex
+	schema *ast.Schema // the schema the documents were validated against
+	m      map[string]*preparedDoc
 }
 
 type preparedDoc struct {
@@ -161,8 +162,9 @@ const maxCachedDocs = 256
 func (c *docCache) prepare(schema *ast.Schema, query string) *preparedDoc {
 	c.mu.RLock()
 	p, ok := c.m[query]
+	same := c.schema == schema
 	c.mu.RUnlock()
-	if ok {
+	if ok && same {
 		return p
 	}
 	p = &preparedDoc{}
@@ -171,8 +173,8 @@ func (c *docCache) prepare(schema *ast.Schema, query string) *preparedDoc {
 		p.invalid = validator.Validate(schema, p.doc)
 	}
 	c.mu.Lock()
-	if c.m == nil {
-		c.m = map[string]*preparedDoc{}
+	if c.m == nil || c.schema != schema {
+		c.m, c.schema = map[string]*preparedDoc{}, schema
 	}
 	if len(c.m) < maxCachedDocs {
 		c.m[query] = p
@@ -338,12 +340,14 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	var req graphQLRequest
 	jsonErr := json.Unmarshal(body, &req)
 	call.Variables = req.Variables
+	var schema *ast.Schema
 	var doc *ast.QueryDocument
 	var op *ast.OperationDefinition
 	var parseErr error
 	var invalid gqlerror.List
 	if jsonErr == nil {
-		p := s.docs.prepare(s.schema, req.Query)
+		schema = s.currentSchema()
+		p := s.docs.prepare(schema, req.Query)
 		doc, parseErr, invalid = p.doc, p.parseErr, p.invalid
 		if parseErr == nil {
 			op = selectOperation(doc, req.OperationName)
@@ -406,13 +410,13 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 			Extensions: map[string]any{"code": codeValidationFailed}})
 		return
 	}
-	vars, err := validator.VariableValues(s.schema, op, req.Variables)
+	vars, err := validator.VariableValues(schema, op, req.Variables)
 	if err != nil {
 		s.writeErrors(w, &call, http.StatusOK, toGQLErrors(err, codeBadUserInput)...)
 		return
 	}
 
-	resp := s.execute(doc, op, vars)
+	resp := s.execute(schema, doc, op, vars)
 	for _, e := range resp.Errors {
 		call.Errors = append(call.Errors, e.Message)
 	}
@@ -452,10 +456,10 @@ func (s *Server) writeResult(w http.ResponseWriter, call *Call, resp graphQLResp
 
 // execute runs a validated operation with the state locked, so that each request sees and
 // changes the state atomically.
-func (s *Server) execute(doc *ast.QueryDocument, op *ast.OperationDefinition, vars map[string]any) graphQLResponse {
+func (s *Server) execute(schema *ast.Schema, doc *ast.QueryDocument, op *ast.OperationDefinition, vars map[string]any) graphQLResponse {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := &executor{schema: s.schema, doc: doc, vars: vars, roots: s.roots, authorize: s.authorizeLocked}
+	e := &executor{schema: schema, doc: doc, vars: vars, roots: s.roots, authorize: s.authorizeLocked}
 	data := e.run(op)
 	return graphQLResponse{Data: data, Errors: e.errs}
 }
@@ -652,6 +656,23 @@ func (s *Server) DropNext(op string, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.dropNext[op] += n
+}
+
+// SetSchema serves schema from now on (nil: panther.Schema), as a Panther whose API
+// changed while the bridge runs.
+func (s *Server) SetSchema(schema *ast.Schema) {
+	if schema == nil {
+		schema, _ = schemaOnce()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.schema = schema
+}
+
+func (s *Server) currentSchema() *ast.Schema {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.schema
 }
 
 // SetTokenPermissions changes the permissions of the API key (nil: all of them).
