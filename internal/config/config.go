@@ -155,6 +155,10 @@ type Provisioning struct {
 	SyncConcurrency int `yaml:"syncConcurrency"`
 	// RequestSyncTimeout is how long a SCIM request waits for its Panther calls.
 	RequestSyncTimeout time.Duration `yaml:"requestSyncTimeout"`
+	// DeprovisionAlertAfter is how long a removal of Panther access may stay pending
+	// before a deprovision.delayed event goes to the audit trail (and Panther), again
+	// at most once per this interval per user; 0 disables it.
+	DeprovisionAlertAfter time.Duration `yaml:"deprovisionAlertAfter"`
 }
 
 // Deactivation modes.
@@ -173,9 +177,44 @@ type Log struct {
 
 // Audit configures the audit trail in the store.
 type Audit struct {
-	// Retention is how long audit entries are kept; 0 keeps them forever.
+	// Retention is how long audit entries are kept; 0 keeps them forever. Entries not
+	// yet exported to Panther are kept until they are.
 	Retention time.Duration `yaml:"retention"`
+	// Panther streams the audit trail to a Panther HTTP log source.
+	Panther AuditPanther `yaml:"panther"`
 }
+
+// AuditPanther configures the export of the audit trail to a Panther HTTP log
+// source. It is off while URL is empty.
+type AuditPanther struct {
+	// URL is the HTTP source's ingest URL, as Panther shows it when the source is
+	// created (https://logs.<your-panther>/http/<source id>).
+	URL string `yaml:"url" expand:"true"`
+	// Auth is the source's authentication method: sharedSecret, hmac or bearer.
+	Auth string `yaml:"auth"`
+	// Header is the header carrying the shared secret or the HMAC signature
+	// (sharedSecret, hmac), as configured on the source.
+	Header string `yaml:"header"`
+	// HMACAlgorithm is the source's HMAC algorithm (hmac): sha1, sha256, sha384 or sha512.
+	HMACAlgorithm string `yaml:"hmacAlgorithm"`
+	// SecretEnv names the environment variable holding the shared secret, HMAC key
+	// or bearer token.
+	SecretEnv string `yaml:"secretEnv"`
+	// SecretFile is a file holding it; when set it is used instead of SecretEnv.
+	SecretFile string `yaml:"secretFile"`
+	// BatchSize caps the events sent in one request.
+	BatchSize int `yaml:"batchSize"`
+	// FlushInterval is how often new audit entries are looked for when idle.
+	FlushInterval time.Duration `yaml:"flushInterval"`
+	// Timeout bounds one request to the source.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxBackoff caps the wait between retries while the source fails (a longer
+	// Retry-After is honoured up to an hour).
+	MaxBackoff time.Duration `yaml:"maxBackoff"`
+}
+
+// Enabled reports whether the export is configured.
+func (p AuditPanther) Enabled() bool { return p.URL != "" }
 
 // Default returns the configuration with every default applied. Panther.URL and
 // an authentication method are left for the operator.
@@ -213,12 +252,25 @@ func Default() Config {
 			FailureLimit: FailureLimit{PerMinute: 10, Burst: 20},
 		},
 		Provisioning: Provisioning{
-			Deactivation:       DeactivateDelete,
-			ReconcileInterval:  15 * time.Minute,
-			SyncConcurrency:    8,
-			RequestSyncTimeout: 20 * time.Second,
+			Deactivation:          DeactivateDelete,
+			ReconcileInterval:     15 * time.Minute,
+			SyncConcurrency:       8,
+			RequestSyncTimeout:    20 * time.Second,
+			DeprovisionAlertAfter: 5 * time.Minute,
 		},
-		Log:   Log{Level: "info", Format: "json"},
-		Audit: Audit{Retention: 90 * 24 * time.Hour},
+		Log: Log{Level: "info", Format: "json"},
+		Audit: Audit{
+			Retention: 90 * 24 * time.Hour,
+			Panther: AuditPanther{
+				Auth:          "sharedSecret",
+				Header:        "X-Panther-SCIM-Secret",
+				HMACAlgorithm: "sha256",
+				SecretEnv:     "PANTHER_SCIM_AUDIT_SECRET",
+				BatchSize:     500,
+				FlushInterval: time.Second,
+				Timeout:       10 * time.Second,
+				MaxBackoff:    5 * time.Minute,
+			},
+		},
 	}
 }

@@ -26,7 +26,7 @@ const (
 // so that the environment of the machine running the tests cannot leak in.
 func cleanEnv(t *testing.T) {
 	t.Helper()
-	names := []string{"PANTHER_API_TOKEN", "PANTHER_SCIM_BEARER_TOKENS", "PANTHER_SCIM_OAUTH_SIGNING_KEY"}
+	names := []string{"PANTHER_API_TOKEN", "PANTHER_SCIM_BEARER_TOKENS", "PANTHER_SCIM_OAUTH_SIGNING_KEY", "PANTHER_SCIM_AUDIT_SECRET"}
 	for _, e := range EnvVars() {
 		names = append(names, e.Name)
 	}
@@ -582,6 +582,78 @@ func TestSecrets(t *testing.T) {
 	_, err = c.BearerTokenHashes()
 	if err == nil || strings.Contains(err.Error(), "tiny-secret") {
 		t.Errorf("short token error = %v", err)
+	}
+}
+
+func TestValidateAuditPanther(t *testing.T) {
+	const secret = "http-source-secret-0123456789"
+	tests := []struct {
+		name  string
+		set   func(*AuditPanther)
+		env   bool     // PANTHER_SCIM_AUDIT_SECRET set
+		wants []string // problems reported; none: valid
+	}{
+		{"off: the rest is not checked", func(p *AuditPanther) { p.URL, p.Auth, p.BatchSize = "", "basic", 0 }, false, nil},
+		{"shared secret", func(p *AuditPanther) {}, true, nil},
+		{"hmac", func(p *AuditPanther) { p.Auth, p.Header, p.HMACAlgorithm = "hmac", "X-Signature", "sha512" }, true, nil},
+		{"bearer needs no header", func(p *AuditPanther) { p.Auth, p.Header = "bearer", "" }, true, nil},
+		{"secret from a file", func(p *AuditPanther) { p.SecretFile = "FILE" }, false, nil},
+		{"secret unset", func(p *AuditPanther) {}, false,
+			[]string{"audit.panther.secretEnv: Panther HTTP source secret: environment variable PANTHER_SCIM_AUDIT_SECRET is not set"}},
+		{"no secret source", func(p *AuditPanther) { p.SecretEnv = "" }, false,
+			[]string{"audit.panther.secretEnv: one of audit.panther.secretEnv and audit.panther.secretFile is required"}},
+		{"secret file missing", func(p *AuditPanther) { p.SecretFile = "/nonexistent/secret" }, true,
+			[]string{"audit.panther.secretFile: read Panther HTTP source secret"}},
+		{"not a URL", func(p *AuditPanther) { p.URL = "logs.acme.runpanther.net/http/1" }, true,
+			[]string{`audit.panther.url: "logs.acme.runpanther.net/http/1" is not an absolute http(s) URL`}},
+		{"unknown method", func(p *AuditPanther) { p.Auth = "basic" }, true,
+			[]string{`audit.panther.auth: must be "sharedSecret", "hmac" or "bearer"`}},
+		{"shared secret without header", func(p *AuditPanther) { p.Header = " " }, true,
+			[]string{`audit.panther.header: required when audit.panther.auth is "sharedSecret"`}},
+		{"unknown HMAC algorithm", func(p *AuditPanther) { p.Auth, p.HMACAlgorithm = "hmac", "md5" }, true,
+			[]string{`audit.panther.hmacAlgorithm: must be sha1, sha256, sha384 or sha512`}},
+		{"limits", func(p *AuditPanther) { p.BatchSize, p.FlushInterval, p.Timeout, p.MaxBackoff = 0, 0, -time.Second, 0 }, true,
+			[]string{"audit.panther.batchSize: must be between 1 and 10000", "audit.panther.flushInterval: must be greater than 0",
+				"audit.panther.timeout: must not be negative", "audit.panther.maxBackoff: must be greater than 0"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := validConfig(t)
+			c.Audit.Panther.URL = "https://logs.acme.runpanther.net/http/5f1c"
+			if tc.env {
+				t.Setenv("PANTHER_SCIM_AUDIT_SECRET", secret)
+			}
+			tc.set(&c.Audit.Panther)
+			if c.Audit.Panther.SecretFile == "FILE" {
+				c.Audit.Panther.SecretFile = writeFile(t, "secret", secret+"\n")
+			}
+			err := c.Validate()
+			if len(tc.wants) == 0 {
+				if err != nil {
+					t.Fatalf("Validate() = %v", err)
+				}
+				if c.Audit.Panther.Enabled() {
+					if got, err := c.AuditPantherSecret(); err != nil || got != secret {
+						t.Errorf("AuditPantherSecret() = %q, %v", got, err)
+					}
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("Validate() = nil")
+			}
+			for _, w := range tc.wants {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Validate() = %v\nlacks %q", err, w)
+				}
+			}
+			if n := len(unjoin(err)); n != len(tc.wants) {
+				t.Errorf("%d problems, want %d: %v", n, len(tc.wants), err)
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Error("Validate() shows the secret")
+			}
+		})
 	}
 }
 

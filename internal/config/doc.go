@@ -57,11 +57,22 @@
 //	PANTHER_SCIM_PROVISIONING_RECONCILE_INTERVAL    provisioning.reconcileInterval
 //	PANTHER_SCIM_PROVISIONING_SYNC_CONCURRENCY      provisioning.syncConcurrency
 //	PANTHER_SCIM_PROVISIONING_REQUEST_SYNC_TIMEOUT  provisioning.requestSyncTimeout
+//	PANTHER_SCIM_PROVISIONING_DEPROVISION_ALERT_AFTER provisioning.deprovisionAlertAfter
 //	PANTHER_SCIM_MAPPING_RULES                      mapping.rules
 //	PANTHER_SCIM_MAPPING_DEFAULT_ROLE               mapping.defaultRole
 //	PANTHER_SCIM_LOG_LEVEL                          log.level
 //	PANTHER_SCIM_LOG_FORMAT                         log.format
 //	PANTHER_SCIM_AUDIT_RETENTION                    audit.retention
+//	PANTHER_SCIM_AUDIT_PANTHER_URL                  audit.panther.url
+//	PANTHER_SCIM_AUDIT_PANTHER_AUTH                 audit.panther.auth
+//	PANTHER_SCIM_AUDIT_PANTHER_HEADER               audit.panther.header
+//	PANTHER_SCIM_AUDIT_PANTHER_HMAC_ALGORITHM       audit.panther.hmacAlgorithm
+//	PANTHER_SCIM_AUDIT_PANTHER_SECRET_ENV           audit.panther.secretEnv
+//	PANTHER_SCIM_AUDIT_PANTHER_SECRET_FILE          audit.panther.secretFile
+//	PANTHER_SCIM_AUDIT_PANTHER_BATCH_SIZE           audit.panther.batchSize
+//	PANTHER_SCIM_AUDIT_PANTHER_FLUSH_INTERVAL       audit.panther.flushInterval
+//	PANTHER_SCIM_AUDIT_PANTHER_TIMEOUT              audit.panther.timeout
+//	PANTHER_SCIM_AUDIT_PANTHER_MAX_BACKOFF          audit.panther.maxBackoff
 //
 // # Secrets
 //
@@ -73,14 +84,16 @@
 // auth.bearerTokensFile (one per line); the OAuth client secret is a SHA-256 hash
 // and the OAuth signing key comes from the variable named by
 // auth.oauth.signingKeyEnv (default PANTHER_SCIM_OAUTH_SIGNING_KEY) or from
-// auth.oauth.signingKeyFile. A file, when set, wins over the variable. Validate
-// checks that each referenced secret can be read; PantherToken, BearerTokenHashes
-// and OAuthSigningKey read them. Errors name the variable or file, never a value.
+// auth.oauth.signingKeyFile. The Panther HTTP source's secret (audit.panther) comes
+// from the variable named by audit.panther.secretEnv (default
+// PANTHER_SCIM_AUDIT_SECRET) or from audit.panther.secretFile. A file, when set,
+// wins over the variable. Validate checks that each referenced secret can be read;
+// PantherToken, BearerTokenHashes, OAuthSigningKey and AuditPantherSecret read them. Errors name the variable or file, never a value.
 //
 // # $VAR expansion
 //
 // $VAR and ${VAR} are expanded from the environment in these fields only:
-// server.baseURL, panther.url, auth.bearerTokenHashes, auth.oauth.clientID and
-// auth.oauth.clientSecretHash (fields tagged expand:"true"). An unset variable is
+// server.baseURL, panther.url, auth.bearerTokenHashes, auth.oauth.clientID,
+// auth.oauth.clientSecretHash and audit.panther.url (fields tagged expand:"true"). An unset variable is
 // an error; $$ is a literal $.
 package config

@@ -14,6 +14,14 @@ func (c Config) PantherToken() (string, error) {
 	return readSecret(c.Panther.TokenFile, c.Panther.TokenEnv, "Panther API token")
 }
 
+// AuditPantherSecret returns the Panther HTTP source's shared secret, HMAC key or
+// bearer token, from audit.panther.secretFile when set, else from the variable named
+// by audit.panther.secretEnv.
+func (c Config) AuditPantherSecret() (string, error) {
+	p := c.Audit.Panther
+	return readSecret(p.SecretFile, p.SecretEnv, "Panther HTTP source secret")
+}
+
 // OAuthSigningKey returns the HS256 key for OAuth access tokens, from
 // auth.oauth.signingKeyFile when set, else from the variable named by
 // auth.oauth.signingKeyEnv. It must be at least MinSigningKeyLen bytes.

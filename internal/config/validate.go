@@ -109,6 +109,7 @@ func (c Config) Validate() error {
 	v.duration("provisioning.reconcileInterval", pr.ReconcileInterval, true)
 	v.positive("provisioning.syncConcurrency", int64(pr.SyncConcurrency))
 	v.duration("provisioning.requestSyncTimeout", pr.RequestSyncTimeout, false)
+	v.duration("provisioning.deprovisionAlertAfter", pr.DeprovisionAlertAfter, true)
 
 	if err := c.Mapping.Validate(); err != nil {
 		for _, e := range unjoin(err) {
@@ -127,6 +128,7 @@ func (c Config) Validate() error {
 		v.add("log.format", fmt.Sprintf("must be json or text, not %q", c.Log.Format))
 	}
 	v.duration("audit.retention", c.Audit.Retention, true)
+	c.validateAuditPanther(&v)
 
 	return errors.Join(v.errs...)
 }
@@ -187,6 +189,43 @@ func (c Config) validateAuth(v *validator) {
 	if a.FailureLimit.PerMinute > 0 {
 		v.positive("auth.failureLimit.burst", int64(a.FailureLimit.Burst))
 	}
+}
+
+// validateAuditPanther checks audit.panther when it is on (url set): the method and
+// what it needs, and that the secret resolves (never reported).
+func (c Config) validateAuditPanther(v *validator) {
+	p := c.Audit.Panther
+	if !p.Enabled() {
+		return
+	}
+	v.httpURL("audit.panther.url", p.URL)
+	switch p.Auth {
+	case "sharedSecret", "hmac":
+		if strings.TrimSpace(p.Header) == "" {
+			v.add("audit.panther.header", fmt.Sprintf("required when audit.panther.auth is %q (the header name configured on the HTTP source)", p.Auth))
+		}
+		if p.Auth == "hmac" {
+			switch p.HMACAlgorithm {
+			case "sha1", "sha256", "sha384", "sha512":
+			default:
+				v.add("audit.panther.hmacAlgorithm", fmt.Sprintf("must be sha1, sha256, sha384 or sha512 (as configured on the HTTP source), not %q", p.HMACAlgorithm))
+			}
+		}
+	case "bearer":
+	default:
+		v.add("audit.panther.auth", fmt.Sprintf(`must be "sharedSecret", "hmac" or "bearer" (the HTTP source's authentication), not %q`, p.Auth))
+	}
+	if p.SecretEnv == "" && p.SecretFile == "" {
+		v.add("audit.panther.secretEnv", "one of audit.panther.secretEnv and audit.panther.secretFile is required")
+	} else if _, err := c.AuditPantherSecret(); err != nil {
+		v.add(pick(p.SecretFile != "", "audit.panther.secretFile", "audit.panther.secretEnv"), err.Error())
+	}
+	if p.BatchSize <= 0 || p.BatchSize > 10000 {
+		v.add("audit.panther.batchSize", fmt.Sprintf("must be between 1 and 10000, got %d", p.BatchSize))
+	}
+	v.duration("audit.panther.flushInterval", p.FlushInterval, false)
+	v.duration("audit.panther.timeout", p.Timeout, false)
+	v.duration("audit.panther.maxBackoff", p.MaxBackoff, false)
 }
 
 // parseHash checks a hex SHA-256 hash.
