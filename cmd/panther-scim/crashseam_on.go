@@ -20,3 +20,13 @@ func crashHooks() provision.Hooks {
 	}
 	return provision.Hooks{}
 }
+
+// exportCrashHook kills the process when crashEnv is "after-audit-send": after the
+// Panther HTTP source acknowledged a batch of audit events, before the export queue
+// records it, so that the crash test can see the batch sent again after a restart.
+func exportCrashHook() func() {
+	if os.Getenv(crashEnv) == "after-audit-send" {
+		return func() { _ = syscall.Kill(os.Getpid(), syscall.SIGKILL) }
+	}
+	return nil
+}

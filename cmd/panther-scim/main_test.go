@@ -237,6 +237,7 @@ func TestStaticBinary(t *testing.T) {
 	t.Run("check schema", func(t *testing.T) { testCheckSchema(t, bin) })
 	t.Run("serve with an incompatible schema", func(t *testing.T) { testServeIncompatible(t, bin) })
 	t.Run("demo", func(t *testing.T) { testDemo(t, bin) })
+	t.Run("demo --panther-audit", func(t *testing.T) { testDemoPantherAudit(t, bin) })
 }
 
 func testStatic(t *testing.T, bin string) {
@@ -627,6 +628,49 @@ func testDemo(t *testing.T, bin string) {
 		}
 		if strings.Contains(metricsBody, s) || strings.Contains(readyBody, s) {
 			t.Errorf("/metrics or /readyz holds the %s", name)
+		}
+	}
+}
+
+var sourceLineRe = regexp.MustCompile(`(?m)^\s+curl -s (http://\S+/http/\S+)$`)
+
+// testDemoPantherAudit: demo --panther-audit streams the audit trail to the double's
+// HTTP source, and the banner says where to look.
+func testDemoPantherAudit(t *testing.T, bin string) {
+	token, _ := auth.GenerateToken()
+	d := startDemo(t, bin, "--addr", "127.0.0.1:0", "--panther-addr", "127.0.0.1:0", "--token", token, "--panther-audit")
+	m := sourceLineRe.FindStringSubmatch(d.stdout.String())
+	if m == nil || !strings.Contains(d.stdout.String(), "Audit trail -> Panther HTTP log source") {
+		t.Fatalf("the banner does not say where the audit events go:\n%s", d.stdout)
+	}
+	source, base := m[1], d.fields["SCIM base URL"]
+	client := &http.Client{Timeout: 10 * time.Second}
+	req, _ := http.NewRequest("POST", base+"/Users", strings.NewReader(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ada@example.com","name":{"givenName":"Ada","familyName":"Lovelace"},"active":true}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/scim+json")
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("create user: %d", res.StatusCode)
+	}
+	var got string
+	poll(t, "the user.create event at the HTTP source", func() bool {
+		res, err := client.Get(source)
+		if err != nil {
+			return false
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		got = string(b)
+		return strings.Contains(got, `"action":"user.create"`) && strings.Contains(got, `"userName":"ada@example.com"`)
+	})
+	for line := range strings.Lines(got) {
+		var e map[string]any
+		if err := json.Unmarshal([]byte(line), &e); err != nil || e["eventId"] == "" || e["time"] == nil {
+			t.Errorf("source event %q: %v", line, err)
 		}
 	}
 }

@@ -32,6 +32,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	token := fs.String("token", "", "SCIM bearer token (generated and printed when empty)")
 	data := fs.String("data", "", "bbolt data file (a temporary file when empty)")
 	cfgPath := fs.String("config", "", "config file (default: the built-in copy of config.example.yaml)")
+	pantherAudit := fs.Bool("panther-audit", false, "stream the audit trail to the in-memory Panther's HTTP log source (audit.panther)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -46,7 +47,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 
-	fake := pantherfake.New(pantherfake.Options{APIKey: *pantherKey})
+	// The HTTP source takes a shared secret, as a real one would; the demo makes one.
+	sourceSecret, _ := auth.GenerateToken()
+	fake := pantherfake.New(pantherfake.Options{APIKey: *pantherKey, HTTPSource: pantherfake.HTTPSourceAuth{
+		Method: pantherfake.SourceAuthSharedSecret, Header: cfg.Audit.Panther.Header, Secret: sourceSecret,
+	}})
 	ln, err := net.Listen("tcp", *pantherAddr)
 	if err != nil {
 		return fmt.Errorf("in-memory Panther: %w", err)
@@ -78,6 +83,12 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg.Server.TLS = config.TLS{}
 	cfg.Store.Path = *data
 	cfg.Log.Format = "text"
+	sourceURL := "http://" + ln.Addr().String() + pantherfake.HTTPSourcePath + "panther-scim-audit"
+	if *pantherAudit {
+		os.Setenv("PANTHER_SCIM_DEMO_AUDIT_SECRET", sourceSecret)
+		p := &cfg.Audit.Panther
+		p.URL, p.Auth, p.SecretEnv, p.SecretFile = sourceURL, "sharedSecret", "PANTHER_SCIM_DEMO_AUDIT_SECRET", ""
+	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -112,10 +123,26 @@ Try:
   curl -s -H 'X-API-Key: %s' -H 'Content-Type: application/json' \
     -d '{"query":"{ users { email givenName familyName role { name } } }"}' http://%s/public/graphql
 
+%s
 Press Ctrl-C to stop.
-`, base, *token, ln.Addr(), *pantherKey, srv.Addr(), srv.Addr(), *data, *token, base, *pantherKey, ln.Addr())
+`, base, *token, ln.Addr(), *pantherKey, srv.Addr(), srv.Addr(), *data, *token, base, *pantherKey, ln.Addr(),
+		demoAuditBanner(*pantherAudit, sourceURL, srv.Addr(), cfg.Audit.Panther.Header))
 	<-ctx.Done()
 	return nil
+}
+
+// demoAuditBanner says where the audit events go and how to look at them.
+func demoAuditBanner(on bool, sourceURL, opsAddr, header string) string {
+	if !on {
+		return "The audit trail can go to the double's HTTP log source too: run demo --panther-audit.\n"
+	}
+	return fmt.Sprintf(`Audit trail -> Panther HTTP log source (audit.panther, shared secret in %s):
+  every change above reaches the double's source within a second, as the JSON lines
+  Panther would ingest as Custom.PantherSCIM.Audit (deploy/panther/ has the schema
+  and the detections). What the source received:
+    curl -s %s
+  Export health: http://%s/readyz (auditExport), and panther_scim_audit_export_* in /metrics.
+`, header, sourceURL, opsAddr)
 }
 
 func cmdFakePanther(ctx context.Context, args []string, stdout io.Writer) error {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/panther-scim/panther-scim/internal/app"
+	"github.com/panther-scim/panther-scim/internal/auditexport"
 	"github.com/panther-scim/panther-scim/internal/auth"
 	"github.com/panther-scim/panther-scim/internal/config"
 	"github.com/panther-scim/panther-scim/internal/panther"
@@ -126,6 +127,25 @@ type schemaChecker interface {
 	CheckSchema(ctx context.Context) (panther.Compatibility, error)
 }
 
+// auditExportOptions turns audit.panther into the exporter's options; nil when it
+// is off.
+func auditExportOptions(cfg config.Config) (*auditexport.Options, error) {
+	p := cfg.Audit.Panther
+	if !p.Enabled() {
+		return nil, nil
+	}
+	secret, err := cfg.AuditPantherSecret()
+	if err != nil {
+		return nil, err
+	}
+	return &auditexport.Options{
+		URL:       p.URL,
+		Auth:      auditexport.Auth{Method: p.Auth, Header: p.Header, Algorithm: p.HMACAlgorithm, Secret: secret},
+		BatchSize: p.BatchSize, Interval: p.FlushInterval, Timeout: p.Timeout, MaxBackoff: p.MaxBackoff,
+		UserAgent: "panther-scim/" + version, AfterSend: exportCrashHook(),
+	}, nil
+}
+
 // startApp builds and starts the App for cfg, and checks the mapped roles.
 func startApp(ctx context.Context, cfg config.Config, p provision.Panther, m *app.Metrics, log *slog.Logger) (*app.App, error) {
 	app.TuneGC()
@@ -133,7 +153,11 @@ func startApp(ctx context.Context, cfg config.Config, p provision.Panther, m *ap
 	if err != nil {
 		return nil, err
 	}
-	srv, err := app.Start(ctx, appOptions(cfg, p, a, log), m)
+	opts := appOptions(cfg, p, a, log)
+	if opts.AuditExport, err = auditExportOptions(cfg); err != nil {
+		return nil, err
+	}
+	srv, err := app.Start(ctx, opts, m)
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/panther-scim/panther-scim/internal/auditexport"
 	"github.com/panther-scim/panther-scim/internal/auth"
 	"github.com/panther-scim/panther-scim/internal/panther"
 	"github.com/panther-scim/panther-scim/internal/provision"
@@ -64,6 +65,9 @@ type Options struct {
 	WorkerTick        time.Duration // how often due intents are retried (default 1s)
 	ReconcileInterval time.Duration // 0: no background reconcile
 	AuditRetention    time.Duration // 0: keep forever
+	// AuditExport streams the audit trail to a Panther HTTP log source; nil turns
+	// the export off (and empties the store's export queue).
+	AuditExport *auditexport.Options
 
 	// CheckSchema, when set, compares Panther's live schema with the operations the client
 	// sends (panther.Client.CheckSchema): at start, before the listeners open, and every
@@ -81,6 +85,8 @@ type App struct {
 	Store   *store.Bolt
 	Service *provision.Service
 	metrics *Metrics
+	// exporter sends the audit trail to Panther; nil when the export is off.
+	exporter *auditexport.Exporter
 
 	servers   []*http.Server
 	listeners []net.Listener
@@ -128,6 +134,12 @@ func Start(ctx context.Context, opts Options, obs *Metrics) (*App, error) {
 	obs.svc = func() *provision.Service { return a.Service }
 	obs.space = st.Space
 	a.metrics = obs
+	// Before the listeners open, so that every entry a request appends is queued
+	// (or none is) as configured.
+	if err := a.prepareAuditExport(); err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("audit export: %w", err)
+	}
 
 	// The listeners are bound first: without a BaseURL the SCIM API's own address
 	// (its port maybe chosen now) is the base of the locations it answers.
@@ -220,6 +232,7 @@ func Start(ctx context.Context, opts Options, obs *Metrics) (*App, error) {
 		defer a.bg.Done()
 		a.Service.Run(bgctx, opts.WorkerTick, opts.ReconcileInterval, a.metrics.onPlan)
 	}()
+	a.runAuditExport(bgctx)
 	if opts.AuditRetention > 0 {
 		a.bg.Add(1)
 		go func() {
@@ -380,6 +393,9 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		if n > 0 {
 			body["oldestPendingAgeSeconds"] = int(time.Since(oldest).Seconds())
 		}
+	}
+	if ae := a.auditExportReadiness(ctx); ae != nil {
+		body["auditExport"] = ae
 	}
 	body["status"] = "ready"
 	status := http.StatusOK

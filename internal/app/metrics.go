@@ -33,6 +33,7 @@ type Metrics struct {
 	// schemaCompatible is 1 when Panther's live schema fits every operation, 0 when it does
 	// not, -1 before the first check and while Panther refuses introspection.
 	schemaCompatible prometheus.Gauge
+	audit            *auditMetrics
 }
 
 // NewMetrics returns a fresh registry of the service's series. Build it before the
@@ -40,7 +41,8 @@ type Metrics struct {
 func NewMetrics() *Metrics {
 	reg := prometheus.NewRegistry()
 	m := &Metrics{
-		reg: reg,
+		reg:   reg,
+		audit: newAuditMetrics(reg),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "panther_scim_http_requests_total", Help: "SCIM and operational HTTP requests by route pattern, method and status.",
 		}, []string{"route", "method", "code"}),

@@ -208,6 +208,19 @@ func (s *Server) serveHTTPSource(w http.ResponseWriter, r *http.Request) {
 	s.answerSource(w, &call, http.StatusOK, events, "")
 }
 
+// listSourceEvents answers GET on the source with the events it accepted, as JSON
+// lines, oldest first: what a person trying the demo would look for in Panther's
+// data explorer. (Panther's HTTP sources take POST only; this is the double's.)
+func (s *Server) listSourceEvents(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	enc := json.NewEncoder(w)
+	for _, e := range s.SourceEvents() {
+		if err := enc.Encode(e); err != nil {
+			return
+		}
+	}
+}
+
 func (s *Server) answerSource(w http.ResponseWriter, call *Call, status int, events []map[string]any, msg string) {
 	var v any = map[string]any{}
 	if msg != "" {

@@ -8,6 +8,7 @@ import (
 	"crypto/sha512"
 	"encoding/hex"
 	"hash"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -175,6 +176,23 @@ func TestHTTPSourceFaults(t *testing.T) {
 	}
 	if want := []int{503, 429, 0, 200}; !equalInts(statuses, want) {
 		t.Errorf("statuses = %v, want %v", statuses, want)
+	}
+}
+
+func TestHTTPSourceListsEvents(t *testing.T) {
+	_, url := start(t, Options{})
+	src := sourceURL(url)
+	if got := postSource(t, src, []byte(`{"n":1}`+"\n"+`{"n":2}`), nil); got != 200 {
+		t.Fatal(got)
+	}
+	resp, err := http.Get(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(raw) != `{"n":1}`+"\n"+`{"n":2}`+"\n" {
+		t.Errorf("GET = %d %q", resp.StatusCode, raw)
 	}
 }
 

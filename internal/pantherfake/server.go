@@ -278,12 +278,13 @@ func (s *Server) newID() string {
 }
 
 // Handler serves GraphQL at Path and LegacyPath, the HTTP log source under
-// HTTPSourcePath, and GET /healthz.
+// HTTPSourcePath (GET there lists what it accepted), and GET /healthz.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+Path, s.serveGraphQL)
 	mux.HandleFunc("POST "+LegacyPath, s.serveGraphQL)
 	mux.HandleFunc("POST "+HTTPSourcePath+"{source}", s.serveHTTPSource)
+	mux.HandleFunc("GET "+HTTPSourcePath+"{source}", s.listSourceEvents)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
