@@ -97,7 +97,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg.Server.BaseURL = ""
 	log := newLogger(cfg, stderr)
 	m := app.NewMetrics()
-	client, err := newPantherClient(cfg, m)
+	client, err := newPantherClient(cfg, m, log)
 	if err != nil {
 		return err
 	}
@@ -167,7 +167,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *offline {
 		return nil
 	}
-	client, err := newPantherClient(cfg, nil)
+	client, err := newPantherClient(cfg, nil, nil)
 	if err != nil {
 		fmt.Fprintln(stdout, "panther:", err)
 		return errSilent
@@ -225,7 +225,7 @@ func openService(cfg config.Config, needPanther bool) (*provision.Service, *stor
 	}
 	var p provision.Panther
 	if needPanther {
-		client, err := newPantherClient(cfg, nil)
+		client, err := newPantherClient(cfg, nil, nil)
 		if err != nil {
 			_ = st.Close()
 			return nil, nil, err

@@ -44,7 +44,9 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-func newPantherClient(cfg config.Config, obs panther.Observer) (*panther.Client, error) {
+// newPantherClient builds the Panther client for cfg; obs and log may be nil (no metrics,
+// no log of unrecognised Panther errors).
+func newPantherClient(cfg config.Config, obs panther.Observer, log *slog.Logger) (*panther.Client, error) {
 	tok, err := cfg.PantherToken()
 	if err != nil {
 		return nil, err
@@ -52,7 +54,7 @@ func newPantherClient(cfg config.Config, obs panther.Observer) (*panther.Client,
 	return panther.New(panther.Config{
 		URL: cfg.Panther.URL, Token: tok, Timeout: cfg.Panther.Timeout, MaxRetries: cfg.Panther.MaxRetries,
 		MaxConcurrent: cfg.Panther.MaxConcurrent, RatePerSecond: cfg.Panther.RatePerSecond, Burst: cfg.Panther.Burst,
-		Observer: obs, UserAgent: "panther-scim/" + version,
+		Observer: obs, UserAgent: "panther-scim/" + version, Logger: log,
 	})
 }
 
@@ -205,7 +207,7 @@ func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	log := newLogger(cfg, stderr)
 	m := app.NewMetrics()
-	client, err := newPantherClient(cfg, m)
+	client, err := newPantherClient(cfg, m, log)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/panther-scim/panther-scim/internal/auth"
+	"github.com/panther-scim/panther-scim/internal/panther"
 	"github.com/panther-scim/panther-scim/internal/provision"
 	"github.com/panther-scim/panther-scim/internal/store"
 )
@@ -34,6 +35,7 @@ type Metrics struct {
 	// not, -1 before the first check and while Panther refuses introspection.
 	schemaCompatible prometheus.Gauge
 	audit            *auditMetrics
+	unclassified     *prometheus.CounterVec
 }
 
 // NewMetrics returns a fresh registry of the service's series. Build it before the
@@ -69,6 +71,10 @@ func NewMetrics() *Metrics {
 		rejected: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "panther_scim_overload_rejections_total", Help: "Requests answered 429 because too many were in flight.",
 		}),
+		unclassified: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "panther_scim_panther_unclassified_errors_total",
+			Help: "Panther errors the client could not classify (an unknown code or wording), by operation; each distinct one is logged once.",
+		}, []string{"operation"}),
 		schemaCompatible: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "panther_scim_panther_schema_compatible",
 			Help: "1 when Panther's live schema fits every operation panther-scim sends, 0 when it does not, -1 when unknown (not checked yet, or introspection refused).",
@@ -80,6 +86,9 @@ func NewMetrics() *Metrics {
 		m.drift.WithLabelValues(action)
 	}
 	m.schemaCompatible.Set(schemaUnknown)
+	for _, op := range panther.OperationNames() {
+		m.unclassified.WithLabelValues(op)
+	}
 	for _, r := range auth.Reasons {
 		m.authFailures.WithLabelValues(string(r))
 	}
@@ -98,7 +107,7 @@ func NewMetrics() *Metrics {
 		return float64(n)
 	})
 	reg.MustRegister(m.requests, m.latency, m.pantherCalls, m.pantherTime, m.retries, m.authFailures, m.drift, m.rejected, pending,
-		storeSpace{m}, m.schemaCompatible,
+		storeSpace{m}, m.schemaCompatible, m.unclassified,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -139,6 +148,11 @@ func (m *Metrics) Call(op, outcome string, d time.Duration) {
 	m.pantherCalls.WithLabelValues(op, outcome).Inc()
 	m.pantherTime.WithLabelValues(op).Observe(d.Seconds())
 }
+
+var _ panther.UnclassifiedObserver = (*Metrics)(nil)
+
+// Unclassified implements panther.UnclassifiedObserver.
+func (m *Metrics) Unclassified(op string) { m.unclassified.WithLabelValues(op).Inc() }
 
 // Retry implements the Panther client's observer.
 func (m *Metrics) Retry(op, reason string) { m.retries.WithLabelValues(op, reason).Inc() }

@@ -49,6 +49,10 @@ type Config struct {
 	Observer Observer
 	// UserAgent is sent with every request. Default "panther-scim".
 	UserAgent string
+	// Logger, when set, gets one warning per distinct (operation, code, message) of the errors
+	// Panther answered that the client could not classify, so that an operator sees Panther's
+	// real wording; nil logs nothing.
+	Logger *slog.Logger
 }
 
 // Defaults of Config.
@@ -101,6 +105,7 @@ type Client struct {
 	sem     chan struct{}
 	limiter *rate.Limiter
 	stats   stats
+	unknown unclassifiedLog
 }
 
 var _ provision.Panther = (*Client)(nil)

@@ -77,6 +77,20 @@ func (c *Client) CheckSchema(ctx context.Context) (Compatibility, error) {
 	return CheckOperations(schema), nil
 }
 
+// OperationNames lists the operations the client sends, as the Observer names them: those of
+// operations.graphql, and "introspection" (Schema's query).
+func OperationNames() []string {
+	doc, err := parser.ParseQuery(&ast.Source{Name: "operations.graphql", Input: Operations})
+	if err != nil {
+		panic("panther: operations.graphql does not parse: " + err.Error()) // compiled in and tested
+	}
+	names := make([]string, 0, len(doc.Operations)+1)
+	for _, op := range doc.Operations {
+		names = append(names, op.Name)
+	}
+	return append(names, "introspection")
+}
+
 // localSchema is schema.graphql, what the generated client was built from: the types of
 // what the client sends and what it expects back.
 var localSchema = sync.OnceValues(func() (*ast.Schema, error) {

@@ -3,6 +3,7 @@ package panther
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -107,5 +108,23 @@ func TestErrorUnwrapsKindAndCause(t *testing.T) {
 	}
 	if outcome(e) != OutcomeUnavailable || outcome(nil) != OutcomeOK || outcome(&Error{Op: "x"}) != OutcomeError {
 		t.Error("outcome")
+	}
+}
+
+func TestUnclassifiedLogIsBounded(t *testing.T) {
+	var u unclassifiedLog
+	for i := range maxUnclassifiedLogged {
+		if first, full := u.first("users", "E", string(rune('a'+i%26))+strconv.Itoa(i)); !first || full {
+			t.Fatalf("triple %d: first %v full %v", i, first, full)
+		}
+	}
+	if first, _ := u.first("users", "E", "a0"); first {
+		t.Error("a triple seen before is first again")
+	}
+	if first, full := u.first("users", "E", "new"); first || !full {
+		t.Errorf("beyond the bound: first %v full %v, want false true (said once)", first, full)
+	}
+	if first, full := u.first("users", "E", "newer"); first || full {
+		t.Errorf("beyond the bound again: first %v full %v, want false false", first, full)
 	}
 }

@@ -1,6 +1,7 @@
 package panther
 
 import (
+	"errors"
 	"sync"
 	"time"
 )
@@ -64,7 +65,72 @@ func (c *Client) Stats() map[string]map[string]int64 {
 	return c.stats.snapshot()
 }
 
+// UnclassifiedObserver is an Observer that is also told of every Panther error the client
+// could not classify (a GraphQL error whose code and message match no known class, an
+// unexpected HTTP answer), by the operation Panther answered.
+type UnclassifiedObserver interface {
+	Unclassified(op string)
+}
+
+// maxUnclassifiedLogged bounds the distinct (operation, code, message) triples remembered: a
+// Panther that puts ids or times in its messages must not grow the set without end.
+const maxUnclassifiedLogged = 1000
+
+// unclassifiedLog remembers which unclassified errors have been logged.
+type unclassifiedLog struct {
+	mu   sync.Mutex
+	seen map[[3]string]bool
+	full bool
+}
+
+// first reports whether the triple is new (and remembers it), while there is room.
+func (u *unclassifiedLog) first(op, code, msg string) (first, full bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	k := [3]string{op, code, msg}
+	if u.seen[k] {
+		return false, false
+	}
+	if len(u.seen) >= maxUnclassifiedLogged {
+		full = !u.full
+		u.full = true
+		return false, full
+	}
+	if u.seen == nil {
+		u.seen = map[[3]string]bool{}
+	}
+	u.seen[k] = true
+	return true, false
+}
+
+// noteUnclassified counts and (once per operation, code and message) logs an error of the
+// call op that fits no class. An error of a lookup made inside another call is noted under
+// the lookup's own operation, once.
+func (c *Client) noteUnclassified(op string, err error) {
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != nil || e.Op != op {
+		return
+	}
+	if o, ok := c.cfg.Observer.(UnclassifiedObserver); ok {
+		o.Unclassified(op)
+	}
+	if c.cfg.Logger == nil {
+		return
+	}
+	first, full := c.unknown.first(op, e.Code, e.Message)
+	switch {
+	case first:
+		// Message is Panther's text with the API token removed (redact), never the request.
+		c.cfg.Logger.Warn("Panther answered an error panther-scim does not recognise (logged once per operation, code and message)",
+			"operation", op, "code", e.Code, "message", e.Message, "status", e.StatusCode)
+	case full:
+		c.cfg.Logger.Warn("too many different unrecognised Panther errors; no more are logged (they are still counted)",
+			"distinct", maxUnclassifiedLogged)
+	}
+}
+
 func (c *Client) observeCall(op string, err error, d time.Duration) {
+	c.noteUnclassified(op, err)
 	o := outcome(err)
 	c.stats.add(op, o)
 	if c.cfg.Observer != nil {
