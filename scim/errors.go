@@ -16,6 +16,10 @@ import (
 
 const errorSchema = "urn:ietf:params:scim:api:messages:2.0:Error"
 
+// storeRetryAfterSeconds is the Retry-After of a write the store could not commit:
+// freeing disk space takes a person, so there is no point in a fast retry.
+const storeRetryAfterSeconds = 30
+
 // errorBody is an RFC 7644 §3.12 error response.
 type errorBody struct {
 	Schemas  []string `json:"schemas"`
@@ -34,6 +38,12 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	var sep *scimerrors.ScimError
 	var pe *provision.Error
 	switch {
+	case errors.Is(err, provision.ErrStoreWrite):
+		// Disk full or an I/O error: nothing was written, and the IdP's retry may
+		// succeed once the operator has made room. Not a 500, which IdPs may not retry.
+		log.ErrorContext(ctx, "request failed: the store cannot write", "err", err)
+		status, detail = http.StatusServiceUnavailable, "The server cannot save changes right now; nothing was changed. Retry later."
+		w.Header().Set("Retry-After", strconv.Itoa(storeRetryAfterSeconds))
 	case errors.As(err, &pe):
 		detail = pe.Detail
 		switch pe.Code {

@@ -86,6 +86,7 @@ func newRig(t *testing.T, bin string) *rig {
 	cfg := fmt.Sprintf(`server:
   addr: %q
   baseURL: %q
+  readyCacheTTL: 0s  # drained polls /readyz for fresh counts
   shutdownTimeout: 5s
 panther:
   url: %q

@@ -93,7 +93,8 @@ func newAuthenticator(cfg config.Config, m *app.Metrics, log *slog.Logger) (*aut
 // appOptions turns the configuration into the App's options.
 func appOptions(cfg config.Config, p provision.Panther, a *auth.Authenticator, log *slog.Logger) app.Options {
 	o := app.Options{
-		Addr: cfg.Server.Addr, OpsAddr: cfg.Server.OpsAddr, StorePath: cfg.Store.Path, StoreOpenTimeout: cfg.Store.OpenTimeout,
+		Addr: cfg.Server.Addr, OpsAddr: cfg.Server.OpsAddr, ReadyCacheTTL: cfg.Server.ReadyCacheTTL,
+		StorePath: cfg.Store.Path, StoreOpenTimeout: cfg.Store.OpenTimeout,
 		Panther: p,
 		Provision: provision.Options{
 			Mapping: cfg.Mapping, Deactivation: provision.DeactivationMode(cfg.Provisioning.Deactivation),

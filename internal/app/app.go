@@ -9,7 +9,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -62,6 +61,12 @@ type Options struct {
 	TLSCertFile           string
 	TLSKeyFile            string
 
+	// ReadyCacheTTL is how long a /readyz result is reused (0: not reused; concurrent
+	// probes still share one run of the checks).
+	ReadyCacheTTL time.Duration
+	// ReadinessChecks are checked by /readyz after the built-in store and Panther checks.
+	ReadinessChecks []ReadinessCheck
+
 	WorkerTick        time.Duration // how often due intents are retried (default 1s)
 	ReconcileInterval time.Duration // 0: no background reconcile
 	AuditRetention    time.Duration // 0: keep forever
@@ -87,6 +92,8 @@ type App struct {
 	metrics *Metrics
 	// exporter sends the audit trail to Panther; nil when the export is off.
 	exporter *auditexport.Exporter
+
+	ready *readiness
 
 	servers   []*http.Server
 	listeners []net.Listener
@@ -131,8 +138,11 @@ func Start(ctx context.Context, opts Options, obs *Metrics) (*App, error) {
 	if obs == nil {
 		obs = NewMetrics()
 	}
+	a.ready = &readiness{ttl: opts.ReadyCacheTTL, info: a.readinessInfo, log: a.log, now: time.Now}
+	a.ready.checks = append(a.readinessChecks(), opts.ReadinessChecks...)
 	obs.svc = func() *provision.Service { return a.Service }
 	obs.space = st.Space
+	obs.health = st.Health
 	a.metrics = obs
 	// Before the listeners open, so that every entry a request appends is queued
 	// (or none is) as configured.
@@ -179,7 +189,12 @@ func Start(ctx context.Context, opts Options, obs *Metrics) (*App, error) {
 		ops = chi.NewRouter()
 		ops.Use(a.recoverer, a.metrics.instrument)
 	}
-	ops.Get("/healthz", a.healthz)
+	// /healthz is on the SCIM listener too (the container's health check probes it
+	// there); /readyz and /metrics only on the ops listener when there is one.
+	api.Get("/healthz", a.healthz)
+	if ops != api {
+		ops.Get("/healthz", a.healthz)
+	}
 	ops.Get("/readyz", a.readyz)
 	ops.Handle("/metrics", a.metrics.handler())
 	if opts.OAuthToken != nil {
@@ -359,52 +374,6 @@ func (a *App) backup(w http.ResponseWriter, r *http.Request) {
 func (a *App) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
-}
-
-// readyz checks that the store takes a write and that Panther answers with the
-// configured token, and reports the pending intents. It never shows a secret.
-func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	defer cancel()
-	checks := map[string]string{}
-	ok := true
-	if err := a.Store.Probe(ctx); err != nil {
-		checks["store"], ok = "not writable", false
-		a.log.WarnContext(ctx, "readiness: store not writable", "err", err)
-	} else {
-		checks["store"] = "ok"
-	}
-	if _, err := a.opts.Panther.Roles(ctx); err != nil {
-		ok = false
-		switch {
-		case errors.Is(err, provision.ErrUnauthorized):
-			checks["panther"] = "token rejected by Panther"
-		default:
-			checks["panther"] = "unreachable"
-		}
-	} else if msg := a.schemaReadiness(); msg != "" {
-		checks["panther"], ok = msg, false
-	} else {
-		checks["panther"] = "ok"
-	}
-	body := map[string]any{"checks": checks}
-	if n, oldest, err := a.Service.Pending(ctx); err == nil {
-		body["pendingIntents"] = n
-		if n > 0 {
-			body["oldestPendingAgeSeconds"] = int(time.Since(oldest).Seconds())
-		}
-	}
-	if ae := a.auditExportReadiness(ctx); ae != nil {
-		body["auditExport"] = ae
-	}
-	body["status"] = "ready"
-	status := http.StatusOK
-	if !ok {
-		body["status"], status = "not ready", http.StatusServiceUnavailable
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(body)
 }
 
 // ---- middleware -------------------------------------------------------------------

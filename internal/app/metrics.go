@@ -22,6 +22,7 @@ import (
 type Metrics struct {
 	svc          func() *provision.Service
 	space        func() (store.Space, error)
+	health       func() store.Health
 	reg          *prometheus.Registry
 	requests     *prometheus.CounterVec
 	latency      *prometheus.HistogramVec
@@ -92,24 +93,52 @@ func NewMetrics() *Metrics {
 	for _, r := range auth.Reasons {
 		m.authFailures.WithLabelValues(string(r))
 	}
-	pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "panther_scim_pending_intents", Help: "Changes accepted but not yet confirmed in Panther.",
+	writeErrors := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "panther_scim_store_write_errors_total",
+		Help: "Store commits that failed (disk full, I/O error): the change was not saved and the request answered 503.",
 	}, func() float64 {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if m.svc == nil {
+		if m.health == nil {
 			return 0
 		}
-		n, _, err := m.svc().Pending(ctx)
-		if err != nil {
-			return -1
-		}
-		return float64(n)
+		return float64(m.health().WriteErrors)
 	})
-	reg.MustRegister(m.requests, m.latency, m.pantherCalls, m.pantherTime, m.retries, m.authFailures, m.drift, m.rejected, pending,
-		storeSpace{m}, m.schemaCompatible, m.unclassified,
+	reg.MustRegister(m.requests, m.latency, m.pantherCalls, m.pantherTime, m.retries, m.authFailures, m.drift, m.rejected, writeErrors,
+		pendingIntents{m}, storeSpace{m}, m.schemaCompatible, m.unclassified,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+var (
+	pendingDesc = prometheus.NewDesc("panther_scim_pending_intents",
+		"Changes accepted but not yet confirmed in Panther (-1: the store could not be read).", nil, nil)
+	pendingAgeDesc = prometheus.NewDesc("panther_scim_pending_intent_oldest_age_seconds",
+		"Age of the oldest change not yet confirmed in Panther; 0 when none is pending.", nil, nil)
+)
+
+// pendingIntents exports the number of pending intents and the age of the oldest,
+// from one read of the store per scrape.
+type pendingIntents struct{ m *Metrics }
+
+func (c pendingIntents) Describe(ch chan<- *prometheus.Desc) {
+	ch <- pendingDesc
+	ch <- pendingAgeDesc
+}
+
+func (c pendingIntents) Collect(ch chan<- prometheus.Metric) {
+	n, age := 0.0, 0.0
+	if c.m.svc != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		count, oldest, err := c.m.svc().Pending(ctx)
+		switch {
+		case err != nil:
+			n = -1
+		case count > 0:
+			n, age = float64(count), max(0, time.Since(oldest).Seconds())
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, n)
+	ch <- prometheus.MustNewConstMetric(pendingAgeDesc, prometheus.GaugeValue, age)
 }
 
 var (

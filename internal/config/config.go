@@ -36,9 +36,12 @@ type Server struct {
 	// BaseURL is the external URL clients use (e.g. https://scim.example.com), for
 	// Location and meta.location. Required: request headers are never trusted for it.
 	BaseURL string `yaml:"baseURL" expand:"true"`
-	// OpsAddr is a separate listener for /healthz, /readyz and /metrics; empty
-	// serves them on Addr.
+	// OpsAddr is a separate listener for /healthz, /readyz, /metrics and /admin;
+	// empty serves them on Addr.
 	OpsAddr string `yaml:"opsAddr"`
+	// ReadyCacheTTL is how long a /readyz result is reused; 0 runs the checks for
+	// every probe (concurrent probes still share one run).
+	ReadyCacheTTL time.Duration `yaml:"readyCacheTTL"`
 	// MaxBodyBytes caps request bodies.
 	MaxBodyBytes int64 `yaml:"maxBodyBytes"`
 	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout are the
@@ -222,6 +225,7 @@ func Default() Config {
 	return Config{
 		Server: Server{
 			Addr:                  "127.0.0.1:8080",
+			ReadyCacheTTL:         5 * time.Second,
 			MaxBodyBytes:          1 << 20,
 			ReadHeaderTimeout:     5 * time.Second,
 			ReadTimeout:           30 * time.Second,

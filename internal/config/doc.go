@@ -21,6 +21,7 @@
 //	PANTHER_SCIM_SERVER_ADDR                        server.addr
 //	PANTHER_SCIM_SERVER_BASE_URL                    server.baseURL
 //	PANTHER_SCIM_SERVER_OPS_ADDR                    server.opsAddr
+//	PANTHER_SCIM_SERVER_READY_CACHE_TTL             server.readyCacheTTL
 //	PANTHER_SCIM_SERVER_MAX_BODY_BYTES              server.maxBodyBytes
 //	PANTHER_SCIM_SERVER_READ_HEADER_TIMEOUT         server.readHeaderTimeout
 //	PANTHER_SCIM_SERVER_READ_TIMEOUT                server.readTimeout

@@ -40,6 +40,7 @@ func (c Config) Validate() error {
 	} else {
 		v.httpURL("server.baseURL", s.BaseURL)
 	}
+	v.duration("server.readyCacheTTL", s.ReadyCacheTTL, true)
 	v.positive("server.maxBodyBytes", s.MaxBodyBytes)
 	v.duration("server.readHeaderTimeout", s.ReadHeaderTimeout, false)
 	v.duration("server.readTimeout", s.ReadTimeout, false)

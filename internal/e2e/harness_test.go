@@ -27,7 +27,7 @@ const pantherKey = "e2e-panther-api-key-0123456789"
 
 // env is one running bridge with its Panther double.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	Fake    *pantherfake.Server
 	App     *app.App
 	Token   string
@@ -78,7 +78,7 @@ func withProtected(emails ...string) option {
 
 // newEnv starts the Panther double and the bridge on loopback ports; both stop when
 // the test ends.
-func newEnv(t *testing.T, opts ...option) *env {
+func newEnv(t testing.TB, opts ...option) *env {
 	t.Helper()
 	fake := pantherfake.New(pantherfake.Options{APIKey: pantherKey, Seed: 1})
 	ps := httptest.NewServer(fake.Handler())
@@ -196,7 +196,7 @@ func (e *env) do(method, path string, body any, headers ...string) resp {
 }
 
 // must fails the test unless the answer has the status.
-func (r resp) must(t *testing.T, status int) resp {
+func (r resp) must(t testing.TB, status int) resp {
 	t.Helper()
 	if r.Status != status {
 		t.Fatalf("status %d, want %d; body: %s", r.Status, status, r.Raw)
@@ -210,7 +210,7 @@ func (r resp) str(key string) string {
 }
 
 // scimErr checks an RFC 7644 error body.
-func (r resp) scimErr(t *testing.T, status int, scimType string) {
+func (r resp) scimErr(t testing.TB, status int, scimType string) {
 	t.Helper()
 	r.must(t, status)
 	if r.str("status") != fmt.Sprint(status) {
@@ -277,7 +277,7 @@ func (e *env) pantherRole(email string) string {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {

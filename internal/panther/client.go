@@ -104,9 +104,15 @@ type Client struct {
 	http    *http.Client
 	sem     chan struct{}
 	limiter *rate.Limiter
-	stats   stats
-	unknown unclassifiedLog
+	// probeLimiter is Ping's own small budget (probeRate): readiness probes never take
+	// provisioning's slots or rate tokens, and cannot flood Panther either.
+	probeLimiter *rate.Limiter
+	stats        stats
+	unknown      unclassifiedLog
 }
+
+// probeRate bounds Ping: one call a second, no burst.
+const probeRate = rate.Limit(1)
 
 var _ provision.Panther = (*Client)(nil)
 
@@ -171,10 +177,11 @@ func New(cfg Config) (*Client, error) {
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 	return &Client{
-		cfg:     cfg,
-		http:    &hc,
-		sem:     make(chan struct{}, cfg.MaxConcurrent),
-		limiter: rate.NewLimiter(limit, cfg.Burst),
+		cfg:          cfg,
+		http:         &hc,
+		sem:          make(chan struct{}, cfg.MaxConcurrent),
+		limiter:      rate.NewLimiter(limit, cfg.Burst),
+		probeLimiter: rate.NewLimiter(probeRate, 1),
 	}, nil
 }
 
@@ -230,7 +237,7 @@ func (c *Client) call(ctx context.Context, op string, p policy, send func(contex
 			}
 		}
 		if !needLookup {
-			err := send(callCtx, transport{c})
+			err := send(callCtx, transport{c: c})
 			if err == nil {
 				return nil
 			}
@@ -281,7 +288,7 @@ func (c *Client) call(ctx context.Context, op string, p policy, send func(contex
 // once runs send a single time, for lookups made inside another call's retry loop.
 func (c *Client) once(ctx context.Context, op string, send func(context.Context, graphql.Client) error) error {
 	start := time.Now()
-	err := send(ctx, transport{c})
+	err := send(ctx, transport{c: c})
 	c.observeCall(op, err, time.Since(start))
 	return err
 }
@@ -583,14 +590,16 @@ func (c *Client) CreateRole(ctx context.Context, name string, permissions []stri
 }
 
 // Ping makes one roles query, without retries, to tell whether Panther is reachable and
-// accepts the token (for readiness checks).
+// accepts the token (for readiness checks). It spends none of the calls' budget: it
+// takes no connection slot and no token of the shared rate limit, so that probes never
+// delay provisioning, and it has a budget of its own of one call a second.
 func (c *Client) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	return c.once(ctx, "roles", func(ctx context.Context, gql graphql.Client) error {
-		_, err := roles(ctx, gql)
-		return err
-	})
+	start := time.Now()
+	_, err := roles(ctx, transport{c: c, probe: true})
+	c.observeCall("roles", err, time.Since(start))
+	return err
 }
 
 func roleInput(r provision.RoleRef) UserRoleInput {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -788,5 +789,42 @@ func TestNullDataWithoutErrors(t *testing.T) {
 	u, err := c.InviteUser(ctx, provision.InviteInput{Email: "a@example.com", GivenName: "A", FamilyName: "B", Role: byName("Admin")})
 	if err == nil || errors.Is(err, panther.ErrNotFound) || u.ID != "" {
 		t.Errorf("invite: %+v, %v", u, err)
+	}
+}
+
+// Ping is for readiness probes: it spends none of the budget the provisioning calls
+// share, and its own budget admits one call a second.
+func TestPingOutsideCallBudget(t *testing.T) {
+	fake, c, _ := setup(t, pantherfake.Options{}, func(cfg *panther.Config) {
+		cfg.RatePerSecond, cfg.Burst, cfg.MaxConcurrent = 0.001, 1, 1 // one token, then one per 1000 s
+	})
+	if err := c.Ping(ctxT(t)); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	// The provisioning budget's one token is still there.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := c.Roles(ctx); err != nil {
+		t.Fatalf("a call after a Ping: %v", err)
+	}
+
+	// Probes in a burst: the first goes out, the others find no token in time.
+	before := fake.Count("roles")
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			if c.Ping(ctx) != nil {
+				failed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := fake.Count("roles") - before; n > 1 || failed.Load() < 19 {
+		t.Errorf("20 probes at once: %d reached Panther, %d failed; want at most 1 and 19 failed", n, failed.Load())
 	}
 }

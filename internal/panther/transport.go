@@ -28,16 +28,21 @@ const maxRetryAfter = time.Hour
 
 // transport is the graphql.Client the generated functions call: one HTTP attempt, no retry.
 // Retrying is Client.call's business, because whether a retry is safe depends on the operation.
-type transport struct{ c *Client }
+// probe marks the readiness check's attempts (Ping), which stay out of provisioning's
+// budget: no connection slot and no token of the shared rate limiter, but one of their own.
+type transport struct {
+	c     *Client
+	probe bool
+}
 
 // MakeRequest sends req once and decodes the answer into resp. Every error is an *Error.
 func (t transport) MakeRequest(ctx context.Context, req *graphql.Request, resp *graphql.Response) error {
-	return t.c.attempt(ctx, req, resp)
+	return t.c.attempt(ctx, req, resp, t.probe)
 }
 
-// attempt is one HTTP exchange: wait for a concurrency slot and a rate token, POST, read the
-// answer, classify it.
-func (c *Client) attempt(ctx context.Context, req *graphql.Request, resp *graphql.Response) error {
+// attempt is one HTTP exchange: wait for a concurrency slot and a rate token (a probe
+// only for a token of its own limiter), POST, read the answer, classify it.
+func (c *Client) attempt(ctx context.Context, req *graphql.Request, resp *graphql.Response, probe bool) error {
 	op := req.OpName
 
 	body, err := json.Marshal(req)
@@ -49,21 +54,27 @@ func (c *Client) attempt(ctx context.Context, req *graphql.Request, resp *graphq
 	// flight and the token is spent only by a request that is about to go out. It is held
 	// from the send to the end of the answer only: encoding before and decoding after are
 	// not Panther's time, and under load another call can use the slot meanwhile.
-	select {
-	case c.sem <- struct{}{}:
-	case <-ctx.Done():
-		return &Error{Op: op, Kind: ErrUnavailable, Message: "gave up waiting for a free connection slot",
-			cause: ctx.Err(), reason: "queue"}
+	sem, limiter := c.sem, c.limiter
+	if probe {
+		sem, limiter = nil, c.probeLimiter
 	}
-	held := true
+	if sem != nil {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return &Error{Op: op, Kind: ErrUnavailable, Message: "gave up waiting for a free connection slot",
+				cause: ctx.Err(), reason: "queue"}
+		}
+	}
+	held := sem != nil
 	release := func() {
 		if held {
 			held = false
-			<-c.sem
+			<-sem
 		}
 	}
 	defer release()
-	if err := c.limiter.Wait(ctx); err != nil {
+	if err := limiter.Wait(ctx); err != nil {
 		return &Error{Op: op, Kind: ErrUnavailable, Message: "gave up waiting for the client rate limit",
 			cause: errors.Join(err, ctx.Err()), reason: "queue"}
 	}

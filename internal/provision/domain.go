@@ -22,6 +22,9 @@ var (
 	ErrRateLimited = errors.New("rate limited")
 	// ErrUnavailable: Panther could not be reached, timed out or answered 5xx after retries.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrStoreWrite: the store could not commit a change (disk full, an I/O error);
+	// nothing of it was written, and a later attempt may succeed.
+	ErrStoreWrite = errors.New("store write failed")
 )
 
 // Retryable reports whether err is a Panther failure that a later attempt may cure.

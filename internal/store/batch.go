@@ -96,8 +96,9 @@ func (b *Bolt) commitBatch(calls []*batchCall) {
 			return nil
 		})
 		if failed < 0 {
+			err = b.committed(err, false) // nil, or the commit's own failure
 			for _, c := range calls {
-				c.done <- err // nil, or the commit's own failure
+				c.done <- err
 			}
 			return
 		}

@@ -47,9 +47,10 @@ type Options struct {
 // reads run in parallel, writes one at a time. As with bbolt itself, a goroutine must
 // not start a transaction (View or Update) inside another one: that can deadlock.
 type Bolt struct {
-	db    *bolt.DB
-	now   func() time.Time
-	batch batcher // Batch's group commit
+	db     *bolt.DB
+	now    func() time.Time
+	batch  batcher // Batch's group commit
+	health health  // commit failures, for Health
 }
 
 var _ provision.Store = (*Bolt)(nil)
@@ -168,19 +169,25 @@ func (b *Bolt) View(ctx context.Context, fn func(provision.ReadTx) error) error 
 }
 
 // Update runs fn in a read-write transaction and commits it when fn returns nil. An
-// error (or panic) from fn rolls everything back and is returned (re-raised) as is.
+// error (or panic) from fn rolls everything back and is returned (re-raised) as is; a
+// commit that fails (disk full, I/O error) is an error wrapping ErrWriteFailed.
 // When ctx is done before fn starts, including while Update waits for the single
 // writer lock, it returns ctx.Err() without calling fn.
 func (b *Bolt) Update(ctx context.Context, fn func(provision.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return b.db.Update(func(tx *bolt.Tx) error {
+	fnFailed := false
+	err := b.db.Update(func(tx *bolt.Tx) error {
 		if err := ctx.Err(); err != nil {
+			fnFailed = true
 			return err
 		}
-		return fn(&writeTx{readTx: readTx{tx: tx, keys: map[string]userKeys{}}, now: b.now})
+		err := fn(&writeTx{readTx: readTx{tx: tx, keys: map[string]userKeys{}}, now: b.now})
+		fnFailed = err != nil
+		return err
 	})
+	return b.committed(err, fnFailed)
 }
 
 // Backup writes a consistent copy of the whole store to w while other transactions go

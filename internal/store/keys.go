@@ -53,6 +53,7 @@ var (
 	keyCountOutbox    = []byte("count/outbox") // entries in the audit/outbox bucket
 	keyAuditExport    = []byte("audit/export") // present while the export of the audit trail is on
 	keyExportAcked    = []byte("export/acked") // the sequence number of the last entry the export acknowledged
+	keyProbe          = []byte("probe")        // written by Check only while commits are failing
 )
 
 const sep = "\x00"

@@ -1,0 +1,249 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/panther-scim/panther-scim/internal/provision"
+)
+
+// ReadinessCheck is one named line of /readyz. The checks run in parallel, each
+// under its own deadline, so that one that hangs (a Panther that does not answer)
+// delays the answer by its Timeout at most and hides nothing else.
+type ReadinessCheck struct {
+	// Name is the key under "checks" in the /readyz body.
+	Name string
+	// Timeout bounds Run (default 3s); a check still running then reports "timed out".
+	Timeout time.Duration
+	// Run returns the state to show ("ok" when ready) and whether it is ready. The
+	// state is public: it must not hold a secret or a record's data.
+	Run func(ctx context.Context) (state string, ready bool)
+}
+
+// defaultCheckTimeout bounds a check without a Timeout of its own.
+const defaultCheckTimeout = 3 * time.Second
+
+// readiness runs the checks of /readyz at most once per ttl whatever the number of
+// callers: one call runs them while the concurrent ones wait for its result, and
+// later ones within ttl get that result. An unauthenticated probe can then cost
+// Panther and the store no more than one check per ttl.
+type readiness struct {
+	ttl    time.Duration
+	checks []ReadinessCheck
+	info   func(ctx context.Context, body map[string]any)
+	log    *slog.Logger
+	now    func() time.Time
+	// onReady is told of each check that became ready again after failing.
+	onReady func(name string)
+
+	flight singleflight.Group
+	mu     sync.Mutex
+	last   *readyResult
+	states map[string]string // last state of each check, to log changes only
+}
+
+type readyResult struct {
+	ready bool
+	body  map[string]any
+	at    time.Time
+}
+
+// result returns the cached result, or runs the checks when it is older than ttl. A
+// caller whose ctx ends stops waiting; the run goes on for the others.
+func (r *readiness) result(ctx context.Context) (*readyResult, error) {
+	r.mu.Lock()
+	if last := r.last; last != nil && r.now().Sub(last.at) < r.ttl {
+		r.mu.Unlock()
+		return last, nil
+	}
+	r.mu.Unlock()
+	ch := r.flight.DoChan("readyz", func() (any, error) {
+		res := r.run()
+		r.mu.Lock()
+		r.last = res
+		r.mu.Unlock()
+		return res, nil
+	})
+	select {
+	case v := <-ch:
+		return v.Val.(*readyResult), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// run runs every check and the info at once, each with its own deadline, detached
+// from any one caller.
+func (r *readiness) run() *readyResult {
+	type outcome struct {
+		state string
+		ready bool
+	}
+	results := make([]outcome, len(r.checks))
+	var wg sync.WaitGroup
+	for i, c := range r.checks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			timeout := c.Timeout
+			if timeout <= 0 {
+				timeout = defaultCheckTimeout
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			done := make(chan outcome, 1)
+			go func() {
+				s, ok := c.Run(ctx)
+				done <- outcome{s, ok}
+			}()
+			select {
+			case o := <-done:
+				results[i] = o
+			case <-ctx.Done():
+				// A check that ignores its context must not hold /readyz past its deadline.
+				results[i] = outcome{"timed out after " + timeout.String(), false}
+			}
+		}()
+	}
+	body := map[string]any{}
+	if r.info != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), defaultCheckTimeout)
+			defer cancel()
+			r.info(ctx, body) // body is only read once wg is done
+		}()
+	}
+	wg.Wait()
+
+	checks := map[string]string{}
+	ready := true
+	for i, c := range r.checks {
+		checks[c.Name] = results[i].state
+		ready = ready && results[i].ready
+		r.noteState(c.Name, results[i].state, results[i].ready)
+	}
+	body["checks"] = checks
+	body["status"] = "ready"
+	if !ready {
+		body["status"] = "not ready"
+	}
+	at := r.now()
+	body["checkedAt"] = at.UTC().Format(time.RFC3339)
+	return &readyResult{ready: ready, body: body, at: at}
+}
+
+// noteState logs a check's state when it changes, not at every probe: a failure that
+// lasts an hour is two lines, not one per probe.
+func (r *readiness) noteState(name, state string, ready bool) {
+	r.mu.Lock()
+	prev, seen := r.states[name]
+	if r.states == nil {
+		r.states = map[string]string{}
+	}
+	r.states[name] = state
+	r.mu.Unlock()
+	if seen && prev == state {
+		return
+	}
+	switch {
+	case !ready:
+		r.log.Warn("readiness check failing", "check", name, "state", state)
+	case seen:
+		r.log.Info("readiness check ok again", "check", name, "was", prev)
+		if r.onReady != nil {
+			r.onReady(name)
+		}
+	}
+}
+
+// readyz answers the cached readiness: 200 when every check is ready, else 503. The
+// body never holds a secret.
+func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
+	res, err := a.ready.result(r.Context())
+	if err != nil {
+		return // the client left
+	}
+	status := http.StatusOK
+	if !res.ready {
+		status = http.StatusServiceUnavailable
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(res.body)
+}
+
+// pantherPinger is implemented by a Panther client that can probe outside the budget
+// of provisioning's calls (*panther.Client's Ping).
+type pantherPinger interface {
+	Ping(ctx context.Context) error
+}
+
+// readinessChecks are the checks of /readyz: the store, then Panther.
+func (a *App) readinessChecks() []ReadinessCheck {
+	return []ReadinessCheck{
+		{Name: "store", Timeout: 2 * time.Second, Run: a.checkStore},
+		{Name: "panther", Timeout: 5 * time.Second, Run: a.checkPanther},
+	}
+}
+
+func (a *App) checkStore(ctx context.Context) (string, bool) {
+	if err := a.Store.Check(ctx); err != nil {
+		a.log.Debug("readiness: store check failed", "err", err)
+		if errors.Is(err, provision.ErrStoreWrite) {
+			return "not writable (see store.lastWriteError)", false
+		}
+		return "not readable", false
+	}
+	return "ok", true
+}
+
+func (a *App) checkPanther(ctx context.Context) (string, bool) {
+	var err error
+	if p, ok := a.opts.Panther.(pantherPinger); ok {
+		err = p.Ping(ctx)
+	} else {
+		_, err = a.opts.Panther.Roles(ctx)
+	}
+	switch {
+	case err == nil:
+		if msg := a.schemaReadiness(); msg != "" {
+			return msg, false
+		}
+		return "ok", true
+	case errors.Is(err, provision.ErrUnauthorized):
+		return "token rejected by Panther", false
+	default:
+		return "unreachable", false
+	}
+}
+
+// readinessInfo adds what /readyz reports besides the checks: the pending intents and
+// the store's write failures.
+func (a *App) readinessInfo(ctx context.Context, body map[string]any) {
+	if n, oldest, err := a.Service.Pending(ctx); err == nil {
+		body["pendingIntents"] = n
+		if n > 0 {
+			body["oldestPendingAgeSeconds"] = int(a.ready.now().Sub(oldest).Seconds())
+		}
+	}
+	h := a.Store.Health()
+	st := map[string]any{"writeErrors": h.WriteErrors}
+	if h.LastWriteError != "" {
+		st["lastWriteError"] = h.LastWriteError
+		st["lastWriteErrorAt"] = h.LastWriteErrorAt.Format(time.RFC3339)
+	}
+	body["store"] = st
+	if ae := a.auditExportReadiness(ctx); ae != nil {
+		body["auditExport"] = ae
+	}
+}
