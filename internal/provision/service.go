@@ -67,6 +67,9 @@ type Service struct {
 
 	rolesMu sync.RWMutex
 	roles   map[string]PantherRole // role reference (name or id, lower-cased) -> role
+
+	delayedMu sync.Mutex
+	delayed   delayedState // AlertDelayedDeprovisions' memory
 }
 
 // New returns a Service over a store and a Panther client.
@@ -231,7 +234,8 @@ func (s *Service) CreateUser(ctx context.Context, f UserFields) (User, error) {
 		if err := tx.PutIntent(Intent{UserID: u.ID, Since: now, NextAttempt: s.requestDue()}); err != nil {
 			return err
 		}
-		return tx.AppendAudit(s.auditEntry(ctx, "user.create", "User", u.ID, nil, userAuditFields(&u, nil), "accepted"))
+		after := s.accessOf(tx, newGroupRefCache(tx), u.ID, u.Active, false, userAuditFields(&u, nil))
+		return tx.AppendAudit(s.auditEntry(ctx, "user.create", "User", u.ID, nil, after, "accepted"))
 	})
 	if err != nil {
 		return User{}, s.storeErr(err, "User", u.ID)
@@ -378,7 +382,9 @@ func (s *Service) UpdateUser(ctx context.Context, id string, expect int64, mutat
 		case !old.Active && nu.Active:
 			action = "user.reactivate"
 		}
-		return s.audit(ctx, tx, action, "User", id, userAuditFields(&old, nil), userAuditFields(&nu, nil), "accepted")
+		refs, linked := newGroupRefCache(tx), nu.Panther.ID != ""
+		return s.audit(ctx, tx, action, "User", id, s.accessOf(tx, refs, id, old.Active, linked, userAuditFields(&old, nil)),
+			s.accessOf(tx, refs, id, nu.Active, linked, userAuditFields(&nu, nil)), "accepted")
 	})
 	if err != nil {
 		return User{}, s.storeErr(err, "User", id)
@@ -457,6 +463,8 @@ func (s *Service) DeleteUser(ctx context.Context, id string, expect int64) error
 		if ierr == nil {
 			since = in.Since
 		}
+		// Read before the record and its memberships go.
+		before := s.accessOf(tx, newGroupRefCache(tx), id, u.Active, u.Panther.ID != "", userAuditFields(&u, groups))
 		if err := tx.DeleteUser(id); err != nil {
 			return err
 		}
@@ -466,7 +474,7 @@ func (s *Service) DeleteUser(ctx context.Context, id string, expect int64) error
 				return err
 			}
 		}
-		return s.audit(ctx, tx, "user.delete", "User", id, userAuditFields(&u, groups), nil, "accepted")
+		return s.audit(ctx, tx, "user.delete", "User", id, before, nil, "accepted")
 	})
 	if err != nil {
 		return s.storeErr(err, "User", id)
@@ -657,7 +665,7 @@ func (s *Service) auditRole(ctx context.Context, tx Tx, uid, groupID string, bef
 		return err
 	}
 	fields := func(d desired) map[string]string {
-		return map[string]string{"userName": u.UserName, "email": u.Email, "role": d.Role, "access": fmt.Sprint(d.Access)}
+		return s.withAccess(map[string]string{"userName": u.UserName, "email": u.Email}, d)
 	}
 	return s.audit(ctx, tx, "user.role", "User", uid, fields(before), fields(after), "accepted; group "+groupID)
 }

@@ -252,6 +252,26 @@ type Drift struct {
 	Action string `json:"action"`
 	// Fields lists what differs, as "field: panther -> wanted".
 	Fields []string `json:"fields"`
+	// Diffs are the same differences, one field at a time.
+	Diffs []FieldDiff `json:"diffs"`
+}
+
+// FieldDiff is one difference the reconciler found: what Panther holds (Found) and
+// what the store says it should (Expected). Field "account" is the Panther user
+// itself (Found and Expected "present" or "absent").
+type FieldDiff struct {
+	Field    string `json:"field"`
+	Found    string `json:"found"`
+	Expected string `json:"expected"`
+}
+
+// differs records a difference in both forms.
+func (d *Drift) differs(field, found, expected, text string) {
+	if text == "" {
+		text = fmt.Sprintf("%s: %s -> %s", field, found, expected)
+	}
+	d.Fields = append(d.Fields, text)
+	d.Diffs = append(d.Diffs, FieldDiff{Field: field, Found: found, Expected: expected})
 }
 
 // Plan is the reconciler's finding.
@@ -359,26 +379,28 @@ func (s *Service) Reconcile(ctx context.Context, dryRun bool) (Plan, error) {
 			}
 			switch {
 			case want.Access && !exists:
-				d.Action, d.Fields = "invite", []string{"missing from Panther"}
+				d.Action = "invite"
+				d.differs("account", "absent", "present", "missing from Panther")
 				if u.Panther.ID != "" {
 					recheck[u.ID] = u.Panther.ID
 				}
 			case !want.Access && exists:
-				d.Action, d.Fields = "delete", []string{"should have no Panther access"}
+				d.Action = "delete"
+				d.differs("account", "present", "absent", "should have no Panther access")
 			case want.Access:
 				ident, _ := DeriveIdentity(u.UserName, u.Attributes)
 				role := s.cachedRole(want.Role)
 				if !SameEmail(pu.Email, ident.Email) {
-					d.Fields = append(d.Fields, fmt.Sprintf("email: %s -> %s", pu.Email, ident.Email))
+					d.differs("email", pu.Email, ident.Email, "")
 				}
 				if pu.GivenName != ident.GivenName {
-					d.Fields = append(d.Fields, fmt.Sprintf("givenName: %s -> %s", pu.GivenName, ident.GivenName))
+					d.differs("givenName", pu.GivenName, ident.GivenName, "")
 				}
 				if pu.FamilyName != ident.FamilyName {
-					d.Fields = append(d.Fields, fmt.Sprintf("familyName: %s -> %s", pu.FamilyName, ident.FamilyName))
+					d.differs("familyName", pu.FamilyName, ident.FamilyName, "")
 				}
 				if pu.RoleID != role.ID {
-					d.Fields = append(d.Fields, fmt.Sprintf("role: %s -> %s", pu.RoleName, role.Name))
+					d.differs("role", pu.RoleName, role.Name, "")
 				}
 				if len(d.Fields) > 0 {
 					d.Action = "update"
@@ -453,16 +475,21 @@ func (s *Service) Reconcile(ctx context.Context, dryRun bool) (Plan, error) {
 	if err != nil {
 		return plan, err
 	}
+	repaired := map[string]bool{}
 	for _, id := range ids {
 		if err := s.SyncUser(ctx, id, false); err != nil {
 			plan.Failed++
 			s.log.Warn("reconcile repair failed", "user", id, "err", err)
 		} else {
 			plan.Repaired++
+			repaired[id] = true
 		}
 	}
 	for _, d := range plan.Drift {
 		s.log.Info("drift", "user", d.UserID, "action", d.Action, "fields", strings.Join(d.Fields, "; "))
+	}
+	if err := s.auditDrift(ctx, plan.Drift, repaired); err != nil {
+		s.log.Error("could not record the drift in the audit trail", "err", err)
 	}
 	return plan, nil
 }
