@@ -58,7 +58,9 @@ func newPantherClient(cfg config.Config, obs panther.Observer, log *slog.Logger)
 	})
 }
 
-func newAuthenticator(cfg config.Config, m *app.Metrics, log *slog.Logger) (*auth.Authenticator, error) {
+// newAuthenticator builds the SCIM authenticator; each failure is counted, logged and
+// handed to the record functions (the audit trail's AuthFailureLog).
+func newAuthenticator(cfg config.Config, m *app.Metrics, log *slog.Logger, record ...func(auth.Failure)) (*auth.Authenticator, error) {
 	hashes, err := cfg.BearerTokenHashes()
 	if err != nil {
 		return nil, err
@@ -67,6 +69,9 @@ func newAuthenticator(cfg config.Config, m *app.Metrics, log *slog.Logger) (*aut
 		FailureLimit: auth.FailureLimit{PerMinute: cfg.Auth.FailureLimit.PerMinute, Burst: cfg.Auth.FailureLimit.Burst},
 		OnFailure: func(f auth.Failure) {
 			m.AuthFailed(f.Reason)
+			for _, r := range record {
+				r(f)
+			}
 			log.Warn("authentication failed", "reason", string(f.Reason), "addr", f.Addr, "limited", f.Limited)
 		},
 	}
@@ -107,6 +112,7 @@ func appOptions(cfg config.Config, p provision.Panther, a *auth.Authenticator, l
 		ReadTimeout: cfg.Server.ReadTimeout, WriteTimeout: cfg.Server.WriteTimeout, IdleTimeout: cfg.Server.IdleTimeout,
 		ShutdownTimeout: cfg.Server.ShutdownTimeout, TLSCertFile: cfg.Server.TLS.CertFile, TLSKeyFile: cfg.Server.TLS.KeyFile,
 		ReconcileInterval: cfg.Provisioning.ReconcileInterval, AuditRetention: cfg.Audit.Retention, Logger: log,
+		DeprovisionAlertAfter: cfg.Provisioning.DeprovisionAlertAfter,
 	}
 	if cfg.Server.BaseURL != "" {
 		o.BaseURL = strings.TrimRight(cfg.Server.BaseURL, "/") + "/scim/v2"
@@ -152,11 +158,13 @@ func auditExportOptions(cfg config.Config) (*auditexport.Options, error) {
 // startApp builds and starts the App for cfg, and checks the mapped roles.
 func startApp(ctx context.Context, cfg config.Config, p provision.Panther, m *app.Metrics, log *slog.Logger) (*app.App, error) {
 	app.TuneGC()
-	a, err := newAuthenticator(cfg, m, log)
+	failures := app.NewAuthFailureLog()
+	a, err := newAuthenticator(cfg, m, log, failures.Record)
 	if err != nil {
 		return nil, err
 	}
 	opts := appOptions(cfg, p, a, log)
+	opts.AuthFailures = failures
 	if opts.AuditExport, err = auditExportOptions(cfg); err != nil {
 		return nil, err
 	}

@@ -73,6 +73,12 @@ type Options struct {
 	// AuditExport streams the audit trail to a Panther HTTP log source; nil turns
 	// the export off (and empties the store's export queue).
 	AuditExport *auditexport.Options
+	// AuthFailures, when set, is written to the audit trail (auth.failed entries);
+	// the authenticator's OnFailure must feed it.
+	AuthFailures *AuthFailureLog
+	// DeprovisionAlertAfter is how long a removal of access may stay pending before
+	// a deprovision.delayed entry is written; 0: never.
+	DeprovisionAlertAfter time.Duration
 
 	// CheckSchema, when set, compares Panther's live schema with the operations the client
 	// sends (panther.Client.CheckSchema): at start, before the listeners open, and every
@@ -247,7 +253,7 @@ func Start(ctx context.Context, opts Options, obs *Metrics) (*App, error) {
 		defer a.bg.Done()
 		a.Service.Run(bgctx, opts.WorkerTick, opts.ReconcileInterval, a.metrics.onPlan)
 	}()
-	a.runAuditExport(bgctx)
+	a.runAuditEvents(bgctx)
 	if opts.AuditRetention > 0 {
 		a.bg.Add(1)
 		go func() {
