@@ -279,6 +279,7 @@ func stripComments(doc []byte) []byte {
 var secretVariables = []string{
 	"PANTHER_API_TOKEN", "PANTHER_SCIM_BEARER_TOKENS", "PANTHER_SCIM_AUTH_BEARER_TOKEN_HASHES",
 	"PANTHER_SCIM_AUTH_OAUTH_CLIENT_SECRET_HASH", "PANTHER_SCIM_OAUTH_SIGNING_KEY", "PANTHER_SCIM_ADMIN_TOKENS",
+	"PANTHER_SCIM_AUDIT_SECRET",
 }
 
 func checkInvariants(t *testing.T, objs []object, vals map[string]any) {
@@ -415,9 +416,12 @@ func writeConfigCheck(t *testing.T, dir string, objs []object) {
 		switch x := o.obj.(type) {
 		case *corev1.ConfigMap:
 			cfg := x.Data["config.yaml"]
-			if strings.Contains(cfg, "url: \"\"\n") {
-				// The chart's defaults leave the one value every install must set.
+			// The chart's defaults leave empty the two values every install must set.
+			if strings.Contains(cfg, "panther:\n  url: \"\"\n") {
 				env = append(env, "PANTHER_SCIM_PANTHER_URL=https://api.example.invalid/public/graphql")
+			}
+			if strings.Contains(cfg, "  baseURL: \"\"\n") {
+				env = append(env, "PANTHER_SCIM_SERVER_BASE_URL=https://scim.example.invalid")
 			}
 			if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfg), 0o644); err != nil {
 				t.Fatal(err)
@@ -467,6 +471,25 @@ func TestREADMEExamples(t *testing.T) {
 		block, _, _ = strings.Cut(block, "```")
 		if block != string(want) {
 			t.Errorf("README's %s differs from deploy/helm/examples/%s", file, file)
+		}
+	}
+}
+
+// TestBaseURLFromIngress: server.baseURL, which the server requires, defaults to the
+// Ingress's host; a baseURL in config wins.
+func TestBaseURLFromIngress(t *testing.T) {
+	for values, want := range map[string]string{
+		"ingress: {enabled: true, host: scim.acme.com}":                                                    "baseURL: https://scim.acme.com\n",
+		"ingress: {enabled: true, host: scim.acme.com}\nconfig: {server: {baseURL: https://idp.acme.com}}": "baseURL: https://idp.acme.com\n",
+	} {
+		vals, err := chartcommon.ReadValues([]byte(values))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range decodeAll(t, render(t, vals)) {
+			if cm, ok := o.obj.(*corev1.ConfigMap); ok && !strings.Contains(cm.Data["config.yaml"], want) {
+				t.Errorf("%s: config.yaml lacks %q:\n%s", values, want, cm.Data["config.yaml"])
+			}
 		}
 	}
 }

@@ -60,6 +60,9 @@ silently overridden.
 {{- if hasKey (get $cfg "store" | default dict) "path" -}}
 {{- fail "config.store.path is set by the chart: the store lives on the persistent volume at /data/panther-scim.db" -}}
 {{- end -}}
+{{- if and (not (get $server "baseURL")) .Values.ingress.enabled -}}
+{{- $_ := set $server "baseURL" (printf "https://%s" .Values.ingress.host) -}}
+{{- end -}}
 {{- $_ := set $server "addr" (printf "0.0.0.0:%s" (include "panther-scim.scimPort" .)) -}}
 {{- $_ := set $server "opsAddr" (printf "0.0.0.0:%s" (include "panther-scim.opsPort" .)) -}}
 {{- if .Values.serverTLS.secretName -}}
@@ -99,6 +102,10 @@ server's PANTHER_SCIM_<KEY> overrides, which win over the file.
 {{- end -}}
 {{- if $k.oauthSigningKey -}}
 {{- $vars = append $vars (list (get $oauth "signingKeyEnv" | default "PANTHER_SCIM_OAUTH_SIGNING_KEY") $k.oauthSigningKey) -}}
+{{- end -}}
+{{- if $k.auditSourceSecret -}}
+{{- $auditPanther := get (get $c "audit" | default dict) "panther" | default dict -}}
+{{- $vars = append $vars (list (get $auditPanther "secretEnv" | default "PANTHER_SCIM_AUDIT_SECRET") $k.auditSourceSecret) -}}
 {{- end -}}
 {{- if $k.adminTokens -}}
 {{- $vars = append $vars (list (get $auth "adminTokensEnv" | default "PANTHER_SCIM_ADMIN_TOKENS") $k.adminTokens) -}}
