@@ -216,6 +216,8 @@ func (a *App) checkPanther(ctx context.Context) (string, bool) {
 	}
 	switch {
 	case err == nil:
+		// Panther answers: if provisioning had found it down, its queued changes go now.
+		a.Service.PantherAnswered()
 		if msg := a.schemaReadiness(); msg != "" {
 			return msg, false
 		}

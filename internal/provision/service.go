@@ -70,6 +70,8 @@ type Service struct {
 
 	delayedMu sync.Mutex
 	delayed   delayedState // AlertDelayedDeprovisions' memory
+
+	avail *availability // whether Panther answers; wakes Run when it does again
 }
 
 // New returns a Service over a store and a Panther client.
@@ -89,8 +91,12 @@ func New(st Store, p Panther, opts Options) *Service {
 	if opts.RequestSyncTimeout <= 0 {
 		opts.RequestSyncTimeout = 20 * time.Second
 	}
+	avail := newAvailability()
+	if p != nil {
+		p = watchedPanther{p: p, av: avail}
+	}
 	s := &Service{
-		store: st, panther: p, opts: opts, log: opts.Logger, now: opts.Now,
+		store: st, panther: p, opts: opts, log: opts.Logger, now: opts.Now, avail: avail,
 		protected: map[string]bool{},
 		roles:     map[string]PantherRole{},
 	}

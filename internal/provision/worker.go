@@ -146,6 +146,12 @@ func (s *Service) Run(ctx context.Context, tick, reconcileEvery time.Duration, o
 		case <-t.C:
 			requeue()
 			s.Replay(ctx, false)
+		case <-s.avail.wake:
+			// Panther answers again after an outage: every change it failed goes now,
+			// whatever backoff the outage built up.
+			if d, f := s.Replay(ctx, true); d+f > 0 {
+				s.log.Info("Panther answers again: retried the queued changes", "done", d, "failed", f)
+			}
 		case <-rc:
 			p, err := s.Reconcile(ctx, false)
 			if err != nil {
