@@ -106,6 +106,16 @@ type Auth struct {
 	// BearerTokensFile is a file of raw bearer tokens, one per line (blank lines and
 	// lines starting with # are ignored).
 	BearerTokensFile string `yaml:"bearerTokensFile"`
+	// AdminTokenHashes are lower-case hex SHA-256 hashes of the tokens the /admin/...
+	// endpoints accept (backup, audit, explain, reconcile). The IdP's bearer tokens are
+	// never accepted there, and a token may not be both. None configured: the admin
+	// endpoints answer 401 to everyone.
+	AdminTokenHashes []string `yaml:"adminTokenHashes" expand:"true"`
+	// AdminTokensEnv names an environment variable holding raw admin tokens,
+	// comma-separated; empty disables it, an unset variable adds none.
+	AdminTokensEnv string `yaml:"adminTokensEnv"`
+	// AdminTokensFile is a file of raw admin tokens, one per line.
+	AdminTokensFile string `yaml:"adminTokensFile"`
 	// OAuth enables the client-credentials grant at /oauth/token when ClientID is set.
 	OAuth OAuth `yaml:"oauth"`
 	// FailureLimit slows down addresses that fail authentication repeatedly.
@@ -248,6 +258,7 @@ func Default() Config {
 		},
 		Auth: Auth{
 			BearerTokensEnv: "PANTHER_SCIM_BEARER_TOKENS",
+			AdminTokensEnv:  "PANTHER_SCIM_ADMIN_TOKENS",
 			OAuth: OAuth{
 				SigningKeyEnv: "PANTHER_SCIM_OAUTH_SIGNING_KEY",
 				TokenTTL:      time.Hour,

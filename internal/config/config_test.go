@@ -26,7 +26,7 @@ const (
 // so that the environment of the machine running the tests cannot leak in.
 func cleanEnv(t *testing.T) {
 	t.Helper()
-	names := []string{"PANTHER_API_TOKEN", "PANTHER_SCIM_BEARER_TOKENS", "PANTHER_SCIM_OAUTH_SIGNING_KEY", "PANTHER_SCIM_AUDIT_SECRET"}
+	names := []string{"PANTHER_API_TOKEN", "PANTHER_SCIM_BEARER_TOKENS", "PANTHER_SCIM_ADMIN_TOKENS", "PANTHER_SCIM_OAUTH_SIGNING_KEY", "PANTHER_SCIM_AUDIT_SECRET"}
 	for _, e := range EnvVars() {
 		names = append(names, e.Name)
 	}
@@ -96,8 +96,9 @@ func TestExampleLoadsAndValidates(t *testing.T) {
 	want.Server.BaseURL = c.Server.BaseURL
 	want.Mapping = wantMapping
 	want.Auth.BearerTokenHashes = c.Auth.BearerTokenHashes
+	want.Auth.AdminTokenHashes = c.Auth.AdminTokenHashes
 	want.Provisioning.ProtectedEmails = c.Provisioning.ProtectedEmails
-	if len(c.Auth.BearerTokenHashes) != 0 || len(c.Provisioning.ProtectedEmails) != 0 {
+	if len(c.Auth.BearerTokenHashes) != 0 || len(c.Auth.AdminTokenHashes) != 0 || len(c.Provisioning.ProtectedEmails) != 0 {
 		t.Error("example lists should be empty")
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -687,5 +688,87 @@ func TestLoad(t *testing.T) {
 	p = writeFile(t, "c.yaml", "log:\n  levle: info\n")
 	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "levle") {
 		t.Errorf("Load(unknown key) = %v", err)
+	}
+}
+
+func TestAdminTokens(t *testing.T) {
+	cleanEnv(t)
+	const fromEnv, fromFile, fromHash = "admin-token-from-env-0123", "admin-token-from-file-0123", "admin-token-by-hash-0123"
+	file := filepath.Join(t.TempDir(), "admin")
+	if err := os.WriteFile(file, []byte("# admins\n"+fromFile+"\n\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hashOf := func(s string) [32]byte { return sha256.Sum256([]byte(s)) }
+	h := hashOf(fromHash)
+	c := Default()
+	c.Auth.AdminTokenHashes = []string{hex.EncodeToString(h[:])}
+	c.Auth.AdminTokensFile = file
+	t.Setenv("PANTHER_SCIM_ADMIN_TOKENS", fromEnv+", "+fromEnv)
+	got, err := c.AdminTokenHashes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][32]byte{h, hashOf(fromEnv), hashOf(fromFile)}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("AdminTokenHashes = %x, want %x", got, want)
+	}
+	// None of them is a SCIM token.
+	if got, err := c.BearerTokenHashes(); err != nil || len(got) != 0 {
+		t.Errorf("BearerTokenHashes = %x, %v", got, err)
+	}
+	if shared, err := c.AdminSharesBearerToken(); shared || err != nil {
+		t.Errorf("AdminSharesBearerToken = %v, %v", shared, err)
+	}
+	t.Setenv("PANTHER_SCIM_BEARER_TOKENS", fromFile)
+	if shared, err := c.AdminSharesBearerToken(); !shared || err != nil {
+		t.Errorf("a token in both sets: AdminSharesBearerToken = %v, %v", shared, err)
+	}
+}
+
+func TestAdminTokenValidation(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		setup func(t *testing.T, c *Config)
+		want  string
+	}{
+		{"bad hash", func(t *testing.T, c *Config) { c.Auth.AdminTokenHashes = []string{"pscim_not-a-hash"} },
+			"auth.adminTokenHashes[0]: not a SHA-256 hash"},
+		{"short env token", func(t *testing.T, c *Config) { t.Setenv("PANTHER_SCIM_ADMIN_TOKENS", "short") },
+			"auth.adminTokensEnv: token 1 in environment variable PANTHER_SCIM_ADMIN_TOKENS is shorter than 16"},
+		{"empty file", func(t *testing.T, c *Config) {
+			c.Auth.AdminTokensFile = filepath.Join(t.TempDir(), "empty")
+			if err := os.WriteFile(c.Auth.AdminTokensFile, []byte("# none yet\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, "auth.adminTokensFile: " + "<dir>" + " holds no token"},
+		{"missing file", func(t *testing.T, c *Config) { c.Auth.AdminTokensFile = "/nonexistent/admin-tokens" },
+			"auth.adminTokensFile: read admin tokens"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cleanEnv(t)
+			t.Setenv("PANTHER_API_TOKEN", testPantherToken)
+			t.Setenv("PANTHER_SCIM_BEARER_TOKENS", testBearerToken)
+			cfg, err := Parse(Example)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.setup(t, &cfg)
+			err = cfg.Validate()
+			want := strings.Replace(c.want, "<dir>", cfg.Auth.AdminTokensFile, 1)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("Validate = %v, want %q", err, want)
+			}
+		})
+	}
+	// Without any admin token the configuration is valid: the endpoints refuse everyone.
+	cleanEnv(t)
+	t.Setenv("PANTHER_API_TOKEN", testPantherToken)
+	t.Setenv("PANTHER_SCIM_BEARER_TOKENS", testBearerToken)
+	cfg, err := Parse(Example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("no admin token: %v", err)
 	}
 }

@@ -44,6 +44,9 @@
 //	PANTHER_SCIM_AUTH_BEARER_TOKEN_HASHES           auth.bearerTokenHashes
 //	PANTHER_SCIM_AUTH_BEARER_TOKENS_ENV             auth.bearerTokensEnv
 //	PANTHER_SCIM_AUTH_BEARER_TOKENS_FILE            auth.bearerTokensFile
+//	PANTHER_SCIM_AUTH_ADMIN_TOKEN_HASHES            auth.adminTokenHashes
+//	PANTHER_SCIM_AUTH_ADMIN_TOKENS_ENV              auth.adminTokensEnv
+//	PANTHER_SCIM_AUTH_ADMIN_TOKENS_FILE             auth.adminTokensFile
 //	PANTHER_SCIM_AUTH_OAUTH_CLIENT_ID               auth.oauth.clientID
 //	PANTHER_SCIM_AUTH_OAUTH_CLIENT_SECRET_HASH      auth.oauth.clientSecretHash
 //	PANTHER_SCIM_AUTH_OAUTH_SIGNING_KEY_ENV         auth.oauth.signingKeyEnv
@@ -82,19 +85,21 @@
 // panther.tokenFile; SCIM bearer tokens are SHA-256 hashes in
 // auth.bearerTokenHashes, or raw tokens in the variable named by
 // auth.bearerTokensEnv (default PANTHER_SCIM_BEARER_TOKENS, comma-separated) or in
-// auth.bearerTokensFile (one per line); the OAuth client secret is a SHA-256 hash
+// auth.bearerTokensFile (one per line); admin tokens (the /admin/... endpoints) the
+// same way in auth.adminTokenHashes, auth.adminTokensEnv (default
+// PANTHER_SCIM_ADMIN_TOKENS) and auth.adminTokensFile; the OAuth client secret is a SHA-256 hash
 // and the OAuth signing key comes from the variable named by
 // auth.oauth.signingKeyEnv (default PANTHER_SCIM_OAUTH_SIGNING_KEY) or from
 // auth.oauth.signingKeyFile. The Panther HTTP source's secret (audit.panther) comes
 // from the variable named by audit.panther.secretEnv (default
 // PANTHER_SCIM_AUDIT_SECRET) or from audit.panther.secretFile. A file, when set,
 // wins over the variable. Validate checks that each referenced secret can be read;
-// PantherToken, BearerTokenHashes, OAuthSigningKey and AuditPantherSecret read them. Errors name the variable or file, never a value.
+// PantherToken, BearerTokenHashes, AdminTokenHashes, OAuthSigningKey and AuditPantherSecret read them. Errors name the variable or file, never a value.
 //
 // # $VAR expansion
 //
 // $VAR and ${VAR} are expanded from the environment in these fields only:
-// server.baseURL, panther.url, auth.bearerTokenHashes, auth.oauth.clientID,
+// server.baseURL, panther.url, auth.bearerTokenHashes, auth.adminTokenHashes, auth.oauth.clientID,
 // auth.oauth.clientSecretHash and audit.panther.url (fields tagged expand:"true"). An unset variable is
 // an error; $$ is a literal $.
 package config

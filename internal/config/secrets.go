@@ -50,6 +50,58 @@ func (c Config) OAuthClientSecretHash() ([32]byte, error) {
 // auth.bearerTokensEnv, then those in auth.bearerTokensFile, without duplicates.
 // Raw tokens are hashed here and not kept.
 func (c Config) BearerTokenHashes() ([][32]byte, error) {
+	return c.bearerTokens().hashes()
+}
+
+// AdminTokenHashes returns the SHA-256 hashes of every accepted admin token (the
+// /admin/... endpoints): auth.adminTokenHashes, then the tokens in the variable named
+// by auth.adminTokensEnv, then those in auth.adminTokensFile, without duplicates.
+func (c Config) AdminTokenHashes() ([][32]byte, error) {
+	return c.adminTokens().hashes()
+}
+
+// AdminSharesBearerToken reports whether some token is both an admin token and a SCIM
+// bearer token: the IdP could then download the store and read the audit trail. serve
+// and check refuse such a configuration (demo alone shares one token on purpose).
+func (c Config) AdminSharesBearerToken() (bool, error) {
+	admin, err := c.AdminTokenHashes()
+	if err != nil {
+		return false, err
+	}
+	scim, err := c.BearerTokenHashes()
+	if err != nil {
+		return false, err
+	}
+	for _, a := range admin {
+		for _, b := range scim {
+			if a == b {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+// tokenSet is where one kind of token comes from: hashes in the file, raw tokens in a
+// variable and in a file. key names its keys in errors ("auth.bearerToken").
+type tokenSet struct {
+	key         string
+	hashList    []string
+	env, file   string
+	fileSubject string // "bearer tokens", for read errors
+}
+
+func (c Config) bearerTokens() tokenSet {
+	a := c.Auth
+	return tokenSet{key: "auth.bearerToken", hashList: a.BearerTokenHashes, env: a.BearerTokensEnv, file: a.BearerTokensFile, fileSubject: "bearer tokens"}
+}
+
+func (c Config) adminTokens() tokenSet {
+	a := c.Auth
+	return tokenSet{key: "auth.adminToken", hashList: a.AdminTokenHashes, env: a.AdminTokensEnv, file: a.AdminTokensFile, fileSubject: "admin tokens"}
+}
+
+func (t tokenSet) hashes() ([][32]byte, error) {
 	var out [][32]byte
 	seen := map[[32]byte]bool{}
 	add := func(h [32]byte) {
@@ -58,49 +110,47 @@ func (c Config) BearerTokenHashes() ([][32]byte, error) {
 			out = append(out, h)
 		}
 	}
-	for i, s := range c.Auth.BearerTokenHashes {
+	for i, s := range t.hashList {
 		h, err := parseHash(s)
 		if err != nil {
-			return nil, fmt.Errorf("auth.bearerTokenHashes[%d]: %w", i, err)
+			return nil, fmt.Errorf("%sHashes[%d]: %w", t.key, i, err)
 		}
 		add(h)
 	}
-	toks, err := c.rawBearerTokensFromEnv()
+	toks, err := t.fromEnv()
 	if err != nil {
-		return nil, fmt.Errorf("auth.bearerTokensEnv: %w", err)
+		return nil, fmt.Errorf("%ssEnv: %w", t.key, err)
 	}
-	more, err := c.rawBearerTokensFromFile()
+	more, err := t.fromFile()
 	if err != nil {
-		return nil, fmt.Errorf("auth.bearerTokensFile: %w", err)
+		return nil, fmt.Errorf("%ssFile: %w", t.key, err)
 	}
-	for _, t := range append(toks, more...) {
-		add(sha256.Sum256([]byte(t)))
+	for _, tok := range append(toks, more...) {
+		add(sha256.Sum256([]byte(tok)))
 	}
 	return out, nil
 }
 
-func (c Config) rawBearerTokensFromEnv() ([]string, error) {
-	name := c.Auth.BearerTokensEnv
-	if name == "" {
+func (t tokenSet) fromEnv() ([]string, error) {
+	if t.env == "" {
 		return nil, nil
 	}
 	var toks []string
-	for t := range strings.SplitSeq(os.Getenv(name), ",") {
-		if t = strings.TrimSpace(t); t != "" {
-			toks = append(toks, t)
+	for tok := range strings.SplitSeq(os.Getenv(t.env), ",") {
+		if tok = strings.TrimSpace(tok); tok != "" {
+			toks = append(toks, tok)
 		}
 	}
-	return toks, checkTokens(toks, "environment variable "+name)
+	return toks, checkTokens(toks, "environment variable "+t.env)
 }
 
-func (c Config) rawBearerTokensFromFile() ([]string, error) {
-	path := c.Auth.BearerTokensFile
-	if path == "" {
+func (t tokenSet) fromFile() ([]string, error) {
+	if t.file == "" {
 		return nil, nil
 	}
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(t.file)
 	if err != nil {
-		return nil, fmt.Errorf("read bearer tokens: %w", err)
+		return nil, fmt.Errorf("read %s: %w", t.fileSubject, err)
 	}
 	var toks []string
 	for line := range strings.Lines(string(b)) {
@@ -108,7 +158,7 @@ func (c Config) rawBearerTokensFromFile() ([]string, error) {
 			toks = append(toks, line)
 		}
 	}
-	return toks, checkTokens(toks, "file "+path)
+	return toks, checkTokens(toks, "file "+t.file)
 }
 
 func checkTokens(toks []string, source string) error {

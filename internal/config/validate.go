@@ -144,14 +144,14 @@ func (c Config) validateAuth(v *validator) {
 		methods++
 	}
 	if a.BearerTokensEnv != "" {
-		toks, err := c.rawBearerTokensFromEnv()
+		toks, err := c.bearerTokens().fromEnv()
 		if err != nil {
 			v.add("auth.bearerTokensEnv", err.Error())
 		}
 		methods += len(toks)
 	}
 	if a.BearerTokensFile != "" {
-		toks, err := c.rawBearerTokensFromFile()
+		toks, err := c.bearerTokens().fromFile()
 		if err != nil {
 			v.add("auth.bearerTokensFile", err.Error())
 		} else if len(toks) == 0 {
@@ -183,6 +183,25 @@ func (c Config) validateAuth(v *validator) {
 	if methods == 0 {
 		v.add("auth", fmt.Sprintf("no SCIM authentication configured: set auth.bearerTokenHashes, the variable named by auth.bearerTokensEnv (%s), auth.bearerTokensFile, or auth.oauth",
 			pick(a.BearerTokensEnv != "", a.BearerTokensEnv, "unset")))
+	}
+	// Admin tokens are optional: without one the /admin/... endpoints refuse everyone.
+	for i, h := range a.AdminTokenHashes {
+		if _, err := parseHash(h); err != nil {
+			v.add(fmt.Sprintf("auth.adminTokenHashes[%d]", i), err.Error())
+		}
+	}
+	if a.AdminTokensEnv != "" {
+		if _, err := c.adminTokens().fromEnv(); err != nil {
+			v.add("auth.adminTokensEnv", err.Error())
+		}
+	}
+	if a.AdminTokensFile != "" {
+		toks, err := c.adminTokens().fromFile()
+		if err != nil {
+			v.add("auth.adminTokensFile", err.Error())
+		} else if len(toks) == 0 {
+			v.add("auth.adminTokensFile", fmt.Sprintf("%s holds no token", a.AdminTokensFile))
+		}
 	}
 	if a.FailureLimit.PerMinute < 0 {
 		v.add("auth.failureLimit.perMinute", "must not be negative (0 disables the limiter)")
