@@ -25,12 +25,16 @@ Commands:
   demo          run the whole product on this machine against an in-memory Panther
   check         validate a config, and check Panther's schema, the API token and the roles; exit 0 or 1
   reconcile     compare the store with Panther and repair drift (--dry-run: print the plan)
-  token         generate a SCIM bearer token and print its hash and where to paste them
-  backup        write a consistent copy of the store (--out FILE), also while serving
+  explain       say why a user has the Panther role they have (USER: SCIM id, userName or email)
+  token         generate a SCIM bearer token (--admin: an admin token) and print its hash
+  backup        write a consistent copy of the store (--out FILE)
   audit         print the audit trail (--since, --user)
   healthcheck   exit 0 when the server's /healthz answers (for container health checks)
   fake-panther  serve the in-memory Panther double on a port, for demos and curl
   version       print the version
+
+explain, audit, reconcile and backup read a stopped server's store (--config), or ask a
+running one with --url BASE and an admin token in $PANTHER_SCIM_ADMIN_TOKEN.
 
 Run "panther-scim <command> -h" for the flags of a command.
 `
@@ -65,6 +69,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdCheck(ctx, rest, stdout, stderr)
 	case "reconcile":
 		return cmdReconcile(ctx, rest, stdout, stderr)
+	case "explain":
+		return cmdExplain(ctx, rest, stdout, stderr)
 	case "token":
 		return cmdToken(rest, stdout)
 	case "backup":

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/panther-scim/panther-scim/internal/app"
@@ -78,6 +77,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg.Panther.URL = "http://" + ln.Addr().String() + "/public/graphql"
 	cfg.Panther.TokenEnv, cfg.Panther.TokenFile = "PANTHER_SCIM_DEMO_PANTHER_KEY", ""
 	cfg.Auth.BearerTokensEnv, cfg.Auth.BearerTokensFile, cfg.Auth.BearerTokenHashes = "PANTHER_SCIM_DEMO_TOKENS", "", nil
+	// In the demo only, the one printed token is also the admin token (the banner says
+	// so); serve refuses a token that is both.
+	cfg.Auth.AdminTokensEnv, cfg.Auth.AdminTokensFile, cfg.Auth.AdminTokenHashes = "PANTHER_SCIM_DEMO_TOKENS", "", nil
 	cfg.Auth.OAuth = config.OAuth{}
 	cfg.Server.Addr, cfg.Server.OpsAddr, cfg.Server.BaseURL = *addr, "", "http://"+*addr
 	cfg.Server.TLS = config.TLS{}
@@ -111,6 +113,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
   SCIM base URL   %s
   Bearer token    %s
+                  (demo only: also the admin token of explain, audit, reconcile and backup --url,
+                  e.g. PANTHER_SCIM_ADMIN_TOKEN=<token> panther-scim explain --url http://%s ada@example.com)
   Panther double  http://%s/public/graphql  (X-API-Key: %s)
   Health          http://%s/healthz   Metrics: http://%s/metrics
   Data file       %s
@@ -125,7 +129,7 @@ Try:
 
 %s
 Press Ctrl-C to stop.
-`, base, *token, ln.Addr(), *pantherKey, srv.Addr(), srv.Addr(), *data, *token, base, *pantherKey, ln.Addr(),
+`, base, *token, srv.Addr(), ln.Addr(), *pantherKey, srv.Addr(), srv.Addr(), *data, *token, base, *pantherKey, ln.Addr(),
 		demoAuditBanner(*pantherAudit, sourceURL, srv.Addr(), cfg.Audit.Panther.Header))
 	<-ctx.Done()
 	return nil
@@ -246,21 +250,29 @@ func cmdReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	cfgPath := fs.String("config", os.Getenv("PANTHER_SCIM_CONFIG"), "config file (YAML)")
 	dry := fs.Bool("dry-run", false, "print the plan without changing Panther")
 	asJSON := fs.Bool("json", false, "print the plan as JSON")
+	base := fs.String("url", "", "ask a running server instead: its base URL (the ops listener's when server.opsAddr is set); admin token from $"+adminTokenEnv)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
-	svc, st, err := openService(cfg, true)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	plan, err := svc.Reconcile(ctx, *dry)
-	if err != nil {
-		return err
+	var plan provision.Plan
+	if *base != "" {
+		var err error
+		if plan, err = onlineReconcile(ctx, *base, *dry); err != nil {
+			return err
+		}
+	} else {
+		cfg, err := loadConfig(*cfgPath)
+		if err != nil {
+			return err
+		}
+		svc, st, err := openService(cfg, true)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		if plan, err = svc.Reconcile(ctx, *dry); err != nil {
+			return err
+		}
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -279,10 +291,28 @@ func cmdReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 func cmdToken(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	admin := fs.Bool("admin", false, "an admin token, for the /admin/... endpoints and the --url commands")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	tok, hash := auth.GenerateToken()
+	if *admin {
+		fmt.Fprintf(stdout, `New admin token (shown once; keep it in your secret store, never in the IdP):
+
+  %s
+
+Its SHA-256 hash, for the config (it must not also be a SCIM bearer token):
+
+  auth:
+    adminTokenHashes:
+      - %s
+
+Use it with the --url commands (explain, audit, reconcile, backup):
+
+  PANTHER_SCIM_ADMIN_TOKEN=%s panther-scim explain --url https://<ops host:port> ada@example.com
+`, tok, hash, tok)
+		return nil
+	}
 	fmt.Fprintf(stdout, `New SCIM bearer token (shown once; store it in your IdP, not here):
 
   %s
@@ -307,7 +337,7 @@ func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	cfgPath := fs.String("config", os.Getenv("PANTHER_SCIM_CONFIG"), "config file (YAML); its store.path is backed up")
 	dataPath := fs.String("data", "", "the bbolt file to back up (instead of --config)")
 	out := fs.String("out", "", "where to write the copy (required)")
-	url := fs.String("url", "", "back up a running server instead: its base URL, e.g. http://127.0.0.1:8080 (bearer token from $PANTHER_SCIM_TOKEN)")
+	url := fs.String("url", "", "back up a running server instead: its base URL, e.g. http://127.0.0.1:8080 (the ops listener's when server.opsAddr is set); admin token from $"+adminTokenEnv)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -315,7 +345,7 @@ func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return errors.New("--out FILE is required")
 	}
 	if *url != "" {
-		return onlineBackup(ctx, strings.TrimRight(*url, "/")+"/admin/backup", *out, stdout)
+		return onlineBackup(ctx, *url, *out, stdout)
 	}
 	st, path, err := openStoreFile(*cfgPath, *dataPath)
 	if err != nil {
@@ -336,8 +366,12 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dataPath := fs.String("data", "", "the bbolt file (instead of --config)")
 	since := fs.Duration("since", 0, "only entries newer than this (e.g. 24h); 0: all")
 	user := fs.String("user", "", "only entries about this SCIM id, userName or email")
+	base := fs.String("url", "", "read a running server's trail instead: its base URL (the ops listener's when server.opsAddr is set); admin token from $"+adminTokenEnv)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *base != "" {
+		return onlineAudit(ctx, *base, *since, *user, stdout)
 	}
 	st, _, err := openStoreFile(*cfgPath, *dataPath)
 	if err != nil {
@@ -351,7 +385,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	enc := json.NewEncoder(stdout)
 	return st.View(ctx, func(tx provision.ReadTx) error {
 		return tx.ScanAudit(from, func(e provision.AuditEntry) bool {
-			if *user != "" && !auditAbout(e, *user) {
+			if *user != "" && !provision.AuditAbout(e, *user) {
 				return true
 			}
 			_ = enc.Encode(e)
@@ -360,34 +394,14 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	})
 }
 
-func auditAbout(e provision.AuditEntry, who string) bool {
-	if e.ID == who {
-		return true
-	}
-	for _, m := range []map[string]string{e.Before, e.After} {
-		if strings.EqualFold(m["userName"], who) || strings.EqualFold(m["email"], who) {
-			return true
-		}
-	}
-	return false
-}
-
 // onlineBackup fetches a consistent copy from a running server and writes it
 // atomically (a temporary file renamed into place), mode 0600.
-func onlineBackup(ctx context.Context, url, out string, stdout io.Writer) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+os.Getenv("PANTHER_SCIM_TOKEN"))
-	resp, err := http.DefaultClient.Do(req)
+func onlineBackup(ctx context.Context, base, out string, stdout io.Writer) error {
+	resp, err := adminRequest(ctx, http.MethodGet, base, "backup", nil)
 	if err != nil {
 		return fmt.Errorf("online backup: %w", err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("online backup: %s answered %s", url, resp.Status)
-	}
 	tmp, err := os.CreateTemp(filepath.Dir(out), ".panther-scim-backup-*")
 	if err != nil {
 		return err

@@ -31,7 +31,18 @@ func loadConfig(path string) (config.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	return cfg, cfg.Validate()
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	// demo alone shares one token on purpose; a deployment must not let the IdP's token
+	// download the store.
+	if shared, err := cfg.AdminSharesBearerToken(); err != nil || shared {
+		if err == nil {
+			err = errors.New("auth: a token is both a SCIM bearer token and an admin token: the IdP could download the store and read the audit trail; give the admin endpoints their own token (panther-scim token --admin)")
+		}
+		return cfg, err
+	}
+	return cfg, nil
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
@@ -93,6 +104,35 @@ func newAuthenticator(cfg config.Config, m *app.Metrics, log *slog.Logger, recor
 		}
 	}
 	return auth.New(opts)
+}
+
+// newAdminAuthenticator is the middleware of the /admin/... endpoints: the admin tokens
+// only (never the IdP's tokens or OAuth), failures counted and logged like the SCIM
+// API's. nil when no admin token is configured: the endpoints then refuse everyone.
+func newAdminAuthenticator(cfg config.Config, m *app.Metrics, log *slog.Logger) (func(http.Handler) http.Handler, error) {
+	hashes, err := cfg.AdminTokenHashes()
+	if err != nil {
+		return nil, err
+	}
+	if len(hashes) == 0 {
+		log.Info("no admin token configured (auth.adminTokenHashes, auth.adminTokensEnv, auth.adminTokensFile): the /admin/... endpoints refuse every request")
+		return nil, nil
+	}
+	opts := auth.Options{
+		FailureLimit: auth.FailureLimit{PerMinute: cfg.Auth.FailureLimit.PerMinute, Burst: cfg.Auth.FailureLimit.Burst},
+		OnFailure: func(f auth.Failure) {
+			m.AuthFailed(f.Reason)
+			log.Warn("admin authentication failed", "reason", string(f.Reason), "addr", f.Addr, "limited", f.Limited)
+		},
+	}
+	for _, h := range hashes {
+		opts.TokenHashes = append(opts.TokenHashes, auth.Hash(h))
+	}
+	a, err := auth.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	return a.Middleware, nil
 }
 
 // appOptions turns the configuration into the App's options.
@@ -166,6 +206,9 @@ func startApp(ctx context.Context, cfg config.Config, p provision.Panther, m *ap
 	opts := appOptions(cfg, p, a, log)
 	opts.AuthFailures = failures
 	if opts.AuditExport, err = auditExportOptions(cfg); err != nil {
+		return nil, err
+	}
+	if opts.AdminAuthenticate, err = newAdminAuthenticator(cfg, m, log); err != nil {
 		return nil, err
 	}
 	srv, err := app.Start(ctx, opts, m)

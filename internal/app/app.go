@@ -48,6 +48,9 @@ type Options struct {
 
 	// Authenticate wraps the SCIM API; nil leaves it open (tests of other layers only).
 	Authenticate func(http.Handler) http.Handler
+	// AdminAuthenticate wraps the /admin/... endpoints (backup, audit, explain,
+	// reconcile) with the admin credential; nil refuses every admin request.
+	AdminAuthenticate func(http.Handler) http.Handler
 	// OAuthToken serves POST /oauth/token when non-nil.
 	OAuthToken http.Handler
 
@@ -206,13 +209,13 @@ func Start(ctx context.Context, opts Options, obs *Metrics) (*App, error) {
 	if opts.OAuthToken != nil {
 		api.With(a.limitBody).Post("/oauth/token", opts.OAuthToken.ServeHTTP)
 	}
-	// An online backup, for `panther-scim backup --url`: bbolt lets only this process
-	// open the file, so the copy is streamed from a read transaction here.
-	api.Route("/admin", func(r chi.Router) {
-		if opts.Authenticate != nil {
-			r.Use(opts.Authenticate)
+	// The admin endpoints (admin.go), with their own credential, on the ops listener
+	// alone when there is one.
+	ops.Route("/admin", func(r chi.Router) {
+		if opts.OpsAddr != "" {
+			r.Use(a.requestID, a.accessLog) // the SCIM router has them already
 		}
-		r.Get("/backup", a.backup)
+		a.adminRoutes(r)
 	})
 	api.Route(scim.Prefix, func(r chi.Router) {
 		if opts.Authenticate != nil {

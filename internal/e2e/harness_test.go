@@ -27,16 +27,18 @@ const pantherKey = "e2e-panther-api-key-0123456789"
 
 // env is one running bridge with its Panther double.
 type env struct {
-	t       testing.TB
-	Fake    *pantherfake.Server
-	App     *app.App
-	Token   string
-	Base    string // SCIM base URL
-	Client  *http.Client
-	Logs    *syncBuffer
-	Panther *panther.Client
-	opts    app.Options
-	metrics *app.Metrics
+	t     testing.TB
+	Fake  *pantherfake.Server
+	App   *app.App
+	Token string
+	// AdminToken is accepted by the /admin/... endpoints (and Token is not).
+	AdminToken string
+	Base       string // SCIM base URL
+	Client     *http.Client
+	Logs       *syncBuffer
+	Panther    *panther.Client
+	opts       app.Options
+	metrics    *app.Metrics
 }
 
 // syncBuffer collects logs from concurrent goroutines.
@@ -101,10 +103,15 @@ func newEnv(t testing.TB, opts ...option) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.AdminToken, _ = auth.GenerateToken()
+	admin, err := auth.New(auth.Options{TokenHashes: []auth.Hash{auth.HashToken(e.AdminToken)}, OnFailure: func(f auth.Failure) { e.metrics.AuthFailed(f.Reason) }})
+	if err != nil {
+		t.Fatal(err)
+	}
 	o := app.Options{
 		Addr: "127.0.0.1:0", StorePath: filepath.Join(t.TempDir(), "scim.db"), Panther: client,
 		Provision:    provision.Options{Mapping: exampleMapping, RequestSyncTimeout: 5 * time.Second},
-		Authenticate: a.Middleware, Logger: log, WorkerTick: 50 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
+		Authenticate: a.Middleware, AdminAuthenticate: admin.Middleware, Logger: log, WorkerTick: 50 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
 	}
 	for _, f := range opts {
 		f(&o)

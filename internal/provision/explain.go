@@ -227,18 +227,23 @@ func findUser(tx ReadTx, who string) (User, error) {
 	return tx.UserByEmail(who)
 }
 
-// auditAbout reports whether an audit entry concerns the user: its id, or its userName
-// or email before or after the change (a deleted record's entries keep them).
-func auditAbout(e AuditEntry, u User) bool {
-	if e.ID == u.ID {
+// AuditAbout reports whether an audit entry concerns who: a SCIM id, or a userName or
+// email (any case) before or after the change (a deleted record's entries keep them).
+func AuditAbout(e AuditEntry, who string) bool {
+	if e.ID == who {
 		return true
 	}
 	for _, m := range []map[string]string{e.Before, e.After} {
-		if strings.EqualFold(m["userName"], u.UserName) || (u.Email != "" && strings.EqualFold(m["email"], u.Email)) {
+		if strings.EqualFold(m["userName"], who) || strings.EqualFold(m["email"], who) {
 			return true
 		}
 	}
 	return false
+}
+
+// auditAbout reports whether an audit entry concerns the user, by id, userName or email.
+func auditAbout(e AuditEntry, u User) bool {
+	return AuditAbout(e, u.ID) || AuditAbout(e, u.UserName) || (u.Email != "" && AuditAbout(e, u.Email))
 }
 
 // emailValues lists the values of the record's emails attribute, in order.
