@@ -51,6 +51,8 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 			status, scimType = http.StatusBadRequest, string(scimerrors.ScimTypeInvalidValue)
 		case provision.CodeUniqueness:
 			status, scimType = http.StatusConflict, string(scimerrors.ScimTypeUniqueness)
+		case provision.CodeConflict:
+			status = http.StatusConflict
 		case provision.CodeNotFound:
 			status = http.StatusNotFound
 		case provision.CodePrecondition:

@@ -373,6 +373,31 @@ mapping:
 			t.Errorf("check: %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 		}
 	})
+	t.Run("unprotected administrators", func(t *testing.T) {
+		for _, u := range [][2]string{{"breakglass@example.com", "Admin"}, {"ops-lead@example.com", "Admin"}, {"ana@example.com", "Analyst"}} {
+			if _, err := fake.AddUser(u[0], "A", "B", u[1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Cleanup(func() {
+			for _, u := range fake.Users() {
+				_ = fake.RemoveUser(u.ID)
+			}
+		})
+		raw, err := os.ReadFile(good)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, "protected.yaml")
+		if err := os.WriteFile(p, append(raw, "provisioning:\n  protectedEmails: [BreakGlass@example.com]\n"...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := runBin(t, bin, cleanEnv(secrets...), "check", "--config", p)
+		if r.Code != 0 || !strings.Contains(r.Stdout, "warning: Panther user ops-lead@example.com (role Admin) holds UserModify and is not in provisioning.protectedEmails") ||
+			strings.Contains(r.Stdout, "breakglass@example.com (role") || strings.Contains(r.Stdout, "ana@example.com") {
+			t.Errorf("check: %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+		}
+	})
 	t.Run("unknown role", func(t *testing.T) {
 		r := runBin(t, bin, cleanEnv(secrets...), "check", "--config", unknown)
 		if r.Code != 1 || !strings.Contains(r.Stdout, "roles: INVALID") || !strings.Contains(r.Stdout, "Archmage") {

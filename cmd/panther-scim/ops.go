@@ -214,6 +214,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errSilent
 	}
 	fmt.Fprintln(stdout, "roles: ok (every mapped role exists in Panther)")
+	warnUnprotectedAdmins(ctx, client, cfg, stdout)
 	if !pantherOK {
 		return errSilent
 	}
@@ -239,6 +240,7 @@ func openService(cfg config.Config, needPanther bool) (*provision.Service, *stor
 	svc := provision.New(st, p, provision.Options{
 		Mapping: cfg.Mapping, Deactivation: provision.DeactivationMode(cfg.Provisioning.Deactivation),
 		DeactivationRole: cfg.Provisioning.DeactivationRole, ProtectedEmails: cfg.Provisioning.ProtectedEmails,
+		Adopt:           provision.AdoptPolicy(cfg.Provisioning.Adopt),
 		SyncConcurrency: cfg.Provisioning.SyncConcurrency,
 	})
 	return svc, st, nil

@@ -144,6 +144,7 @@ func appOptions(cfg config.Config, p provision.Panther, a *auth.Authenticator, l
 		Provision: provision.Options{
 			Mapping: cfg.Mapping, Deactivation: provision.DeactivationMode(cfg.Provisioning.Deactivation),
 			DeactivationRole: cfg.Provisioning.DeactivationRole, ProtectedEmails: cfg.Provisioning.ProtectedEmails,
+			Adopt:           provision.AdoptPolicy(cfg.Provisioning.Adopt),
 			SyncConcurrency: cfg.Provisioning.SyncConcurrency, RequestSyncTimeout: cfg.Provisioning.RequestSyncTimeout,
 			Hooks: crashHooks(),
 		},

@@ -59,7 +59,7 @@ type Phase struct {
 	ClientCPUPerRequestMS float64        `json:"clientCpuPerRequestMs,omitempty"`
 	PantherCalls          map[string]int `json:"pantherCalls,omitempty"`
 	ExpectedCalls         map[string]int `json:"expectedCalls,omitempty"`
-	// UnexpectedCalls are calls beyond the expected ones (role lookups aside): calls
+	// UnexpectedCalls are calls beyond the expected ones (role lookups and administrator checks aside): calls
 	// that changed nothing in Panther.
 	UnexpectedCalls int     `json:"unexpectedCalls"`
 	IdealSeconds    float64 `json:"idealSeconds,omitempty"`

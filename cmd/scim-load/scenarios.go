@@ -112,7 +112,9 @@ func (m *Main) end(ctx context.Context, p *phase, expected map[string]int) Phase
 	}
 	out.ExpectedCalls = expected
 	for op, got := range out.PantherCalls {
-		if extra := got - expected[op]; extra > 0 && op != "roleByName" && op != "roleById" {
+		// Role lookups, and the user lists that check for another administrator before
+		// an administrator is moved out of an admin role, are not no-op calls.
+		if extra := got - expected[op]; extra > 0 && op != "roleByName" && op != "roleById" && op != "users" {
 			out.UnexpectedCalls += extra
 		}
 	}
@@ -224,7 +226,7 @@ func (m *Main) runImport(ctx context.Context, d *driver) ([]importedUser, error)
 	if err != nil {
 		return nil, err
 	}
-	m.report.Phases = append(m.report.Phases, m.end(ctx, p, map[string]int{"updateUser": changes}))
+	m.report.Phases = append(m.report.Phases, m.end(ctx, p, map[string]int{"updateUser": changes, "userById": changes}))
 	m.groupIDs = groupIDs
 	return users, nil
 }
@@ -342,7 +344,7 @@ func (m *Main) runReorg(ctx context.Context, d *driver, imported []importedUser)
 	}
 	// Every group maps to a role other than its neighbours', so each move changes the
 	// user's role exactly once.
-	m.report.Phases = append(m.report.Phases, m.end(ctx, p, map[string]int{"updateUser": moved}))
+	m.report.Phases = append(m.report.Phases, m.end(ctx, p, map[string]int{"updateUser": moved, "userById": moved}))
 	return nil
 }
 

@@ -133,8 +133,14 @@ func Start(ctx context.Context, opts Options, obs *Metrics) (*App, error) {
 		return nil, err
 	}
 	a.Store = st
+	if obs == nil {
+		obs = NewMetrics()
+	}
 	popts := opts.Provision
 	popts.Logger = opts.Logger
+	if popts.Observer == nil {
+		popts.Observer = obs
+	}
 	a.Service = provision.New(st, opts.Panther, popts)
 	// Before the listeners open, so that no request's sync can take a leftover intent
 	// for a fresh one.
@@ -143,9 +149,6 @@ func Start(ctx context.Context, opts Options, obs *Metrics) (*App, error) {
 		return nil, fmt.Errorf("mark pending intents: %w", err)
 	} else if n > 0 {
 		a.log.Info("pending intents left by the previous run", "intents", n)
-	}
-	if obs == nil {
-		obs = NewMetrics()
 	}
 	a.ready = &readiness{ttl: opts.ReadyCacheTTL, info: a.readinessInfo, log: a.log, now: time.Now}
 	a.ready.checks = append(a.readinessChecks(), opts.ReadinessChecks...)

@@ -37,6 +37,8 @@ type Metrics struct {
 	schemaCompatible prometheus.Gauge
 	audit            *auditMetrics
 	unclassified     *prometheus.CounterVec
+	adoptions        prometheus.Counter
+	refusals         *prometheus.CounterVec
 }
 
 // NewMetrics returns a fresh registry of the service's series. Build it before the
@@ -80,6 +82,15 @@ func NewMetrics() *Metrics {
 			Name: "panther_scim_panther_schema_compatible",
 			Help: "1 when Panther's live schema fits every operation panther-scim sends, 0 when it does not, -1 when unknown (not checked yet, or introspection refused).",
 		}),
+		adoptions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "panther_scim_adoptions_total", Help: "Existing Panther users taken over under provisioning.adopt (each one audited).",
+		}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "panther_scim_refusals_total", Help: "Changes panther-scim refused to make to a Panther account, by reason (each one audited).",
+		}, []string{"reason"}),
+	}
+	for _, r := range provision.RefusalReasons {
+		m.refusals.WithLabelValues(r)
 	}
 	// Export every drift action from the start: an alert on increase() cannot see the
 	// first drift of a series that did not exist before it.
@@ -102,7 +113,7 @@ func NewMetrics() *Metrics {
 		}
 		return float64(m.health().WriteErrors)
 	})
-	reg.MustRegister(m.requests, m.latency, m.pantherCalls, m.pantherTime, m.retries, m.authFailures, m.drift, m.rejected, writeErrors,
+	reg.MustRegister(m.requests, m.latency, m.pantherCalls, m.pantherTime, m.retries, m.authFailures, m.drift, m.rejected, m.adoptions, m.refusals, writeErrors,
 		pendingIntents{m}, storeSpace{m}, m.schemaCompatible, m.unclassified,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -182,6 +193,12 @@ var _ panther.UnclassifiedObserver = (*Metrics)(nil)
 
 // Unclassified implements panther.UnclassifiedObserver.
 func (m *Metrics) Unclassified(op string) { m.unclassified.WithLabelValues(op).Inc() }
+
+// Adopted implements provision.Observer.
+func (m *Metrics) Adopted() { m.adoptions.Inc() }
+
+// Refused implements provision.Observer.
+func (m *Metrics) Refused(reason string) { m.refusals.WithLabelValues(reason).Inc() }
 
 // Retry implements the Panther client's observer.
 func (m *Metrics) Retry(op, reason string) { m.retries.WithLabelValues(op, reason).Inc() }

@@ -158,9 +158,14 @@ type Provisioning struct {
 	Deactivation string `yaml:"deactivation"`
 	// DeactivationRole is the no-access role used when Deactivation is "role".
 	DeactivationRole string `yaml:"deactivationRole"`
-	// ProtectedEmails are Panther users panther-scim never invites, changes or
-	// deletes (break-glass admins, the API token's owner); compared case-insensitively.
+	// ProtectedEmails are Panther users panther-scim never invites, adopts, changes or
+	// deletes (break-glass admins, the API token's owner); compared in one canonical
+	// form (Unicode NFC, any case).
 	ProtectedEmails []string `yaml:"protectedEmails"`
+	// Adopt says which existing Panther users (ones panther-scim did not invite) a
+	// SCIM user with their email may take over: "none", "nonAdmin" (any whose role
+	// lacks UserModify) or "all" (any that is not protected).
+	Adopt string `yaml:"adopt"`
 	// ReconcileInterval is the period of the background reconciler; 0 disables it.
 	ReconcileInterval time.Duration `yaml:"reconcileInterval"`
 	// SyncConcurrency bounds concurrent Panther calls for one bulk change (a group
@@ -178,6 +183,13 @@ type Provisioning struct {
 const (
 	DeactivateDelete = "delete"
 	DeactivateRole   = "role"
+)
+
+// Adoption policies (provisioning.adopt).
+const (
+	AdoptNone     = "none"
+	AdoptNonAdmin = "nonAdmin"
+	AdoptAll      = "all"
 )
 
 // Log configures log/slog output.
@@ -268,6 +280,7 @@ func Default() Config {
 		},
 		Provisioning: Provisioning{
 			Deactivation:          DeactivateDelete,
+			Adopt:                 AdoptNonAdmin,
 			ReconcileInterval:     15 * time.Minute,
 			SyncConcurrency:       8,
 			RequestSyncTimeout:    20 * time.Second,

@@ -387,6 +387,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	c.Provisioning.Deactivation = DeactivateRole
 	c.Provisioning.ProtectedEmails = []string{"Admin <admin@acme.com>", "not-an-email"}
 	c.Provisioning.ReconcileInterval = -time.Minute
+	c.Provisioning.Adopt = "everyone"
 	c.Provisioning.SyncConcurrency = 0
 	c.Provisioning.RequestSyncTimeout = 0
 	c.Mapping = mappings.Mapping{Rules: []mappings.Rule{{Group: "", Role: "Admin"}, {Group: "g", Role: ""},
@@ -424,6 +425,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		`provisioning.protectedEmails[0]: "Admin <admin@acme.com>" is not a plain email address`,
 		`provisioning.protectedEmails[1]: "not-an-email" is not a plain email address`,
 		"provisioning.reconcileInterval: must not be negative",
+		`provisioning.adopt: must be "none", "nonAdmin" or "all", not "everyone"`,
 		"provisioning.syncConcurrency: must be greater than 0",
 		"provisioning.requestSyncTimeout: must be greater than 0",
 		"mapping: rule 1: names no group: set group (a displayName) or externalId",

@@ -58,6 +58,7 @@
 //	PANTHER_SCIM_PROVISIONING_DEACTIVATION          provisioning.deactivation
 //	PANTHER_SCIM_PROVISIONING_DEACTIVATION_ROLE     provisioning.deactivationRole
 //	PANTHER_SCIM_PROVISIONING_PROTECTED_EMAILS      provisioning.protectedEmails
+//	PANTHER_SCIM_PROVISIONING_ADOPT                 provisioning.adopt
 //	PANTHER_SCIM_PROVISIONING_RECONCILE_INTERVAL    provisioning.reconcileInterval
 //	PANTHER_SCIM_PROVISIONING_SYNC_CONCURRENCY      provisioning.syncConcurrency
 //	PANTHER_SCIM_PROVISIONING_REQUEST_SYNC_TIMEOUT  provisioning.requestSyncTimeout

@@ -102,6 +102,11 @@ func (c Config) Validate() error {
 	default:
 		v.add("provisioning.deactivation", fmt.Sprintf(`must be "delete" or "role", not %q`, pr.Deactivation))
 	}
+	switch pr.Adopt {
+	case AdoptNone, AdoptNonAdmin, AdoptAll:
+	default:
+		v.add("provisioning.adopt", fmt.Sprintf(`must be "none", "nonAdmin" or "all", not %q`, pr.Adopt))
+	}
 	for i, e := range pr.ProtectedEmails {
 		if a, err := mail.ParseAddress(e); err != nil || a.Address != strings.TrimSpace(e) {
 			v.add(fmt.Sprintf("provisioning.protectedEmails[%d]", i), fmt.Sprintf("%q is not a plain email address", e))

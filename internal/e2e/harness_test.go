@@ -70,6 +70,23 @@ var exampleMapping = mappings.Mapping{
 
 type option func(*app.Options)
 
+// consoleAdmin is the Panther administrator who set Panther up, in its console: every
+// env's Panther starts with this one user, as every real Panther does (removeConsoleAdmin
+// takes it away).
+const consoleAdmin = "console-admin@example.com"
+
+// removeConsoleAdmin deletes the console's administrator from Panther.
+func (e *env) removeConsoleAdmin() {
+	e.t.Helper()
+	u, ok := e.Fake.UserByEmail(consoleAdmin)
+	if !ok {
+		e.t.Fatal("no console admin")
+	}
+	if err := e.Fake.RemoveUser(u.ID); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 func withMapping(m mappings.Mapping) option {
 	return func(o *app.Options) { o.Provision.Mapping = m }
 }
@@ -83,6 +100,9 @@ func withProtected(emails ...string) option {
 func newEnv(t testing.TB, opts ...option) *env {
 	t.Helper()
 	fake := pantherfake.New(pantherfake.Options{APIKey: pantherKey, Seed: 1})
+	if _, err := fake.AddUser(consoleAdmin, "Console", "Admin", "Admin"); err != nil {
+		t.Fatal(err)
+	}
 	ps := httptest.NewServer(fake.Handler())
 	t.Cleanup(ps.Close)
 	e := &env{t: t, Fake: fake, Logs: &syncBuffer{}, Client: &http.Client{Timeout: 30 * time.Second}}

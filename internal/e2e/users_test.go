@@ -87,7 +87,7 @@ func TestUserLifecycle(t *testing.T) {
 
 func TestUserAdoptAndProtected(t *testing.T) {
 	e := newEnv(t, withProtected("root@example.com"))
-	existing, err := e.Fake.AddUser("grace@example.com", "Grace", "Hopper", "Admin")
+	existing, err := e.Fake.AddUser("grace@example.com", "Grace", "Hopper", "Analyst") // not an administrator: adopted (provisioning.adopt: nonAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}

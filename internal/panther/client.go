@@ -382,8 +382,9 @@ func missing(op, id string) error {
 // provably was not applied: the request was never written (refused connection, DNS failure,
 // no free slot), or Panther answered 429 or 503, which reject a request before processing it.
 // After an ambiguous failure (timeout or connection reset after sending, 500/502/504, an
-// unreadable answer) the user is first looked up by email: if it exists now, the invite took
-// effect and that user is returned; if not, the invite is sent again. A conflict on such a
+// unreadable answer) the user is first looked up by email: if it exists now and Panther
+// created it after the first attempt was sent, the invite took effect and that user is
+// returned (one created before is a duplicate, ErrConflict); if not, the invite is sent again. A conflict on such a
 // re-send (the first attempt landed after the lookup) is resolved by the same lookup.
 func (c *Client) InviteUser(ctx context.Context, in provision.InviteInput) (provision.PantherUser, error) {
 	input := InviteUserInput{
@@ -393,10 +394,18 @@ func (c *Client) InviteUser(ctx context.Context, in provision.InviteInput) (prov
 		Role:       roleInput(in.Role),
 	}
 	var out provision.PantherUser
+	sent := time.Now()
 	p := policy{lookup: func(ctx context.Context) (bool, error) {
 		u, err := c.lookupUser(ctx, in.Email)
 		if err != nil || u.ID == "" {
 			return false, err
+		}
+		if u.CreatedAt.IsZero() || u.CreatedAt.Before(sent) {
+			// It existed before the invite went out, so the invite did not create it:
+			// a duplicate, never a user to hand back as invited (the caller decides
+			// whether it may be adopted).
+			return false, &Error{Op: "inviteUser", Kind: ErrConflict, StatusCode: http.StatusOK,
+				Message: "a Panther user with this email existed before the invite was sent"}
 		}
 		out = u
 		return true, nil
@@ -617,6 +626,7 @@ func toUser(f userFields) provision.PantherUser {
 		FamilyName: f.FamilyName,
 		RoleID:     f.Role.Id,
 		RoleName:   f.Role.Name,
+		Admin:      provision.HoldsUserModify(f.Role.Permissions),
 		Status:     f.Status,
 		Enabled:    f.Enabled,
 		CreatedAt:  parseTime(f.CreatedAt),

@@ -423,6 +423,25 @@ func TestInviteDroppedResponse(t *testing.T) {
 	}
 }
 
+// An invite whose answer is lost, for an email a Panther user already had, did not
+// create that user: the client's lookup finds it, and reports a conflict rather than
+// handing back someone else's account as the one it invited (issue 14).
+func TestInviteDroppedResponseForAnExistingUser(t *testing.T) {
+	fake, c, _ := setup(t, pantherfake.Options{}, nil)
+	existing, err := fake.AddUser("boss@example.com", "Bo", "Ss", "Admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.DropNext("inviteUser", 1)
+	u, err := c.InviteUser(ctxT(t), provision.InviteInput{Email: "boss@example.com", GivenName: "B", FamilyName: "S", Role: byName("Analyst")})
+	if !errors.Is(err, provision.ErrConflict) || u.ID != "" {
+		t.Fatalf("InviteUser = %+v, %v; want ErrConflict", u, err)
+	}
+	if got, _ := fake.UserByEmail("boss@example.com"); got != existing {
+		t.Errorf("the existing user changed: %+v", got)
+	}
+}
+
 func TestInviteRetrySafety(t *testing.T) {
 	tests := []struct {
 		name    string

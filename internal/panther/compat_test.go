@@ -168,7 +168,8 @@ func TestCheckOperationsFindsChanges(t *testing.T) {
 			userOps + `: field User.enabled is String! in Panther; panther-scim reads Boolean!`,
 		}},
 		{"list turned single", []string{"  permissions: [Permission!]!\n  updatedAt", "  permissions: Permission!\n  updatedAt"}, []string{
-			`roles, roleById, roleByName, createRole: field Role.permissions is Permission! in Panther; panther-scim reads [Permission!]!`,
+			// Users are read with their role's permissions (who administers Panther).
+			userOps + `, roles, roleById, roleByName, createRole: field Role.permissions is Permission! in Panther; panther-scim reads [Permission!]!`,
 		}},
 		{"removed output field", []string{"  status: String!\n}", "}"}, []string{
 			userOps + `: Cannot query field "status" on type "User"`,

@@ -998,8 +998,9 @@ func (v *userFields) GetRole() userFieldsRole { return v.Role }
 
 // userFieldsRole includes the requested fields of the GraphQL type Role.
 type userFieldsRole struct {
-	Id   string `json:"id"`
-	Name string `json:"name"`
+	Id          string   `json:"id"`
+	Name        string   `json:"name"`
+	Permissions []string `json:"permissions"`
 }
 
 // GetId returns userFieldsRole.Id, and is useful for accessing the field via an interface.
@@ -1007,6 +1008,9 @@ func (v *userFieldsRole) GetId() string { return v.Id }
 
 // GetName returns userFieldsRole.Name, and is useful for accessing the field via an interface.
 func (v *userFieldsRole) GetName() string { return v.Name }
+
+// GetPermissions returns userFieldsRole.Permissions, and is useful for accessing the field via an interface.
+func (v *userFieldsRole) GetPermissions() []string { return v.Permissions }
 
 // usersResponse is returned by users on success.
 type usersResponse struct {
@@ -1207,6 +1211,7 @@ fragment userFields on User {
 	role {
 		id
 		name
+		permissions
 	}
 }
 `
@@ -1369,6 +1374,7 @@ fragment userFields on User {
 	role {
 		id
 		name
+		permissions
 	}
 }
 `
@@ -1419,6 +1425,7 @@ fragment userFields on User {
 	role {
 		id
 		name
+		permissions
 	}
 }
 `
@@ -1466,6 +1473,7 @@ fragment userFields on User {
 	role {
 		id
 		name
+		permissions
 	}
 }
 `
@@ -1513,6 +1521,7 @@ fragment userFields on User {
 	role {
 		id
 		name
+		permissions
 	}
 }
 `

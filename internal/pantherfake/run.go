@@ -52,6 +52,8 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	srcHeader := fs.String("source-header", "", "header holding the shared secret or the HMAC signature (sharedSecret, hmac)")
 	srcAlg := fs.String("source-hmac-alg", "sha256", "HMAC algorithm (hmac): sha1, sha256, sha384 or sha512")
 	srcSecret := fs.String("source-secret", "", "the HTTP source's secret, HMAC key or bearer token (default: $"+SourceSecretEnv+")")
+	dupCode := fs.String("duplicate-code", "", "answer a duplicate email with this error code instead of ALREADY_EXISTS")
+	dupMessage := fs.String("duplicate-message", "", "answer a duplicate email with this message (Panther's wording is not documented)")
 	fs.Usage = func() {
 		fmt.Fprintf(stdout, "Usage: fake-panther [flags]\n\nServes an in-memory Panther users-and-roles GraphQL API at %s, and an HTTP log source at %s<id>.\n\n", Path, HTTPSourcePath)
 		fs.PrintDefaults()
@@ -91,7 +93,7 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	opts := Options{
 		APIKey: *apiKey, Latency: *latency, Jitter: *jitter, ErrorRate: *errorRate, ErrorStatus: *errorStatus,
 		RateLimitRate: *rateLimitRate, RetryAfter: ra, Seed: *seed, RefuseIntrospection: *noIntrospection,
-		HTTPSource: source,
+		HTTPSource: source, DuplicateCode: *dupCode, DuplicateMessage: *dupMessage,
 	}
 	if *schemaFile != "" {
 		sdl, err := os.ReadFile(*schemaFile)

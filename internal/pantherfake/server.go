@@ -78,6 +78,11 @@ type Options struct {
 	// HTTPSource is how the HTTP log source (HTTPSourcePath) authenticates requests;
 	// the zero value accepts any.
 	HTTPSource HTTPSourceAuth
+	// DuplicateCode and DuplicateMessage, when either is set, replace the documented
+	// answer to a duplicate email (code ALREADY_EXISTS, "a user with email ... already
+	// exists") with words no client knows (see SetDuplicateAnswer).
+	DuplicateCode    string
+	DuplicateMessage string
 }
 
 // Call is one request as the fake saw it.
@@ -128,6 +133,8 @@ type Server struct {
 	sourceAuth HTTPSourceAuth
 	sourceDown bool
 	sourceReqs []SourceRequest
+	dupCode    string
+	dupMessage string
 
 	calls       []Call
 	inFlight    int
@@ -225,6 +232,7 @@ func New(opts Options) *Server {
 	}
 	s.setTokenPermissionsLocked(opts.TokenPermissions)
 	s.rateLimitRate = opts.RateLimitRate
+	s.dupCode, s.dupMessage = opts.DuplicateCode, opts.DuplicateMessage
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -732,11 +740,22 @@ func (s *Server) Down(down bool) {
 	s.down = down
 }
 
-// ClearFaults removes every fault: latency, rates, pending FailNext and DropNext, Down
-// and HTTPSourceDown.
+// SetDuplicateAnswer makes inviteUser and updateUser answer an email another user holds
+// with a GraphQL error of this extensions code (none when empty) and message, instead of
+// the documented ALREADY_EXISTS: the fault of a Panther whose wording for "already
+// exists" nobody documented. Both empty restore the documented answer.
+func (s *Server) SetDuplicateAnswer(code, message string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dupCode, s.dupMessage = code, message
+}
+
+// ClearFaults removes every fault: latency, rates, pending FailNext and DropNext, Down,
+// HTTPSourceDown, and an undocumented duplicate answer.
 func (s *Server) ClearFaults() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.dupCode, s.dupMessage = "", ""
 	s.latency, s.jitter, s.errorRate, s.rateLimitRate, s.down, s.sourceDown = 0, 0, 0, 0, false, false
 	s.failNext, s.dropNext = map[string][]int{}, map[string]int{}
 }
@@ -858,6 +877,38 @@ func (s *Server) SetUserRole(id, roleName string) error {
 		return fmt.Errorf("pantherfake: role %q: %w", roleName, provision.ErrNotFound)
 	}
 	u.roleID = r.id
+	return nil
+}
+
+// SetUserEnabled enables or disables the user, as Panther's console can (the API cannot).
+func (s *Server) SetUserEnabled(id string, enabled bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.users[id]
+	if u == nil {
+		return fmt.Errorf("pantherfake: user %s: %w", id, provision.ErrNotFound)
+	}
+	u.enabled = enabled
+	return nil
+}
+
+// SetUserEmail changes the user's email, as an administrator in Panther's console can.
+func (s *Server) SetUserEmail(id, email string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.users[id]
+	if u == nil {
+		return fmt.Errorf("pantherfake: user %s: %w", id, provision.ErrNotFound)
+	}
+	if !validEmail(email) {
+		return fmt.Errorf("pantherfake: invalid email %q: %w", email, provision.ErrInvalid)
+	}
+	if other := s.userByEmailLocked(email); other != nil && other.id != id {
+		return fmt.Errorf("pantherfake: email %s is taken: %w", email, provision.ErrConflict)
+	}
+	delete(s.emailIndex, strings.ToLower(u.email))
+	u.email = email
+	s.emailIndex[strings.ToLower(email)] = id
 	return nil
 }
 

@@ -735,3 +735,48 @@ func TestRolesFilterAndSort(t *testing.T) {
 		}
 	}
 }
+
+// The double keeps what the ownership rules read: createdAt, enabled (which only the
+// console changes) and the role's permissions with the user; and a duplicate can be
+// answered in words no client knows.
+func TestOwnershipFacts(t *testing.T) {
+	s, url := start(t, Options{})
+	admin, err := s.AddUser("root@example.com", "Ro", "Ot", "Admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !admin.Admin || !admin.Enabled || admin.CreatedAt.IsZero() {
+		t.Fatalf("console admin %+v", admin)
+	}
+	if err := s.SetUserEnabled(admin.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	r := post(t, url, testKey, `query($id: ID!) { userById(id: $id) { enabled createdAt role { permissions } } }`, map[string]any{"id": admin.ID})
+	got := decode[struct {
+		UserByID struct {
+			Enabled   bool
+			CreatedAt string
+			Role      struct{ Permissions []string }
+		} `json:"userById"`
+	}](t, r.Data).UserByID
+	if got.Enabled || got.CreatedAt != admin.CreatedAt.UTC().Format(time.RFC3339Nano) || !provision.HoldsUserModify(got.Role.Permissions) {
+		t.Errorf("userById: %s", r.Body)
+	}
+
+	dup := post(t, url, testKey, inviteMutation, invite("ROOT@example.com", "A", "B", "NAME", "Analyst"))
+	if dup.code() != codeAlreadyExists {
+		t.Errorf("documented duplicate: %s", dup.Body)
+	}
+	s.SetDuplicateAnswer("E4711", "Operation could not be completed")
+	dup = post(t, url, testKey, inviteMutation, invite("ROOT@example.com", "A", "B", "NAME", "Analyst"))
+	if dup.code() != "E4711" || len(dup.Errors) != 1 || dup.Errors[0].Message != "Operation could not be completed" {
+		t.Errorf("undocumented duplicate: %s", dup.Body)
+	}
+	if len(s.Users()) != 1 {
+		t.Errorf("the duplicate was created: %+v", s.Users())
+	}
+	s.ClearFaults()
+	if dup = post(t, url, testKey, inviteMutation, invite("root@example.com", "A", "B", "NAME", "Analyst")); dup.code() != codeAlreadyExists {
+		t.Errorf("after ClearFaults: %s", dup.Body)
+	}
+}

@@ -19,7 +19,9 @@ type user struct {
 	familyName string
 	roleID     string
 	createdAt  time.Time
-	seq        int // creation order, for a stable users list
+	// enabled is false for a user disabled in Panther's console (the API cannot).
+	enabled bool
+	seq     int // creation order, for a stable users list
 }
 
 // role is a Panther role as the fake stores it.
@@ -109,16 +111,26 @@ func (s *Server) newUserLocked(email, given, family string, r *role) (*user, err
 	case strings.TrimSpace(family) == "":
 		return nil, errorf(codeBadUserInput, "familyName must not be empty")
 	case s.userByEmailLocked(email) != nil:
-		return nil, errorf(codeAlreadyExists, "a user with email %s already exists", email)
+		return nil, s.duplicateLocked(email)
 	}
 	s.seq++
 	u := &user{
 		id: s.newID(), email: email, givenName: given, familyName: family, roleID: r.id,
-		createdAt: s.now().UTC(), seq: s.seq,
+		createdAt: s.now().UTC(), enabled: true, seq: s.seq,
 	}
 	s.users[u.id] = u
 	s.emailIndex[strings.ToLower(email)] = u.id
 	return u, nil
+}
+
+// duplicateLocked is the error for an email another user holds: Panther's documented
+// conflict, or the code and message SetDuplicateAnswer chose (Panther's real wording is
+// not documented, and the bridge must cope with words it does not know).
+func (s *Server) duplicateLocked(email string) *fieldError {
+	if s.dupCode != "" || s.dupMessage != "" {
+		return errorf(s.dupCode, "%s", s.dupMessage)
+	}
+	return errorf(codeAlreadyExists, "a user with email %s already exists", email)
 }
 
 func (s *Server) newRoleLocked(name string, permissions []string, byToken bool) (*role, error) {
@@ -155,10 +167,11 @@ func (s *Server) toDomainUser(u *user) provision.PantherUser {
 	r := s.roles[u.roleID]
 	pu := provision.PantherUser{
 		ID: u.id, Email: u.email, GivenName: u.givenName, FamilyName: u.familyName,
-		RoleID: u.roleID, Status: statusInvited, Enabled: true, CreatedAt: u.createdAt,
+		RoleID: u.roleID, Status: statusInvited, Enabled: u.enabled, CreatedAt: u.createdAt,
 	}
 	if r != nil {
 		pu.RoleName = r.name
+		pu.Admin = provision.HoldsUserModify(r.permissions)
 	}
 	return pu
 }
@@ -196,8 +209,8 @@ func (o userObj) field(name string, _ map[string]any) any {
 	case "email":
 		return o.u.email
 	case "enabled":
-		// Panther's public API cannot disable a user.
-		return true
+		// Panther's public API cannot disable a user; the console can (SetUserEnabled).
+		return o.u.enabled
 	case "familyName":
 		return o.u.familyName
 	case "givenName":
@@ -400,7 +413,7 @@ func (s *Server) resolveUpdateUser(args map[string]any) (any, error) {
 			return nil, errorf(codeBadUserInput, "invalid email address %q", v)
 		}
 		if other := s.userByEmailLocked(v); other != nil && other.id != u.id {
-			return nil, errorf(codeAlreadyExists, "a user with email %s already exists", v)
+			return nil, s.duplicateLocked(v)
 		}
 		next.email = v
 	}

@@ -125,6 +125,44 @@ type Intent struct {
 	Attempts    int       `json:"attempts,omitempty"`
 	NextAttempt time.Time `json:"nextAttempt,omitempty"`
 	LastError   string    `json:"lastError,omitempty"`
+	// Invites are the inviteUser calls this intent's syncs may have sent: each is
+	// written here, durably, before the call goes out. They are what makes a Panther
+	// user found by email after a crash or a lost answer panther-scim's own (created
+	// at or after At), and the only reason a record that was never linked may look an
+	// email up to remove its user: a record that never asked for access has none.
+	Invites []InviteAttempt `json:"invites,omitempty"`
+	// Email is, on a removal, the record's email when it was deleted: an email change
+	// may have reached Panther without its answer, so the Panther user may hold it
+	// rather than Remove.Email.
+	Email string `json:"email,omitempty"`
+}
+
+// InviteAttempt is an invite of Email that may have been sent from At on (the time
+// it was recorded, before the first call for that email).
+type InviteAttempt struct {
+	Email string    `json:"email"`
+	At    time.Time `json:"at"`
+}
+
+// invite returns the recorded attempt for an email, if any.
+func (in *Intent) invite(email string) (InviteAttempt, bool) {
+	for _, a := range in.Invites {
+		if SameEmail(a.Email, email) {
+			return a, true
+		}
+	}
+	return InviteAttempt{}, false
+}
+
+// addInvite records an attempt for email at `at`, keeping the earliest time of an
+// email already recorded (any of the attempts since may have created the user).
+func (in *Intent) addInvite(email string, at time.Time) InviteAttempt {
+	if a, ok := in.invite(email); ok {
+		return a
+	}
+	a := InviteAttempt{Email: email, At: at}
+	in.Invites = append(in.Invites, a)
+	return a
 }
 
 // AuditEntry is one provisioning change, kept in the store's audit trail.
@@ -239,9 +277,24 @@ type PantherUser struct {
 	FamilyName string
 	RoleID     string
 	RoleName   string
-	Status     string
-	Enabled    bool
-	CreatedAt  time.Time
+	// Admin: the user's role holds UserModify, so the user administers every Panther user.
+	Admin     bool
+	Status    string
+	Enabled   bool
+	CreatedAt time.Time
+}
+
+// Administrator reports whether the role holds UserModify.
+func (r PantherRole) Administrator() bool { return HoldsUserModify(r.Permissions) }
+
+// HoldsUserModify reports whether a role's permissions include UserModify.
+func HoldsUserModify(perms []string) bool {
+	for _, x := range perms {
+		if x == PermissionUserModify {
+			return true
+		}
+	}
+	return false
 }
 
 // PantherRole is a role as Panther reports it.

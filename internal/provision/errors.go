@@ -19,6 +19,7 @@ const (
 	CodePrecondition             // If-Match did not match: 412
 	CodeUnavailable              // Panther unavailable or rate limited after retries: 503 + Retry-After
 	CodeTooMany                  // more work than the server accepts in one request: 400 tooMany
+	CodeConflict                 // refused because of Panther's state (no administrator left, not ours): 409
 )
 
 // Error is a provisioning failure with a detail safe to show to the IdP.
@@ -28,6 +29,9 @@ type Error struct {
 	Detail     string
 	RetryAfter time.Duration
 	Err        error
+	// Reason is set on a refusal: panther-scim would not act on a Panther account
+	// (one of RefusalReasons). Refusals are audited and counted, and never retried.
+	Reason string
 }
 
 func (e *Error) Error() string {
@@ -59,4 +63,28 @@ func unavailable(err error) *Error {
 		ra = 30 * time.Second
 	}
 	return &Error{Code: CodeUnavailable, Detail: "Panther is unavailable; retry later", RetryAfter: ra, Err: err}
+}
+
+// Refusal reasons, the label of the refusals metric and the audit trail's reason.
+const (
+	RefuseProtected       = "protected"        // the email is on provisioning.protectedEmails
+	RefuseAdoptNone       = "adopt_none"       // an existing Panther user, and provisioning.adopt is none
+	RefuseAdoptAdmin      = "adopt_admin"      // an existing administrator, and provisioning.adopt is nonAdmin
+	RefuseLinkedElsewhere = "linked_elsewhere" // the Panther user belongs to another record
+	RefuseEmailTaken      = "email_taken"      // another Panther user holds the email
+	RefuseNotOwned        = "not_owned"        // Panther's user is not (or no longer) panther-scim's
+	RefuseLastAdmin       = "last_admin"       // the change would leave Panther without an administrator
+)
+
+// RefusalReasons lists every refusal reason, for metrics exported from the start.
+var RefusalReasons = []string{RefuseProtected, RefuseAdoptNone, RefuseAdoptAdmin, RefuseLinkedElsewhere,
+	RefuseEmailTaken, RefuseNotOwned, RefuseLastAdmin}
+
+// refusalOf returns the refusal err carries, if it is one.
+func refusalOf(err error) (*Error, bool) {
+	var e *Error
+	if errors.As(err, &e) && e.Reason != "" {
+		return e, true
+	}
+	return nil, false
 }

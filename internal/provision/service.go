@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +35,11 @@ type Options struct {
 	// ProtectedEmails are never provisioned, adopted, changed or deleted (break-glass
 	// admins, the API token's owner).
 	ProtectedEmails []string
+	// Adopt says which existing Panther users a record may take over (default
+	// AdoptNonAdmin).
+	Adopt AdoptPolicy
+	// Observer, when set, is told of every adoption and refusal (for metrics).
+	Observer Observer
 	// SyncConcurrency bounds the Panther syncs one request runs at once.
 	SyncConcurrency int
 	// RequestSyncTimeout bounds how long a request waits for its Panther calls; what
@@ -78,6 +84,12 @@ type Service struct {
 func New(st Store, p Panther, opts Options) *Service {
 	if opts.Deactivation == "" {
 		opts.Deactivation = DeactivateDelete
+	}
+	if opts.Adopt == "" {
+		opts.Adopt = AdoptNonAdmin
+	}
+	if opts.Observer == nil {
+		opts.Observer = nopObserver{}
 	}
 	if opts.SyncConcurrency <= 0 {
 		opts.SyncConcurrency = 8
@@ -216,9 +228,17 @@ func (s *Service) CreateUser(ctx context.Context, f UserFields) (User, error) {
 		return User{}, err
 	}
 	if s.isProtected(id.Email) {
-		return User{}, newError(CodeUniqueness, nil, "email %q is on the protected list: panther-scim never provisions it", id.Email)
+		return User{}, s.refuse(ctx, "", map[string]string{"userName": f.UserName, "email": id.Email}, RefuseProtected, CodeUniqueness,
+			"email %q is on the protected list: panther-scim never provisions it", id.Email)
 	}
 	now := s.now().UTC()
+	in := Intent{Since: now, NextAttempt: s.requestDue()}
+	if _, access := s.opts.Mapping.Resolve(nil); access && f.Active {
+		// A new record is in no group, so it asks for access exactly when it is active and
+		// the default role is set: its invite is recorded now, with the intent, and the
+		// sync that sends it needs no commit of its own.
+		in.addInvite(id.Email, now)
+	}
 	u := User{
 		ID: uuid.Must(uuid.NewV7()).String(), UserName: f.UserName, ExternalID: f.ExternalID, Active: f.Active,
 		Email: id.Email, Attributes: f.Attributes, Created: now, LastModified: now, Version: 1,
@@ -237,7 +257,8 @@ func (s *Service) CreateUser(ctx context.Context, f UserFields) (User, error) {
 		if err := tx.PutUser(u); err != nil {
 			return err
 		}
-		if err := tx.PutIntent(Intent{UserID: u.ID, Since: now, NextAttempt: s.requestDue()}); err != nil {
+		in.UserID = u.ID
+		if err := tx.PutIntent(in); err != nil {
 			return err
 		}
 		after := s.accessOf(tx, newGroupRefCache(tx), u.ID, u.Active, false, userAuditFields(&u, nil))
@@ -328,9 +349,15 @@ func pantherMessage(err error) string {
 // UpdateUser applies a change (PUT or PATCH) computed by mutate from the current
 // record, in one transaction; expect, when non-zero, is the If-Match version.
 // A change that makes no difference writes nothing and calls nothing.
+//
+// A change that Panther refuses, or that panther-scim refuses to make there (an email
+// another Panther user holds, an administrator the adoption policy keeps, the last
+// administrator), is not kept: the record is put back as it was and the IdP gets 409.
+// Only a deactivation is kept when the Panther user is not panther-scim's (any more) or
+// protected: the record says what the IdP wants, and Panther is left alone.
 func (s *Service) UpdateUser(ctx context.Context, id string, expect int64, mutate func(User) (UserFields, error)) (User, error) {
 	var before, after User
-	var needSync, changed bool
+	var needSync, changed, pendingBefore bool
 	err := s.store.Update(ctx, func(tx Tx) error {
 		old, err := tx.User(id)
 		if err != nil {
@@ -348,7 +375,8 @@ func (s *Service) UpdateUser(ctx context.Context, id string, expect int64, mutat
 			return err
 		}
 		if s.isProtected(ident.Email) && !SameEmail(ident.Email, old.Email) {
-			return newError(CodeUniqueness, nil, "email %q is on the protected list: panther-scim never provisions it", ident.Email)
+			return s.refuse(ctx, id, map[string]string{"userName": f.UserName, "email": ident.Email}, RefuseProtected, CodeUniqueness,
+				"email %q is on the protected list: panther-scim never provisions it", ident.Email)
 		}
 		nu := old
 		nu.UserName, nu.ExternalID, nu.Active, nu.Attributes, nu.Email = f.UserName, f.ExternalID, f.Active, f.Attributes, ident.Email
@@ -375,6 +403,7 @@ func (s *Service) UpdateUser(ctx context.Context, id string, expect int64, mutat
 		}
 		oldIdent, _ := DeriveIdentity(old.UserName, old.Attributes)
 		_, pending := tx.Intent(id)
+		pendingBefore = pending == nil
 		needSync = pending == nil || old.Active != nu.Active || oldIdent != ident
 		if needSync {
 			if err := s.putIntent(tx, id); err != nil {
@@ -401,6 +430,14 @@ func (s *Service) UpdateUser(ctx context.Context, id string, expect int64, mutat
 	if needSync {
 		s.hook(s.opts.Hooks.AfterStoreWrite)
 		if err := s.syncNow(ctx, id); err != nil {
+			if r, refused := refusalOf(err); refused {
+				if before.Active && !after.Active && (r.Reason == RefuseNotOwned || r.Reason == RefuseProtected) {
+					s.log.WarnContext(ctx, "deactivation recorded; the Panther user is not panther-scim's to change", "user", id, "reason", r.Reason)
+					return s.GetUser(ctx, id)
+				}
+				s.rollbackUpdate(ctx, before, after, pendingBefore, r)
+				return User{}, r
+			}
 			if !Retryable(err) && !errors.Is(err, context.DeadlineExceeded) {
 				return User{}, s.pantherErr(err)
 			}
@@ -414,6 +451,44 @@ func (s *Service) UpdateUser(ctx context.Context, id string, expect int64, mutat
 		}
 	}
 	return s.GetUser(ctx, id)
+}
+
+// rollbackUpdate puts back the record a refused change replaced, unless it changed
+// again since (that change stands, and its own sync answers for it). The link keeps
+// what the refused sync found in Panther; an intent pending before the change is queued
+// again, as the refusal cleared it.
+func (s *Service) rollbackUpdate(ctx context.Context, before, after User, pendingBefore bool, cause *Error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err := s.store.Update(ctx, func(tx Tx) error {
+		cur, err := tx.User(before.ID)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if cur.Version != after.Version {
+			return nil
+		}
+		back := before
+		back.Panther = cur.Panther
+		back.Version = cur.Version + 1
+		back.LastModified = s.now().UTC()
+		if err := tx.PutUser(back); err != nil {
+			return err
+		}
+		if pendingBefore {
+			if err := s.putIntent(tx, back.ID); err != nil {
+				return err
+			}
+		}
+		return s.audit(ctx, tx, "user.update", "User", back.ID, userAuditFields(&after, nil), userAuditFields(&back, nil),
+			"rolled back: refused: "+cause.Reason)
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "rollback of a refused change", "user", before.ID, "err", err)
+	}
 }
 
 // putIntent records, in the transaction of a change, that the user must be synced; the
@@ -446,7 +521,13 @@ func sameUser(a, b User) bool {
 
 // DeleteUser removes the record and the user's Panther access. The removal is queued
 // durably, so it is never lost: a Panther outage delays it but the call succeeds.
+//
+// Deleting the last enabled Panther administrator is refused (CodeConflict) before
+// anything changes.
 func (s *Service) DeleteUser(ctx context.Context, id string, expect int64) error {
+	if err := s.preflightRemoval(ctx, id); err != nil {
+		return err
+	}
 	var link PantherLink
 	err := s.store.Update(ctx, func(tx Tx) error {
 		u, err := tx.User(id)
@@ -461,9 +542,6 @@ func (s *Service) DeleteUser(ctx context.Context, id string, expect int64) error
 			return err
 		}
 		link = u.Panther
-		if link.ID == "" {
-			link.Email = u.Email
-		}
 		in, ierr := tx.Intent(id)
 		since := s.now().UTC()
 		if ierr == nil {
@@ -474,9 +552,16 @@ func (s *Service) DeleteUser(ctx context.Context, id string, expect int64) error
 		if err := tx.DeleteUser(id); err != nil {
 			return err
 		}
-		// An unlinked record with no pending intent never reached Panther: nothing to remove.
-		if u.Panther.ID != "" || ierr == nil {
-			if err := tx.PutIntent(Intent{UserID: id, Remove: &link, Since: since, Gen: in.Gen + 1, NextAttempt: s.requestDue()}); err != nil {
+		// A record that is not linked and recorded no invite never reached Panther:
+		// nothing to remove.
+		if u.Panther.ID != "" || len(in.Invites) > 0 {
+			rm := Intent{UserID: id, Remove: &link, Email: u.Email, Invites: in.Invites, Since: since, Gen: in.Gen + 1,
+				Attempts: in.Attempts, NextAttempt: s.requestDue()}
+			if err := tx.PutIntent(rm); err != nil {
+				return err
+			}
+		} else if ierr == nil {
+			if err := tx.DeleteIntent(id); err != nil {
 				return err
 			}
 		}
@@ -490,6 +575,51 @@ func (s *Service) DeleteUser(ctx context.Context, id string, expect int64) error
 		s.log.WarnContext(ctx, "user deletion queued: Panther call failed", "user", id, "err", err)
 	}
 	return nil
+}
+
+// preflightRemoval refuses, before anything is written, the deletion of a record whose
+// Panther user is the last enabled administrator. A record whose linked role is known
+// not to hold UserModify costs no Panther call; the sync checks again before deleting.
+func (s *Service) preflightRemoval(ctx context.Context, id string) error {
+	var link PantherLink
+	err := s.store.View(ctx, func(tx ReadTx) error {
+		u, err := tx.User(id)
+		if err != nil {
+			return err
+		}
+		link = u.Panther
+		return nil
+	})
+	if err != nil || link.ID == "" || s.knownNonAdmin(link.RoleID) {
+		return nil // a missing record is DeleteUser's to report
+	}
+	pu, err := s.panther.UserByID(ctx, link.ID)
+	if errors.Is(err, ErrNotFound) || (err == nil && !SameEmail(pu.Email, link.Email)) {
+		return nil
+	}
+	if err == nil {
+		err = s.guardLastAdmin(ctx, id, pu, "delete")
+	}
+	if _, refused := refusalOf(err); refused || err == nil {
+		return err
+	}
+	// Panther cannot answer now: the deletion is queued as always (a deprovisioning is
+	// never held up), and its sync checks again before deleting.
+	s.log.WarnContext(ctx, "could not check for another Panther administrator before the deletion; its sync will", "user", id, "err", err)
+	return nil
+}
+
+// knownNonAdmin reports whether a role id is one of the roles the mapping assigns and
+// its permissions (as last read) lack UserModify.
+func (s *Service) knownNonAdmin(roleID string) bool {
+	s.rolesMu.RLock()
+	defer s.rolesMu.RUnlock()
+	for _, r := range s.roles {
+		if r.ID == roleID {
+			return !r.Administrator()
+		}
+	}
+	return false
 }
 
 // ---- groups ---------------------------------------------------------------------
@@ -575,9 +705,54 @@ func (s *Service) DeleteGroup(ctx context.Context, id string, expect int64) erro
 // (nil before: created; nil after: deleted; after == before pointer-equal content: no-op).
 // The transaction also writes an intent for every member whose Panther access or role
 // changes; those users are then synced with bounded concurrency.
+//
+// A change that would take UserModify away from the last enabled Panther administrator
+// is refused before anything is written. Only a change that moves a member out of a
+// role that may hold UserModify asks Panther (its user list, once); the sync checks
+// again before each Panther call.
 func (s *Service) writeGroup(ctx context.Context, id, action string, change func(Tx) (*Group, *Group, error)) (Group, error) {
+	var admins *adminSnapshot
+	for {
+		g, err := s.writeGroupOnce(ctx, id, action, change, admins)
+		if !errors.Is(err, errNeedAdmins) {
+			return g, err
+		}
+		users, lerr := s.panther.Users(ctx)
+		if lerr != nil {
+			// Panther cannot answer now: the change goes ahead, and the syncs of its
+			// members check for another administrator before any Panther call.
+			s.log.WarnContext(ctx, "could not check for another Panther administrator before a group change; the syncs will", "group", id, "err", lerr)
+			admins = &adminSnapshot{}
+			continue
+		}
+		admins = &adminSnapshot{byID: make(map[string]PantherUser, len(users)), checked: true}
+		for _, u := range users {
+			admins.byID[u.ID] = u
+		}
+	}
+}
+
+// errNeedAdmins asks writeGroup for Panther's user list before it runs the change again.
+var errNeedAdmins = errors.New("need Panther's administrators")
+
+// adminSnapshot is Panther's user list as a group change sees it, for the last
+// administrator check; checked is false when Panther could not be asked.
+type adminSnapshot struct {
+	byID    map[string]PantherUser
+	checked bool
+}
+
+// roleMayAdmin reports whether a mapped role may hold UserModify: it does, or its
+// permissions are not known.
+func (s *Service) roleMayAdmin(ref string) bool {
+	r := s.cachedRole(ref)
+	return r.ID == "" || r.Administrator()
+}
+
+func (s *Service) writeGroupOnce(ctx context.Context, id, action string, change func(Tx) (*Group, *Group, error), admins *adminSnapshot) (Group, error) {
 	var result Group
 	var affected []string
+	var refusal *Error
 	deleting := false
 	err := s.store.Update(ctx, func(tx Tx) error {
 		before, after, err := change(tx)
@@ -624,6 +799,7 @@ func (s *Service) writeGroup(ctx context.Context, id, action string, change func
 			}
 		}
 		ctxRefs.reset()
+		var demoted []string // linked members leaving a role that may hold UserModify
 		for _, uid := range cands {
 			d, err := s.desiredRole(tx, ctxRefs, uid)
 			if err != nil {
@@ -631,6 +807,9 @@ func (s *Service) writeGroup(ctx context.Context, id, action string, change func
 			}
 			if d == prev[uid] {
 				continue
+			}
+			if p := prev[uid]; p.Access && ctxRefs.states[uid].Linked && s.roleMayAdmin(p.Role) && (!d.Access || !s.roleMayAdmin(d.Role)) {
+				demoted = append(demoted, uid)
 			}
 			if err := s.putIntent(tx, uid); err != nil {
 				return err
@@ -640,9 +819,29 @@ func (s *Service) writeGroup(ctx context.Context, id, action string, change func
 				return err
 			}
 		}
+		if len(demoted) > 0 {
+			if admins == nil {
+				return errNeedAdmins
+			}
+			r, err := s.lastAdminOf(tx, admins, demoted)
+			if err != nil {
+				return err
+			}
+			if r != nil {
+				refusal = r
+				return r
+			}
+		}
 		b, a := groupAudit(before), groupAudit(after)
 		return s.audit(ctx, tx, action, "Group", id, b, a, fmt.Sprintf("accepted; %d member(s) to re-sync", len(affected)))
 	})
+	if refusal != nil {
+		s.noteRefusal(ctx, "", map[string]string{"group": id}, refusal)
+		return Group{}, refusal
+	}
+	if errors.Is(err, errNeedAdmins) {
+		return Group{}, err
+	}
 	if err != nil {
 		return Group{}, s.storeErr(err, "Group", id)
 	}
@@ -651,13 +850,51 @@ func (s *Service) writeGroup(ctx context.Context, id, action string, change func
 		sctx, cancel := context.WithTimeout(ctx, s.opts.RequestSyncTimeout)
 		defer cancel()
 		if err := s.syncMany(sctx, affected); err != nil {
-			return Group{}, s.pantherErr(err)
+			// A member whose Panther user is not panther-scim's (any more) is left alone
+			// and the refusal audited; the group change itself stands.
+			if r, refused := refusalOf(err); !refused || r.Reason == RefuseLastAdmin {
+				return Group{}, s.pantherErr(err)
+			}
 		}
 	}
 	if deleting {
 		return Group{}, nil
 	}
 	return s.GetGroup(ctx, result.ID)
+}
+
+// lastAdminOf returns a refusal when the members leaving an administrator role are
+// all the enabled Panther administrators there are.
+func (s *Service) lastAdminOf(tx ReadTx, admins *adminSnapshot, demoted []string) (*Error, error) {
+	if !admins.checked {
+		return nil, nil
+	}
+	leaving := map[string]PantherUser{}
+	for _, uid := range demoted {
+		u, err := tx.User(uid)
+		if err != nil {
+			return nil, err
+		}
+		if pu, ok := admins.byID[u.Panther.ID]; ok && pu.Enabled && pu.Admin {
+			leaving[pu.ID] = pu
+		}
+	}
+	if len(leaving) == 0 {
+		return nil, nil
+	}
+	for _, pu := range admins.byID {
+		if _, out := leaving[pu.ID]; !out && pu.Enabled && pu.Admin {
+			return nil, nil
+		}
+	}
+	var names []string
+	for _, pu := range leaving {
+		names = append(names, pu.Email)
+	}
+	sort.Strings(names)
+	return &Error{Code: CodeConflict, Reason: RefuseLastAdmin, Detail: fmt.Sprintf(
+		"refused: this change would take UserModify away from %s, the only enabled Panther administrator(s), and leave Panther without an administrator. "+
+			"Give another Panther user an administrator role first", strings.Join(names, ", "))}, nil
 }
 
 // auditRole records a member's change of Panther access caused by a change to a

@@ -136,8 +136,8 @@ func (s *Service) RoleFor(ctx context.Context, ref string) (PantherRole, error) 
 // Calls for one user, and for one email, are serialised; the latest record is what
 // gets applied, so concurrent changes converge whatever order they arrive in.
 // uncertain says that an earlier attempt may have reached Panther without being
-// recorded (a crash or a lost response), so lookups by email come before any invite or
-// give-up.
+// recorded (a crash or a lost response): an email with a recorded invite is then
+// looked up before it is invited again.
 func (s *Service) SyncUser(ctx context.Context, id string, uncertain bool) error {
 	unlock := s.locks.lock(id)
 	defer unlock()
@@ -175,8 +175,14 @@ func (s *Service) SyncUser(ctx context.Context, id string, uncertain bool) error
 	// user is linked to and then acts; serialised by email, the removal either runs
 	// first (and the new record invites afresh) or sees the adoption and leaves the user.
 	email := u.Email
-	if in.Remove != nil && errors.Is(uerr, ErrNotFound) {
-		email = in.Remove.Email
+	if errors.Is(uerr, ErrNotFound) {
+		email = in.Email
+		if in.Remove != nil && in.Remove.Email != "" {
+			email = in.Remove.Email
+		}
+		if email == "" && len(in.Invites) > 0 {
+			email = in.Invites[0].Email
+		}
 	}
 	if email != "" {
 		defer s.locks.lock("email:" + EmailKey(email))()
@@ -186,13 +192,13 @@ func (s *Service) SyncUser(ctx context.Context, id string, uncertain bool) error
 		if in.Remove == nil {
 			return s.finishIntent(id, in.Gen, nil)
 		}
-		err := s.removeFromPanther(ctx, *in.Remove, id)
+		err := s.removeFromPanther(ctx, *in.Remove, &in)
 		return s.finishIntent(id, in.Gen, err)
 	}
 	if uerr != nil {
 		return uerr
 	}
-	link, err := s.apply(ctx, u, want, uncertain)
+	link, err := s.apply(ctx, u, want, &in, uncertain)
 	if ferr := s.saveLink(id, in.Gen, link, err); ferr != nil && err == nil {
 		err = ferr
 	}
@@ -200,7 +206,7 @@ func (s *Service) SyncUser(ctx context.Context, id string, uncertain bool) error
 }
 
 // apply makes the Panther user match want and returns the new link.
-func (s *Service) apply(ctx context.Context, u User, want desired, uncertain bool) (PantherLink, error) {
+func (s *Service) apply(ctx context.Context, u User, want desired, in *Intent, uncertain bool) (PantherLink, error) {
 	link := u.Panther
 	ident, err := DeriveIdentity(u.UserName, u.Attributes)
 	if err != nil {
@@ -208,159 +214,189 @@ func (s *Service) apply(ctx context.Context, u User, want desired, uncertain boo
 	}
 	if !want.Access {
 		if link.ID != "" {
-			if err := s.removeFromPanther(ctx, link, u.ID); err != nil {
+			if err := s.removeLinked(ctx, link, u.ID, u.Email); err != nil {
 				return link, err
 			}
 			return PantherLink{}, nil
 		}
-		if uncertain {
-			// A lost invite may have created a Panther user we never linked.
-			return PantherLink{}, s.removeFromPanther(ctx, PantherLink{Email: ident.Email}, u.ID)
-		}
-		return PantherLink{}, nil
+		// Never linked: only an invite this record recorded can have made a Panther
+		// user; a record that never asked for access makes no call at all.
+		return PantherLink{}, s.removeInvited(ctx, in.Invites, u.ID)
 	}
 	role, err := s.RoleFor(ctx, want.Role)
 	if err != nil {
 		return link, err
 	}
+	var (
+		cur     PantherUser // the Panther user as it is now, when read in this sync
+		known   bool
+		adopted bool
+	)
 	if link.ID == "" {
 		if s.isProtected(ident.Email) {
-			return link, newError(CodeUniqueness, nil, "email %q is on the protected list: panther-scim never provisions it", ident.Email)
+			return link, s.refuse(ctx, u.ID, map[string]string{"email": ident.Email}, RefuseProtected, CodeUniqueness,
+				"email %q is on the protected list: panther-scim never provisions it", ident.Email)
 		}
-		pu, err := s.inviteOrAdopt(ctx, u, ident, role, uncertain)
+		cur, adopted, err = s.inviteOrAdopt(ctx, u, ident, role, in, uncertain)
 		if err != nil {
 			return link, err
 		}
-		link = linkOf(pu)
+		link, known = linkOf(cur), true
 	}
-	upd := UpdateInput{ID: link.ID}
-	changed := false
-	if !SameEmail(link.Email, ident.Email) {
-		upd.Email, changed = &ident.Email, true
-	}
-	if link.GivenName != ident.GivenName {
-		upd.GivenName, changed = &ident.GivenName, true
-	}
-	if link.FamilyName != ident.FamilyName {
-		upd.FamilyName, changed = &ident.FamilyName, true
-	}
-	if link.RoleID != role.ID {
-		upd.Role, changed = &RoleRef{ByID: true, Value: role.ID}, true
-	}
-	if !changed {
+	if !linkDiffers(link, ident, role) {
+		if adopted {
+			s.noteAdoption(ctx, u, cur, role.Name)
+		}
 		return link, nil
 	}
-	if s.isProtected(link.Email) {
-		return link, newError(CodeUniqueness, nil, "Panther user %s is on the protected list: panther-scim never changes it", link.Email)
+	if !known {
+		cur, err = s.current(ctx, u.ID, link, ident.Email)
+		if errors.Is(err, ErrNotFound) {
+			// Deleted behind our back: invite again (an email with a recorded invite is
+			// looked up first).
+			u.Panther = PantherLink{}
+			return s.apply(ctx, u, want, in, true)
+		}
+		if err != nil {
+			return link, err
+		}
+		link = linkOf(cur)
+	}
+	orig := u.Panther
+	upd, changed := updateFor(linkOf(cur), ident, role)
+	if !changed {
+		if adopted {
+			s.noteAdoption(ctx, u, cur, role.Name)
+		}
+		return link, nil
+	}
+	if upd.Role != nil && cur.Admin {
+		newRole := role
+		if fresh, err := s.panther.RoleByID(ctx, role.ID); err == nil {
+			newRole = fresh // permissions as they are now, not as cached
+		} else if !errors.Is(err, ErrNotFound) {
+			return orig, err
+		}
+		if !newRole.Administrator() {
+			if err := s.guardLastAdmin(ctx, u.ID, cur, "move to role "+role.Name); err != nil {
+				return orig, err
+			}
+		}
 	}
 	pu, err := s.panther.UpdateUser(ctx, upd)
 	if errors.Is(err, ErrNotFound) {
-		// Deleted behind our back: invite again.
 		u.Panther = PantherLink{}
-		return s.apply(ctx, u, want, true)
+		return s.apply(ctx, u, want, in, true)
+	}
+	if err != nil && upd.Email != nil && !Retryable(err) && !errors.Is(err, ErrUnauthorized) {
+		// Panther refused the new email: when another Panther user holds it (whatever
+		// words Panther used), the change is refused, never retried.
+		if other, lerr := s.panther.UserByEmail(ctx, *upd.Email); lerr == nil && other.ID != cur.ID {
+			return orig, s.refuse(ctx, u.ID, map[string]string{"email": *upd.Email, "pantherId": cur.ID, "holder": other.ID},
+				RefuseEmailTaken, CodeUniqueness,
+				"email %q is already used by another Panther user (%s): the change is refused and not kept", *upd.Email, other.ID)
+		}
 	}
 	if err != nil {
+		if adopted {
+			return orig, err
+		}
 		return link, err
 	}
 	s.log.InfoContext(ctx, "panther call", "op", "updateUser", "scim_id", u.ID, "panther_id", link.ID,
 		"email_changed", upd.Email != nil, "names_changed", upd.GivenName != nil || upd.FamilyName != nil, "role", role.Name)
 	s.hook(s.opts.Hooks.AfterPantherCall)
+	if adopted {
+		s.noteAdoption(ctx, u, cur, role.Name)
+	}
 	return linkOf(pu), nil
 }
 
-// inviteOrAdopt gives a record without a link its Panther user: the one Panther already
-// has for the email (adopted, DESIGN: a POST for an existing email adopts that user), or
-// a new invite.
-//
-// The usual case, a new person, costs one call: the invite goes first, and only an
-// invite Panther refuses (a duplicate email, or input it calls invalid, in case its
-// duplicate error is worded that way) is followed by a lookup. When an earlier attempt
-// may have reached Panther (uncertain) the lookup goes first, so a replayed invite
-// never meets our own earlier invite as a stranger.
-func (s *Service) inviteOrAdopt(ctx context.Context, u User, ident Identity, role PantherRole, uncertain bool) (PantherUser, error) {
-	invite := func() (PantherUser, error) {
-		pu, err := s.panther.InviteUser(ctx, InviteInput{
-			Email: ident.Email, GivenName: ident.GivenName, FamilyName: ident.FamilyName,
-			Role: RoleRef{ByID: true, Value: role.ID},
-		})
-		if err != nil {
-			return pu, err
-		}
-		s.log.InfoContext(ctx, "panther call", "op", "inviteUser", "scim_id", u.ID, "panther_id", pu.ID, "role", role.Name)
-		s.hook(s.opts.Hooks.AfterPantherCall)
-		return pu, nil
-	}
-	adopt := func(pu PantherUser) (PantherUser, error) {
-		if other, err := s.linkedTo(ctx, pu.ID); err != nil {
-			return pu, err
-		} else if other != "" && other != u.ID {
-			return pu, newError(CodeUniqueness, nil, "Panther user %s (%s) is already linked to SCIM user %s", pu.ID, pu.Email, other)
-		}
-		s.log.InfoContext(ctx, "adopting existing Panther user", "scim_id", u.ID, "panther_id", pu.ID)
-		return pu, nil
-	}
+// linkDiffers reports whether what was last applied differs from what the record wants.
+func linkDiffers(link PantherLink, ident Identity, role PantherRole) bool {
+	_, changed := updateFor(link, ident, role)
+	return changed
+}
 
-	// lookup adopts the Panther user of the email, or calls notFound when there is none.
-	lookup := func(notFound func() (PantherUser, error)) (PantherUser, error) {
+// updateFor is the update that takes a Panther user from have to what the record wants.
+func updateFor(have PantherLink, ident Identity, role PantherRole) (UpdateInput, bool) {
+	upd := UpdateInput{ID: have.ID}
+	changed := false
+	if !SameEmail(have.Email, ident.Email) {
+		upd.Email, changed = &ident.Email, true
+	}
+	if have.GivenName != ident.GivenName {
+		upd.GivenName, changed = &ident.GivenName, true
+	}
+	if have.FamilyName != ident.FamilyName {
+		upd.FamilyName, changed = &ident.FamilyName, true
+	}
+	if have.RoleID != role.ID {
+		upd.Role, changed = &RoleRef{ByID: true, Value: role.ID}, true
+	}
+	return upd, changed
+}
+
+// inviteOrAdopt gives a record without a link its Panther user: a new invite, or the
+// user Panther already has for the email, linked as the record's own (an earlier
+// invite of this record) or adopted under the adoption policy (claim).
+//
+// The usual case, a new person, costs one call: the invite is recorded in the intent
+// (durably, before the call) and sent. Any refusal Panther answers other than
+// unavailable, rate-limited or unauthorized (a duplicate, or words nobody documented)
+// is followed by a lookup of the email before the IdP is answered. When an earlier
+// recorded attempt may have reached Panther (uncertain) the lookup goes first, so a
+// replayed invite never meets our own earlier invite as a stranger.
+func (s *Service) inviteOrAdopt(ctx context.Context, u User, ident Identity, role PantherRole, in *Intent, uncertain bool) (PantherUser, bool, error) {
+	if _, recorded := in.invite(ident.Email); uncertain && recorded {
 		pu, err := s.panther.UserByEmail(ctx, ident.Email)
 		switch {
 		case err == nil:
-			return adopt(pu)
-		case errors.Is(err, ErrNotFound):
-			return notFound()
-		default:
-			return pu, err
+			return s.claim(ctx, u, pu, in)
+		case !errors.Is(err, ErrNotFound):
+			return pu, false, err
 		}
 	}
-
-	if uncertain {
-		return lookup(invite)
+	if _, err := s.recordInvite(ctx, in, ident.Email); err != nil {
+		return PantherUser{}, false, err
 	}
-	pu, ierr := invite()
-	if ierr == nil || !(errors.Is(ierr, ErrConflict) || errors.Is(ierr, ErrInvalid)) {
-		return pu, ierr
+	pu, ierr := s.panther.InviteUser(ctx, InviteInput{
+		Email: ident.Email, GivenName: ident.GivenName, FamilyName: ident.FamilyName,
+		Role: RoleRef{ByID: true, Value: role.ID},
+	})
+	if ierr == nil {
+		// Created by this invite: the client never returns a user that existed before
+		// its invite was sent.
+		s.log.InfoContext(ctx, "panther call", "op", "inviteUser", "scim_id", u.ID, "panther_id", pu.ID, "role", role.Name)
+		s.hook(s.opts.Hooks.AfterPantherCall)
+		return pu, false, nil
 	}
-	// Refused for another reason than a duplicate: Panther's answer is the one to report.
-	return lookup(func() (PantherUser, error) { return pu, ierr })
+	if Retryable(ierr) || errors.Is(ierr, ErrUnauthorized) || errors.Is(ierr, context.Canceled) || errors.Is(ierr, context.DeadlineExceeded) {
+		return pu, false, ierr
+	}
+	found, err := s.panther.UserByEmail(ctx, ident.Email)
+	switch {
+	case err == nil:
+		if !errors.Is(ierr, ErrConflict) {
+			s.log.WarnContext(ctx, "Panther refused an invite in words the client does not know, and has a user with the email: treated as a duplicate",
+				"scim_id", u.ID, "panther_id", found.ID)
+		}
+		return s.claim(ctx, u, found, in)
+	case errors.Is(err, ErrNotFound):
+		return PantherUser{}, false, ierr // refused for another reason: Panther's answer is the one to report
+	default:
+		return PantherUser{}, false, err
+	}
 }
 
-// removeFromPanther deletes the Panther user of a link, after checking it is still
-// ours: not protected, and not linked to a record other than self. A link without an
-// id (a record that may have been invited without the answer reaching us) is looked up
-// by email.
-func (s *Service) removeFromPanther(ctx context.Context, link PantherLink, self string) error {
-	id := link.ID
-	if id == "" {
-		if link.Email == "" {
-			return nil
-		}
-		pu, err := s.panther.UserByEmail(ctx, link.Email)
-		if errors.Is(err, ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		id, link.Email = pu.ID, pu.Email
+// removeFromPanther removes the Panther user of a deleted record: the linked one
+// (after checking it is still ours), or, for a record never linked, whatever its
+// recorded invites created.
+func (s *Service) removeFromPanther(ctx context.Context, link PantherLink, in *Intent) error {
+	if link.ID == "" {
+		return s.removeInvited(ctx, in.Invites, in.UserID)
 	}
-	if s.isProtected(link.Email) {
-		s.log.WarnContext(ctx, "not removing a protected Panther user", "panther_id", id)
-		return nil
-	}
-	if other, err := s.linkedTo(ctx, id); err != nil {
-		return err
-	} else if other != "" && other != self {
-		return nil // adopted by another record since: no longer ours to remove
-	}
-	err := s.panther.DeleteUser(ctx, id)
-	if errors.Is(err, ErrNotFound) {
-		return nil
-	}
-	if err == nil {
-		s.log.InfoContext(ctx, "panther call", "op", "deleteUser", "panther_id", id)
-		s.hook(s.opts.Hooks.AfterPantherCall)
-	}
-	return err
+	return s.removeLinked(ctx, link, in.UserID, in.Email)
 }
 
 // linkedTo returns the id of the record linked to a Panther user id, or "".
@@ -409,7 +445,7 @@ func (s *Service) saveLink(id string, gen int64, link PantherLink, syncErr error
 			}
 		}
 		if syncErr != nil {
-			return s.retryLater(tx, id, syncErr)
+			return s.retryLater(tx, id, gen, syncErr)
 		}
 		return s.clearIntent(tx, id, gen)
 	})
@@ -422,7 +458,7 @@ func (s *Service) finishIntent(id string, gen int64, syncErr error) error {
 		if syncErr == nil {
 			return s.clearIntent(tx, id, gen)
 		}
-		return s.retryLater(tx, id, syncErr)
+		return s.retryLater(tx, id, gen, syncErr)
 	})
 	if syncErr != nil {
 		return syncErr
@@ -445,7 +481,13 @@ func (s *Service) clearIntent(tx Tx, id string, gen int64) error {
 	return tx.DeleteIntent(id)
 }
 
-func (s *Service) retryLater(tx Tx, id string, cause error) error {
+// retryLater schedules the intent's next attempt with backoff, unless the failure was
+// a refusal: a refused change is never retried, so its intent is cleared (when no newer
+// change rewrote it meanwhile).
+func (s *Service) retryLater(tx Tx, id string, gen int64, cause error) error {
+	if _, refused := refusalOf(cause); refused {
+		return s.clearIntent(tx, id, gen)
+	}
 	in, err := tx.Intent(id)
 	if err != nil {
 		return nil

@@ -30,9 +30,9 @@ type fakePanther struct {
 var _ provision.Panther = (*fakePanther)(nil)
 
 var roles = map[string]provision.PantherRole{
-	"admin":           {ID: "r-admin", Name: "Admin"},
-	"analyst":         {ID: "r-analyst", Name: "Analyst"},
-	"analystreadonly": {ID: "r-ro", Name: "AnalystReadOnly"},
+	"admin":           {ID: "r-admin", Name: "Admin", Permissions: []string{"UserModify", "UserRead"}},
+	"analyst":         {ID: "r-analyst", Name: "Analyst", Permissions: []string{"AlertRead"}},
+	"analystreadonly": {ID: "r-ro", Name: "AnalystReadOnly", Permissions: []string{"AlertRead"}},
 }
 
 func newFake() *fakePanther { return &fakePanther{users: map[string]provision.PantherUser{}} }
@@ -108,7 +108,8 @@ func (f *fakePanther) add(in provision.InviteInput) provision.PantherUser {
 	defer f.mu.Unlock()
 	f.next++
 	r := roleByID(in.Role.Value)
-	u := provision.PantherUser{ID: fmt.Sprintf("p%d", f.next), Email: in.Email, GivenName: in.GivenName, FamilyName: in.FamilyName, RoleID: r.ID, RoleName: r.Name}
+	u := provision.PantherUser{ID: fmt.Sprintf("p%d", f.next), Email: in.Email, GivenName: in.GivenName, FamilyName: in.FamilyName,
+		RoleID: r.ID, RoleName: r.Name, Admin: r.Administrator(), Enabled: true, CreatedAt: time.Now()}
 	f.users[u.ID] = u
 	return u
 }
@@ -147,7 +148,7 @@ func (f *fakePanther) UpdateUser(_ context.Context, in provision.UpdateInput) (p
 	}
 	if in.Role != nil {
 		r := roleByID(in.Role.Value)
-		u.RoleID, u.RoleName = r.ID, r.Name
+		u.RoleID, u.RoleName, u.Admin = r.ID, r.Name, r.Administrator()
 	}
 	if in.GivenName != nil {
 		u.GivenName = *in.GivenName
@@ -284,8 +285,10 @@ func TestStartupReplayLeavesFreshIntents(t *testing.T) {
 		if err := tx.PutUser(u); err != nil {
 			return err
 		}
-		// As a request writes it: due once the request has had its time to sync.
-		return tx.PutIntent(provision.Intent{UserID: "u1", Since: time.Now(), Gen: 1, NextAttempt: time.Now().Add(time.Minute)})
+		// As a request writes it: due once the request has had its time to sync, with
+		// the invite it is about to send recorded.
+		return tx.PutIntent(provision.Intent{UserID: "u1", Since: time.Now(), Gen: 1, NextAttempt: time.Now().Add(time.Minute),
+			Invites: []provision.InviteAttempt{{Email: "fay@x.io", At: time.Now()}}})
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -282,7 +282,10 @@ func (d *Drift) differs(field, found, expected, text string) {
 
 // Plan is the reconciler's finding.
 type Plan struct {
-	Drift          []Drift `json:"drift"`
+	Drift []Drift `json:"drift"`
+	// Skipped are managed users whose Panther user is no longer panther-scim's to
+	// change (its email was changed in Panther, or is protected): reported, never repaired.
+	Skipped        []Drift `json:"skipped,omitempty"`
 	PendingRemoves int     `json:"pendingRemoves"`
 	Unmanaged      int     `json:"unmanaged"`
 	Repaired       int     `json:"repaired"`
@@ -302,7 +305,13 @@ func (p Plan) String() string {
 		}
 		b.WriteByte('\n')
 	}
+	for _, d := range p.Skipped {
+		fmt.Fprintf(&b, "skip    %s (%s, user %s): %s\n", d.Email, d.UserName, d.UserID, strings.Join(d.Fields, "; "))
+	}
 	fmt.Fprintf(&b, "%d drifted, %d pending removals, %d Panther users not managed here (left alone)", len(p.Drift), p.PendingRemoves, p.Unmanaged)
+	if len(p.Skipped) > 0 {
+		fmt.Fprintf(&b, ", %d skipped (no longer panther-scim's)", len(p.Skipped))
+	}
 	if p.Repaired+p.Failed > 0 {
 		fmt.Fprintf(&b, "; repaired %d, failed %d", p.Repaired, p.Failed)
 	}
@@ -367,17 +376,37 @@ func (s *Service) Reconcile(ctx context.Context, dryRun bool) (Plan, error) {
 			if pending[u.ID] {
 				return true // a sync is under way or queued: it will converge this user
 			}
-			pu, exists := byID[u.Panther.ID]
+			d := Drift{UserID: u.ID, UserName: u.UserName, Email: u.Email}
 			if u.Panther.ID == "" {
-				pu, exists = byEmail[EmailKey(u.Email)]
-				if exists && !want.Access {
-					exists = false // an unlinked Panther user is not ours to remove
+				// Never linked: a Panther user with the email is not ours. With access
+				// wanted, the sync invites, and adopts that user only if the adoption
+				// policy allows; without, it is left alone.
+				if !want.Access || s.isProtected(u.Email) {
+					return true
 				}
-			}
-			if s.isProtected(u.Email) || (exists && s.isProtected(pu.Email)) {
+				d.Action = "invite"
+				if pu, ok := byEmail[EmailKey(u.Email)]; ok {
+					d.differs("account", "unlinked", "present", fmt.Sprintf("not linked; Panther has %s (role %s): adopted only if provisioning.adopt (%s) allows", pu.ID, pu.RoleName, s.opts.Adopt))
+				} else {
+					d.differs("account", "absent", "present", "missing from Panther")
+				}
+				plan.Drift = append(plan.Drift, d)
+				repairs[u.ID] = nil
 				return true
 			}
-			d := Drift{UserID: u.ID, UserName: u.UserName, Email: u.Email}
+			pu, exists := byID[u.Panther.ID]
+			ident, _ := DeriveIdentity(u.UserName, u.Attributes)
+			if exists && (s.isProtected(pu.Email) || (!SameEmail(pu.Email, u.Panther.Email) && !SameEmail(pu.Email, ident.Email))) {
+				// Changed in Panther to a protected address or to another one: no longer
+				// ours to touch (the sync refuses it too).
+				d.Action = "skip"
+				d.differs("email", pu.Email, u.Panther.Email, fmt.Sprintf("Panther user %s now has email %s (linked: %s): not panther-scim's to change", pu.ID, pu.Email, u.Panther.Email))
+				plan.Skipped = append(plan.Skipped, d)
+				return true
+			}
+			if s.isProtected(u.Email) {
+				return true
+			}
 			var actual *PantherLink
 			if exists {
 				l := linkOf(pu)
@@ -387,14 +416,11 @@ func (s *Service) Reconcile(ctx context.Context, dryRun bool) (Plan, error) {
 			case want.Access && !exists:
 				d.Action = "invite"
 				d.differs("account", "absent", "present", "missing from Panther")
-				if u.Panther.ID != "" {
-					recheck[u.ID] = u.Panther.ID
-				}
+				recheck[u.ID] = u.Panther.ID
 			case !want.Access && exists:
 				d.Action = "delete"
 				d.differs("account", "present", "absent", "should have no Panther access")
 			case want.Access:
-				ident, _ := DeriveIdentity(u.UserName, u.Attributes)
 				role := s.cachedRole(want.Role)
 				if !SameEmail(pu.Email, ident.Email) {
 					d.differs("email", pu.Email, ident.Email, "")
@@ -448,9 +474,10 @@ func (s *Service) Reconcile(ctx context.Context, dryRun bool) (Plan, error) {
 			plan.Unmanaged++
 		}
 	}
-	// Users adopted by email above are managed too.
-	plan.Unmanaged -= countAdoptable(repairs, managed)
 	sort.Slice(plan.Drift, func(i, j int) bool { return plan.Drift[i].Email < plan.Drift[j].Email })
+	for _, d := range plan.Skipped {
+		s.log.Warn("reconcile skips a Panther user that is no longer panther-scim's", "user", d.UserID, "detail", strings.Join(d.Fields, "; "))
+	}
 	if dryRun || len(repairs) == 0 {
 		return plan, nil
 	}
@@ -498,16 +525,6 @@ func (s *Service) Reconcile(ctx context.Context, dryRun bool) (Plan, error) {
 		s.log.Error("could not record the drift in the audit trail", "err", err)
 	}
 	return plan, nil
-}
-
-func countAdoptable(repairs map[string]*PantherLink, managed map[string]bool) int {
-	n := 0
-	for _, a := range repairs {
-		if a != nil && !managed[a.ID] {
-			n++
-		}
-	}
-	return n
 }
 
 func (s *Service) cachedRole(ref string) PantherRole {
