@@ -78,7 +78,10 @@ func fieldsOf(m map[string]string, keys ...string) string {
 // whether that role holds UserModify, before and after.
 func TestAuditRecordsRoleAndUserModify(t *testing.T) {
 	ctx := context.Background()
-	svc := newService(t, permsPanther{newFake()}, provision.Options{})
+	p := newFake()
+	// Panther's own administrator, so that Ed's Admin role may be taken away.
+	p.add(provision.InviteInput{Email: "root@x.io", GivenName: "R", FamilyName: "O", Role: provision.RoleRef{ByID: true, Value: "r-admin"}})
+	svc := newService(t, permsPanther{p}, provision.Options{})
 	for _, r := range []string{"Admin", "AnalystReadOnly"} { // as the server does at start
 		if _, err := svc.RoleFor(ctx, r); err != nil {
 			t.Fatal(err)
