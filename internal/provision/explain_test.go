@@ -12,6 +12,8 @@ import (
 
 func TestExplain(t *testing.T) {
 	p := newFake()
+	// Panther's own administrator, so that Ada, an Admin, may be deactivated below.
+	p.add(provision.InviteInput{Email: "root@x.io", GivenName: "R", FamilyName: "O", Role: provision.RoleRef{ByID: true, Value: "r-admin"}})
 	m := mappings.Mapping{
 		Rules: []mappings.Rule{
 			{Group: "Admins", Role: "Admin"},
