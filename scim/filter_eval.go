@@ -12,11 +12,15 @@ import (
 	filter "github.com/scim2/filter-parser/v2"
 )
 
-// ParseFilter parses a SCIM filter (RFC 7644 §3.4.2.2) with filter-parser. A filter that does not parse is a
-// 400 invalidFilter scimerrors.ScimError whose detail says what is wrong and where.
+// ParseFilter parses a SCIM filter (RFC 7644 §3.4.2.2) with filter-parser, after CheckFilter bounds it. A filter
+// that does not parse, or exceeds a bound, is a 400 invalidFilter scimerrors.ScimError whose detail says what is
+// wrong and where.
 func ParseFilter(s string) (filter.Expression, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, scimErrf(scimerrors.ScimTypeInvalidFilter, "the filter is empty")
+	}
+	if err := CheckFilter("the filter", s); err != nil {
+		return nil, err
 	}
 	expr, err := parseFilterSafely(normalizeFilterSpace(s))
 	if err == nil && expr != nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	elimity "github.com/elimity-com/scim"
 	scimerrors "github.com/elimity-com/scim/errors"
@@ -73,10 +75,29 @@ const (
 //   - sub-attributes that the schema does not declare, or declares readOnly, are dropped from complex values,
 //     as elimity does on POST and PUT.
 func (rs ResourceSchema) ApplyPatch(res map[string]any, ops []PatchOp) (map[string]any, error) {
+	if err := checkPatchSize(len(ops)); err != nil {
+		return nil, err
+	}
 	p := patcher{rs: rs, res: cloneResource(res)}
+	batches := p.planBatches(ops)
+	var order []*refBatch
 	for i, op := range ops {
-		if err := p.apply(op); err != nil {
+		var err error
+		if b := batches[i]; b != nil {
+			if !b.started {
+				order = append(order, b)
+			}
+			err = b.record(&p, op)
+		} else {
+			err = p.apply(op)
+		}
+		if err != nil {
 			return nil, describeOpError(i, len(ops), op, err)
+		}
+	}
+	for _, b := range order {
+		if err := b.finish(&p); err != nil {
+			return nil, err
 		}
 	}
 	p.tidyExtensions()
@@ -103,8 +124,21 @@ func describeOpError(i, n int, op PatchOp, err error) error {
 
 // patcher applies operations to res, a deep copy it owns.
 type patcher struct {
-	rs  ResourceSchema
-	res map[string]any
+	rs   ResourceSchema
+	res  map[string]any
+	refs map[string]refCache // reference-list indexes, by projKey
+	scan int                 // values examined one by one so far (see MaxPatchScan)
+}
+
+// spend counts n values examined one by one against MaxPatchScan.
+func (p *patcher) spend(n int) error {
+	p.scan += n
+	if p.scan > MaxPatchScan {
+		return scimErrf(scimerrors.ScimTypeInvalidValue,
+			"the request examines more than %d values one by one (value filters or removals on long lists); the limit is %d: "+
+				"list the values to add or remove instead of value filters, or send fewer operations per request", MaxPatchScan, MaxPatchScan)
+	}
+	return nil
 }
 
 // patchTarget is a resolved PATCH path.
@@ -395,9 +429,30 @@ func (p *patcher) removeAttr(t patchTarget, v any) error {
 		}
 		old := listOf(cur)
 		var kept []any
-		for _, e := range old {
-			if !matchesAny(attr, e, items) {
-				kept = append(kept, e)
+		ix := newRefIndex(attr, nil)
+		cost := len(old)
+		if ix.seen == nil {
+			cost *= len(items)
+		}
+		if err := p.spend(cost); err != nil {
+			return err
+		}
+		if ix.seen != nil {
+			// A reference list: every item has a "value" (elements), so this is
+			// matchesAny's choice made with one lookup per element.
+			for _, it := range items {
+				ix.add(it)
+			}
+			for _, e := range old {
+				if k, ok := ix.key(e); !ok || !ix.seen[k] {
+					kept = append(kept, e)
+				}
+			}
+		} else {
+			for _, e := range old {
+				if !matchesAny(attr, e, items) {
+					kept = append(kept, e)
+				}
 			}
 		}
 		if len(kept) == len(old) {
@@ -433,8 +488,17 @@ func listOf(v any) []any {
 	return []any{v}
 }
 
-// storeList writes the elements of a multi-valued attribute, removing it when none remain.
+// storeList writes the elements of a multi-valued attribute, removing it when none remain. A list may not grow
+// past MaxValues (a stored list already longer may still shrink).
 func (p *patcher) storeList(ref AttrRef, holder map[string]any, list []any) error {
+	if len(list) > MaxValues {
+		cur, _ := getAttr(holder, ref.Attr)
+		if len(list) > len(listOf(cur)) {
+			if err := checkValueCount(ref, len(list)); err != nil {
+				return err
+			}
+		}
+	}
 	if len(list) == 0 {
 		if ref.Attr.Required() {
 			return scimErrf(scimerrors.ScimTypeInvalidValue, "attribute %q is required and cannot be left empty", ref.Name())
@@ -463,27 +527,43 @@ func (p *patcher) setMulti(kind string, t patchTarget, v any) error {
 	}
 	var next []any
 	var chosen []int
+	var refs refIndex
 	if kind == patchReplace {
 		next = items
 		for i := range next {
 			chosen = append(chosen, i)
 		}
 	} else {
-		next = append([]any{}, old...)
-		refs := newRefIndex(attr, next)
+		// Appending in place, amortised O(1): old stays as it was up to its length. An
+		// immutable attribute compares old with next afterwards, so it gets a copy.
+		next = old
+		if attr.Mutability() == mutabilityImmutable {
+			next = append([]any{}, old...)
+		}
+		var err error
+		if refs, err = p.refIndexOf(t.ref, old); err != nil {
+			return err
+		}
 		for _, it := range items {
 			if k, ok := refs.key(it); ok {
 				if refs.seen[k] {
 					continue
 				}
 				refs.seen[k] = true
-			} else if containsElement(attr, next, it) {
-				continue
 			} else {
+				if err := p.spend(len(next)); err != nil {
+					return err
+				}
+				if containsElement(attr, next, it) {
+					continue
+				}
 				refs.add(it)
 			}
 			next = append(next, it)
 			chosen = append(chosen, len(next)-1)
+			if err := checkValueCount(t.ref, len(next)); err != nil && len(next) > len(old) {
+				return err // before comparing the rest of a long list of new values one by one
+			}
 		}
 	}
 	if err := settlePrimary(attr, name, next, chosen); err != nil {
@@ -495,7 +575,13 @@ func (p *patcher) setMulti(kind string, t patchTarget, v any) error {
 	if kind == patchAdd && len(items) == 0 {
 		return nil
 	}
-	return p.storeList(t.ref, holder, next)
+	if err := p.storeList(t.ref, holder, next); err != nil {
+		return err
+	}
+	if kind == patchAdd {
+		p.keepRefIndex(t.ref, next, refs)
+	}
+	return nil
 }
 
 // setComplex adds or replaces the sub-attributes of a single-valued complex attribute.
@@ -619,6 +705,11 @@ func (p *patcher) applySub(kind string, t patchTarget, v any) error {
 	if !exists && clear {
 		return nil
 	}
+	if attr.MultiValued() {
+		if err := p.spend(len(listOf(cur))); err != nil {
+			return err
+		}
+	}
 	var nv any
 	if !clear {
 		var err error
@@ -705,6 +796,9 @@ func (p *patcher) applyFiltered(kind string, t patchTarget, v any) error {
 	holder := p.holder(t.ref, false)
 	cur, _ := getAttr(holder, attr)
 	old := listOf(cur)
+	if err := p.spend(len(old)); err != nil {
+		return err
+	}
 	var hits []int
 	for i, e := range old {
 		if m, ok := elementObject(attr, e); ok && t.match(m) {
@@ -964,9 +1058,16 @@ func (p *patcher) elements(attr schema.CoreAttribute, name string, v any) ([]any
 		if err != nil {
 			return nil, err
 		}
-		if !jsonEmpty(ne) {
-			out = append(out, ne)
+		if jsonEmpty(ne) {
+			continue
 		}
+		if _, ok := stringValue(ne); !ok && attr.MultiValued() && isReference(attr) {
+			// A reference without its "value" points at nothing; requiring it keeps adding
+			// to and removing from a long list a matter of index lookups (refIndex).
+			return nil, scimErrf(scimerrors.ScimTypeInvalidValue,
+				"each value of %q needs a \"value\": the id of the resource it refers to", name)
+		}
+		out = append(out, ne)
 	}
 	return out, nil
 }
@@ -1139,12 +1240,12 @@ func containsElement(attr schema.CoreAttribute, list []any, it any) bool {
 // otherwise compare each one with every member (containsElement), O(n²). For an item
 // with a string "value", that is exactly containsElement: such an item equals an
 // element (jsonEqual) or points at the same resource (sameReference) only if the
-// element has the same string "value", compared as valuesEqual does. Keys are
-// lower-cased only while every value is ASCII, where that is EqualFold; a non-ASCII
-// value turns the index off and the caller back to containsElement.
+// element has the same string "value", compared as valuesEqual does (EqualFold unless
+// the "value" is caseExact, which foldKey reproduces). Elements without a string
+// "value" can never equal such an item, so the index leaves them out.
 type refIndex struct {
 	fold bool
-	seen map[string]bool // nil: not in use
+	seen map[string]bool // nil: not a reference list
 }
 
 func newRefIndex(attr schema.CoreAttribute, list []any) refIndex {
@@ -1161,27 +1262,22 @@ func newRefIndex(attr schema.CoreAttribute, list []any) refIndex {
 
 // add records an element of the list.
 func (ix *refIndex) add(e any) {
-	if ix.seen == nil {
-		return
-	}
 	if k, ok := ix.key(e); ok {
 		ix.seen[k] = true
-	} else if s, isStr := stringValue(e); isStr && !isASCII(s) {
-		ix.seen = nil
 	}
 }
 
-// key is the index key of an element or item with an ASCII string "value".
+// key is the index key of an element or item with a string "value".
 func (ix refIndex) key(v any) (string, bool) {
 	if ix.seen == nil {
 		return "", false
 	}
 	s, ok := stringValue(v)
-	if !ok || !isASCII(s) {
+	if !ok {
 		return "", false
 	}
 	if ix.fold {
-		return strings.ToLower(s), true
+		return foldKey(s), true
 	}
 	return s, true
 }
@@ -1196,13 +1292,65 @@ func stringValue(v any) (string, bool) {
 	return s, ok
 }
 
-func isASCII(s string) bool {
+// foldKey maps s to a key that two strings share exactly when strings.EqualFold holds
+// between them: each rune (U+FFFD for a byte that is not UTF-8, as EqualFold decodes
+// it) becomes the smallest rune of its simple case-folding orbit, so that "k", "K" and
+// the Kelvin sign share "K". For ASCII that smallest rune is the upper-case letter.
+func foldKey(s string) string {
+	ascii := true
 	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
+		if s[i] >= utf8.RuneSelf {
+			ascii = false
+			break
 		}
 	}
-	return true
+	if ascii {
+		return strings.ToUpper(s)
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s { // ranging decodes a bad byte as utf8.RuneError, as EqualFold does
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		b.WriteRune(least)
+	}
+	return b.String()
+}
+
+// refCache keeps a reference list's index between the operations of one PATCH, so
+// that each add costs its own items, not the length of the list. It is valid while
+// the attribute still holds list, the very slice it was built for: any operation that
+// writes another slice makes it stale.
+type refCache struct {
+	list []any
+	ix   refIndex
+}
+
+// refIndexOf returns the index of list, the current value of ref's attribute. Building
+// one examines every element.
+func (p *patcher) refIndexOf(ref AttrRef, list []any) (refIndex, error) {
+	if c, ok := p.refs[projKey(ref)]; ok && len(c.list) == len(list) && (len(list) == 0 || &c.list[0] == &list[0]) {
+		return c.ix, nil
+	}
+	if isReference(ref.Attr) {
+		if err := p.spend(len(list)); err != nil {
+			return refIndex{}, err
+		}
+	}
+	return newRefIndex(ref.Attr, list), nil
+}
+
+// keepRefIndex records ix as the index of list, just stored for ref.
+func (p *patcher) keepRefIndex(ref AttrRef, list []any, ix refIndex) {
+	if ix.seen == nil {
+		return
+	}
+	if p.refs == nil {
+		p.refs = map[string]refCache{}
+	}
+	p.refs[projKey(ref)] = refCache{list: list, ix: ix}
 }
 
 // sameReference tells whether two elements of a reference list point at the same resource.
@@ -1303,6 +1451,11 @@ func jsonEqual(a, b any) bool {
 			}
 		}
 		return true
+	}
+	if as, ok := a.(string); ok {
+		// Before toNumber, which would try to parse every string as a number.
+		bs, ok := b.(string)
+		return ok && as == bs
 	}
 	if an, ok := toNumber(a); ok {
 		if _, isStr := a.(string); !isStr {
