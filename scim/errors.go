@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,6 +72,10 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		status, scimType, detail = sep.Status, string(sep.ScimType), sep.Detail
 	case errors.As(err, &se):
 		status, scimType, detail = se.Status, string(se.ScimType), se.Detail
+	case errors.Is(err, context.Canceled):
+		// The client went away (or the server is shutting down): nobody reads this answer.
+		status, detail = http.StatusServiceUnavailable, "The request was cancelled."
+		log.InfoContext(ctx, "request cancelled")
 	default:
 		log.ErrorContext(ctx, "request failed", "err", err)
 	}

@@ -7,8 +7,8 @@ import (
 	scimerrors "github.com/elimity-com/scim/errors"
 )
 
-// FuzzParseAndMatch feeds any string to ParseFilter and Match: neither may panic; a filter that fails is a 400
-// invalidFilter ScimError, whatever the resource holds. Its seeds (below and in testdata/fuzz/FuzzParseAndMatch)
+// FuzzParseAndMatch feeds any string to ParseFilter (its bound included) and Match: neither may panic; a filter
+// that fails is a 400 invalidFilter ScimError, whatever the resource holds. Its seeds (below and in testdata/fuzz/FuzzParseAndMatch)
 // run in the default `go test`.
 func FuzzParseAndMatch(f *testing.F) {
 	for _, s := range []string{
@@ -30,6 +30,9 @@ func FuzzParseAndMatch(f *testing.F) {
 		`displayName eq "a\"b\\c\u00e9"`, `x eq null`, `x eq 1e400`, `x eq -0.5e-3`,
 		``, `(`, `)`, `[`, `"`, `not`, `not (`, `a eq`, `a[b eq "c"`, `a eq "b" and`, `emails[type[value eq "x"] eq "a"]`,
 	} {
+		f.Add(s)
+	}
+	for _, s := range filterSeeds() { // nested, chained and long ones among them
 		f.Add(s)
 	}
 	user := UserResourceSchema()

@@ -115,8 +115,9 @@ func CheckAttrParam(name, value string) error {
 	return CheckFilter(name, value)
 }
 
-// checkPatchSize bounds the number of operations of a PATCH request.
-func checkPatchSize(n int) error {
+// CheckPatchSize bounds the number of operations of a PATCH request (MaxPatchOperations):
+// a 400 invalidValue ScimError naming the limit.
+func CheckPatchSize(n int) error {
 	if n > MaxPatchOperations {
 		return scimErrf(scimerrors.ScimTypeInvalidValue,
 			"the request has %d operations; the limit is %d per PATCH: send several requests", n, MaxPatchOperations)

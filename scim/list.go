@@ -13,6 +13,10 @@ import (
 	"github.com/panther-scim/panther-scim/internal/provision"
 )
 
+// scanCheckEvery is how many records a filtered scan reads between looks at the
+// request's context.
+const scanCheckEvery = 256
+
 // page returns [start-1, start-1+count) of items.
 func page[T any](items []T, start, count int) []T {
 	from := min(max(start-1, 0), len(items))
@@ -72,14 +76,23 @@ func (src source[T]) query(r *http.Request, st provision.Store, expr filter.Expr
 				return err
 			}
 		}
+		// A scan of a large store takes a while: stop when the client hangs up or the
+		// request times out, checking every so many records.
+		ctx, seen := r.Context(), 0
 		visit := func(x T) bool {
+			if seen++; seen%scanCheckEvery == 0 && ctx.Err() != nil {
+				return false
+			}
 			if match(src.doc(x)) {
 				recs = append(recs, x)
 			}
 			return true
 		}
 		if !indexed {
-			return src.scan(tx, 0, visit)
+			if err := src.scan(tx, 0, visit); err != nil {
+				return err
+			}
+			return ctx.Err()
 		}
 		for _, x := range cands {
 			visit(x)

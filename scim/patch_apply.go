@@ -75,7 +75,7 @@ const (
 //   - sub-attributes that the schema does not declare, or declares readOnly, are dropped from complex values,
 //     as elimity does on POST and PUT.
 func (rs ResourceSchema) ApplyPatch(res map[string]any, ops []PatchOp) (map[string]any, error) {
-	if err := checkPatchSize(len(ops)); err != nil {
+	if err := CheckPatchSize(len(ops)); err != nil {
 		return nil, err
 	}
 	p := patcher{rs: rs, res: cloneResource(res)}

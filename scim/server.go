@@ -142,6 +142,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serviceProviderConfig(w, r)
 		return
 	}
+	// Before anything parses a filter or a path: the library's parser recurses per
+	// nesting level and costs microseconds per byte (CheckFilter).
+	if err := checkQueryLimits(q); err != nil {
+		WriteError(w, r, h.log, err)
+		return
+	}
 	takeLookup(r, path, st)
 	if r.Body != nil && r.Method != http.MethodGet && r.Method != http.MethodDelete {
 		body, err := io.ReadAll(io.LimitReader(r.Body, h.opts.MaxBodyBytes+1))
@@ -158,6 +164,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// mangled text would reach the store and Panther: refuse it instead.
 		if !utf8.Valid(body) {
 			WriteError(w, r, h.log, badRequest(scimerrors.ScimTypeInvalidValue, "the request body is not valid UTF-8: send JSON encoded as UTF-8"))
+			return
+		}
+		if err := checkBodyLimits(r.Method, path, body); err != nil {
+			WriteError(w, r, h.log, err)
 			return
 		}
 		if err := checkBody(r.Method, path, body); err != nil {

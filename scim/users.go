@@ -30,6 +30,9 @@ var userReserved = map[string]bool{
 }
 
 func (u *userHandler) Create(r *http.Request, attrs scim.ResourceAttributes) (scim.Resource, error) {
+	if err := UserSchema.CheckValues(attrs); err != nil {
+		return scim.Resource{}, fail(r, err)
+	}
 	f, err := userFields(attrs, true)
 	if err != nil {
 		return scim.Resource{}, fail(r, err)
@@ -71,6 +74,9 @@ func (u *userHandler) Search(r *http.Request, params scim.SearchParams) (scim.Pa
 }
 
 func (u *userHandler) Replace(r *http.Request, id string, attrs scim.ResourceAttributes) (scim.Resource, error) {
+	if err := UserSchema.CheckValues(attrs); err != nil {
+		return scim.Resource{}, fail(r, err)
+	}
 	f, err := userFields(attrs, true)
 	if err != nil {
 		return scim.Resource{}, fail(r, err)

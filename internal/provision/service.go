@@ -223,6 +223,9 @@ func conflictDetail(err error) string {
 // existing Panther user with the same email). When Panther cannot be reached the
 // record is not kept and the error is CodeUnavailable, so the IdP retries the POST.
 func (s *Service) CreateUser(ctx context.Context, f UserFields) (User, error) {
+	if err := checkUserFields(f); err != nil {
+		return User{}, err
+	}
 	id, err := DeriveIdentity(f.UserName, f.Attributes)
 	if err != nil {
 		return User{}, err
@@ -368,6 +371,9 @@ func (s *Service) UpdateUser(ctx context.Context, id string, expect int64, mutat
 		}
 		f, err := mutate(old)
 		if err != nil {
+			return err
+		}
+		if err := checkUserFields(f); err != nil {
 			return err
 		}
 		ident, err := DeriveIdentity(f.UserName, f.Attributes)
@@ -644,6 +650,9 @@ func (s *Service) GetGroup(ctx context.Context, id string) (Group, error) {
 
 // CreateGroup stores a new group and gives its members the roles it maps to.
 func (s *Service) CreateGroup(ctx context.Context, f GroupFields) (Group, error) {
+	if err := checkGroupFields(f); err != nil {
+		return Group{}, err
+	}
 	now := s.now().UTC()
 	g := Group{ID: uuid.Must(uuid.NewV7()).String(), Created: now, LastModified: now, Version: 1}
 	return s.writeGroup(ctx, g.ID, "group.create", func(tx Tx) (*Group, *Group, error) {
@@ -668,6 +677,9 @@ func (s *Service) UpdateGroup(ctx context.Context, id string, expect int64, muta
 		}
 		f, err := mutate(old)
 		if err != nil {
+			return nil, nil, err
+		}
+		if err := checkGroupFields(f); err != nil {
 			return nil, nil, err
 		}
 		if !strings.EqualFold(f.DisplayName, old.DisplayName) {
