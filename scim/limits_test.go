@@ -206,3 +206,36 @@ func TestCheckValues(t *testing.T) {
 		t.Fatalf("members: %v", err)
 	}
 }
+
+// BenchmarkPatchMemberOps applies MaxPatchOperations member operations, one value
+// each, to groups of 1,000 and 10,000 members: adds, and alternating adds and
+// removes (Okta's Group Push mixes them). Each operation costs its own values, so
+// the time grows with the group only by the copy of the document.
+func BenchmarkPatchMemberOps(b *testing.B) {
+	for _, n := range []int{1_000, 10_000} {
+		group := testGroup(b)
+		members := make([]any, n)
+		for i := range members {
+			members[i] = map[string]any{"value": fmt.Sprintf("0190a000-0000-7000-8000-%012d", i)}
+		}
+		group["members"] = members
+		adds := repeatOps(b, MaxPatchOperations, "add", "members", func(i int) any {
+			return []any{map[string]any{"value": fmt.Sprintf("0190a000-0000-7000-9000-%012d", i)}}
+		})
+		mixed := repeatOps(b, MaxPatchOperations, "remove", "members", func(i int) any {
+			return []any{map[string]any{"value": fmt.Sprintf("0190a000-0000-7000-8000-%012d", i)}}
+		})
+		for i := 0; i < len(mixed); i += 2 {
+			mixed[i] = adds[i]
+		}
+		for name, ops := range map[string][]PatchOp{"add": adds, "add+remove": mixed} {
+			b.Run(fmt.Sprintf("%s/%d", name, n), func(b *testing.B) {
+				for b.Loop() {
+					if _, err := GroupSchema.ApplyPatch(group, ops); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

@@ -1,10 +1,14 @@
 package scim
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode"
+
+	scimerrors "github.com/elimity-com/scim/errors"
 )
 
 // checkQueryLimits bounds, before anything parses them, the query parameters parsed
@@ -40,94 +44,103 @@ func checkBodyLimits(method, path string, body []byte) error {
 	return nil
 }
 
+// maxSearchBody is the largest .search body accepted: its filter, attributes,
+// excludedAttributes and sortBy are each bounded by MaxFilterLength, the rest is a
+// few numbers. A larger body is refused without decoding it.
+const maxSearchBody = 4*MaxFilterLength + 1024
+
+// searchLimits is what of a .search body is parsed as filters and paths. encoding/json
+// matches the keys in any case, as it does for the library.
+type searchLimits struct {
+	Filter             *string
+	SortBy             *string
+	Attributes         []string
+	ExcludedAttributes []string
+}
+
 func checkSearchLimits(body []byte) error {
-	var req map[string]json.RawMessage
+	if len(body) > maxSearchBody {
+		return scimErrf(scimerrors.ScimTypeInvalidFilter,
+			"the search request is %d bytes long; the limit is %d bytes (a filter is at most %d)", len(body), maxSearchBody, MaxFilterLength)
+	}
+	var req searchLimits
 	if json.Unmarshal(body, &req) != nil {
 		return nil
 	}
-	// encoding/json, which the library decodes the request with, matches keys in any
-	// case, and the last duplicate wins: check every key that it could take.
-	for k, raw := range req {
-		var err error
-		switch strings.ToLower(k) {
-		case "filter":
-			var s string
-			if json.Unmarshal(raw, &s) == nil {
-				err = CheckFilter("the filter", s)
-			}
-		case "sortby":
-			var s string
-			if json.Unmarshal(raw, &s) == nil {
-				err = CheckAttrParam("sortBy", s)
-			}
-		case "attributes", "excludedattributes":
-			var names []string
-			if json.Unmarshal(raw, &names) == nil {
-				err = CheckAttrParam(k, strings.Join(names, ","))
-			}
-		}
-		if err != nil {
+	if req.Filter != nil {
+		if err := CheckFilter("the filter", *req.Filter); err != nil {
 			return err
 		}
 	}
-	return nil
+	if req.SortBy != nil {
+		if err := CheckAttrParam("sortBy", *req.SortBy); err != nil {
+			return err
+		}
+	}
+	if err := CheckAttrParam("attributes", strings.Join(req.Attributes, ",")); err != nil {
+		return err
+	}
+	return CheckAttrParam("excludedAttributes", strings.Join(req.ExcludedAttributes, ","))
+}
+
+// patchLimits is what of a PATCH body is parsed as paths: each operation's path,
+// and the keys of a pathless value. A value stays raw: only an object's keys matter.
+type patchLimits struct {
+	Operations []struct {
+		Path  json.RawMessage
+		Value json.RawMessage
+	}
 }
 
 func checkPatchLimits(body []byte) error {
-	var req map[string]json.RawMessage
+	var req patchLimits
 	if json.Unmarshal(body, &req) != nil {
-		return nil
+		return nil // the library refuses it
 	}
-	for k, raw := range req {
-		if !strings.EqualFold(k, "Operations") {
-			continue
-		}
-		var ops []map[string]json.RawMessage
-		if json.Unmarshal(raw, &ops) != nil {
-			continue
-		}
-		if err := CheckPatchSize(len(ops)); err != nil {
-			return err
-		}
-		for _, op := range ops {
-			if err := checkPatchOpLimits(op); err != nil {
-				return err
+	if err := CheckPatchSize(len(req.Operations)); err != nil {
+		return err
+	}
+	for _, op := range req.Operations {
+		if len(op.Path) > 0 && op.Path[0] == '"' {
+			if len(op.Path) > 6*MaxFilterLength+2 {
+				// Even if every character were a \u escape, too long: no need to decode it.
+				return scimErrf(scimerrors.ScimTypeInvalidFilter,
+					"the PATCH path is more than %d bytes long; the limit is %d bytes", MaxFilterLength, MaxFilterLength)
 			}
+			var path string
+			if json.Unmarshal(op.Path, &path) == nil {
+				if err := CheckFilter("the PATCH path", path); err != nil {
+					return err
+				}
+			}
+			if strings.TrimSpace(path) != "" {
+				continue
+			}
+		}
+		if err := checkValueKeys(op.Value, 2); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// checkPatchOpLimits bounds one operation's path, or the keys of its pathless value
-// and of the extension objects in it, which the applier parses as paths.
-func checkPatchOpLimits(op map[string]json.RawMessage) error {
-	for k, raw := range op {
-		switch strings.ToLower(k) {
-		case "path":
-			var s string
-			if json.Unmarshal(raw, &s) == nil {
-				if err := CheckFilter("the PATCH path", s); err != nil {
-					return err
-				}
-			}
-		case "value":
-			var obj map[string]json.RawMessage
-			if json.Unmarshal(raw, &obj) != nil {
-				continue
-			}
-			for key, sub := range obj {
-				if err := CheckFilter("a key of the PATCH value", key); err != nil {
-					return err
-				}
-				var ext map[string]json.RawMessage
-				if !strings.HasPrefix(strings.ToLower(key), "urn:") || json.Unmarshal(sub, &ext) != nil {
-					continue
-				}
-				for extKey := range ext {
-					if err := CheckFilter("a key of the PATCH value", extKey); err != nil {
-						return err
-					}
-				}
+// checkValueKeys bounds the keys of a pathless PATCH value, an object whose keys are
+// attribute paths, and of the extension objects in it (levels deep).
+func checkValueKeys(raw json.RawMessage, levels int) error {
+	if i := bytes.IndexFunc(raw, func(r rune) bool { return !unicode.IsSpace(r) }); i < 0 || raw[i] != '{' {
+		return nil
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(raw, &obj) != nil {
+		return nil
+	}
+	for key, sub := range obj {
+		if err := CheckFilter("a key of the PATCH value", key); err != nil {
+			return err
+		}
+		if levels > 1 && strings.HasPrefix(strings.ToLower(key), "urn:") {
+			if err := checkValueKeys(sub, levels-1); err != nil {
+				return err
 			}
 		}
 	}
