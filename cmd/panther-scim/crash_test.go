@@ -52,6 +52,7 @@ func TestRealBinary(t *testing.T) {
 	}
 	t.Run("crash", func(t *testing.T) { testCrashes(t, bin) })
 	t.Run("reconcile command", func(t *testing.T) { testReconcileCommand(t, bin) })
+	t.Run("strangers survive crashes", func(t *testing.T) { testStrangersSurviveCrashes(t, bin) })
 }
 
 // rig is one bridge deployment: a config, a store file and a Panther double; the
