@@ -195,7 +195,7 @@ func (c *Client) decode(op string, h *http.Response, raw []byte, resp *graphql.R
 		if kind == nil && status == http.StatusBadRequest {
 			kind = ErrInvalid
 		}
-		e.Kind, e.Code, e.Message = kind, code, c.redact(msg)
+		e.Kind, e.Code, e.Message = kind, c.redact(code), c.redact(msg)
 		switch kind {
 		case ErrUnavailable:
 			// An internal error inside a resolver: it may have done part of the work.

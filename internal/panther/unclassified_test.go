@@ -108,17 +108,23 @@ func TestUnclassifiedErrors(t *testing.T) {
 	if ls := logged(); len(ls) != 3 || !strings.Contains(ls[2]["message"].(string), "[REDACTED]") {
 		t.Errorf("after a new message: %d lines: %v", len(ls), ls)
 	}
+	// A token in the code is not written either.
+	answer.Store([2]string{"E_" + token, "odd code"})
+	_, _ = c.Users(ctx)
+	if ls := logged(); len(ls) != 4 || ls[3]["code"] != "E_[REDACTED]" {
+		t.Errorf("a code holding the token: %v", ls)
+	}
 	// Without a code too.
 	answer.Store([2]string{"", "Something odd"})
 	_, _ = c.Users(ctx)
-	if ls := logged(); len(ls) != 4 || ls[3]["code"] != "" || ls[3]["message"] != "Something odd" {
+	if ls := logged(); len(ls) != 5 || ls[4]["code"] != "" || ls[4]["message"] != "Something odd" {
 		t.Errorf("without a code: %v", ls)
 	}
 	// A classified error is neither counted nor logged.
 	answer.Store([2]string{"NOT_FOUND", "no such role"})
 	before := rec.count("roleByName")
 	_, _ = c.RoleByName(ctx, "Nope")
-	if rec.count("roleByName") != before || len(logged()) != 4 {
+	if rec.count("roleByName") != before || len(logged()) != 5 {
 		t.Errorf("a NOT_FOUND error was noted as unclassified: %v", logged())
 	}
 	mu.Lock()
@@ -126,8 +132,8 @@ func TestUnclassifiedErrors(t *testing.T) {
 	if strings.Contains(logs.String(), token) {
 		t.Errorf("the token was logged:\n%s", logs.String())
 	}
-	if n := rec.count("users"); n != 6 {
-		t.Errorf("users counted %d times, want 6", n)
+	if n := rec.count("users"); n != 7 {
+		t.Errorf("users counted %d times, want 7", n)
 	}
 }
 
