@@ -49,10 +49,11 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
 	opts := &slog.HandlerOptions{Level: level}
+	// Email addresses never reach the log (Panther's error messages quote them).
 	if strings.EqualFold(cfg.Log.Format, "text") {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(app.RedactEmails(slog.NewTextHandler(w, opts)))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(app.RedactEmails(slog.NewJSONHandler(w, opts)))
 }
 
 // newPantherClient builds the Panther client for cfg; obs and log may be nil (no metrics,

@@ -120,7 +120,7 @@ func Start(ctx context.Context, opts Options, obs *Metrics) (*App, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	opts.Logger = slog.New(requestLogHandler{opts.Logger.Handler()})
+	opts.Logger = slog.New(requestLogHandler{RedactEmails(opts.Logger.Handler())})
 	if opts.MaxConcurrentRequests <= 0 {
 		opts.MaxConcurrentRequests = 64
 	}

@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync/atomic"
 )
 
@@ -11,19 +12,28 @@ import (
 // again after a call found it unavailable, it wakes the worker, which retries the
 // failed intents at once: a queued deactivation must not wait out a backoff of
 // minutes that the outage, not the change, built up.
+//
+// It also logs the outage once, when it starts and when it ends, in place of a line
+// for every call and retry that meets it.
 type availability struct {
 	down atomic.Bool
 	wake chan struct{} // capacity 1: one pending wake-up is enough
+	log  *slog.Logger
 }
 
-func newAvailability() *availability { return &availability{wake: make(chan struct{}, 1)} }
+func newAvailability(log *slog.Logger) *availability {
+	return &availability{wake: make(chan struct{}, 1), log: log}
+}
 
 // observe records the outcome of a Panther call.
 func (a *availability) observe(err error) {
 	switch {
 	case errors.Is(err, ErrUnavailable):
-		a.down.Store(true)
+		if a.down.CompareAndSwap(false, true) {
+			a.log.Warn("Panther is unavailable: changes are kept and retried; logged again when it answers", "err", err)
+		}
 	case answered(err) && a.down.CompareAndSwap(true, false):
+		a.log.Info("Panther answers again")
 		select {
 		case a.wake <- struct{}{}:
 		default:

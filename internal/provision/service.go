@@ -103,7 +103,7 @@ func New(st Store, p Panther, opts Options) *Service {
 	if opts.RequestSyncTimeout <= 0 {
 		opts.RequestSyncTimeout = 20 * time.Second
 	}
-	avail := newAvailability()
+	avail := newAvailability(opts.Logger)
 	if p != nil {
 		p = watchedPanther{p: p, av: avail}
 	}

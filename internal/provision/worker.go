@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"sort"
 	"strings"
@@ -73,21 +74,32 @@ func (s *Service) Replay(ctx context.Context, all bool) (done, failed int) {
 		})
 	})
 	sem := make(chan struct{}, s.opts.SyncConcurrency)
-	results := make(chan error, len(due))
+	type result struct {
+		in  Intent
+		err error
+	}
+	results := make(chan result, len(due))
 	for _, in := range due {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem }()
-			results <- s.SyncUser(ctx, in.UserID, false) // uncertain when Attempts > 0
+			results <- result{in, s.SyncUser(ctx, in.UserID, false)} // uncertain when Attempts > 0
 		}()
 	}
 	for range due {
-		if err := <-results; err != nil {
-			failed++
-			s.log.Warn("pending change not applied yet", "err", err)
-		} else {
+		r := <-results
+		if r.err == nil {
 			done++
+			continue
 		}
+		failed++
+		// A failure is logged when it starts or changes, not at every retry: an outage
+		// is one line (availability's), a change Panther keeps refusing one per reason.
+		level := slog.LevelWarn
+		if Retryable(r.err) || safeCause(r.err) == r.in.LastError {
+			level = slog.LevelDebug
+		}
+		s.log.Log(ctx, level, "pending change not applied yet", "user", r.in.UserID, "attempts", r.in.Attempts+1, "err", r.err)
 	}
 	return done, failed
 }
@@ -101,7 +113,7 @@ func (s *Service) Run(ctx context.Context, tick, reconcileEvery time.Duration, o
 	// The rules (mapping, default role, deactivation) may have changed since the last
 	// run: queue the users they now treat differently, retrying while Panther cannot
 	// resolve the roles.
-	requeued, requeueAttempts, nextRequeue := false, 0, time.Time{}
+	requeued, requeueAttempts, nextRequeue, requeueErr := false, 0, time.Time{}, ""
 	requeue := func() {
 		if requeued || s.now().Before(nextRequeue) {
 			return
@@ -110,7 +122,12 @@ func (s *Service) Run(ctx context.Context, tick, reconcileEvery time.Duration, o
 		if err != nil {
 			requeueAttempts++
 			nextRequeue = s.now().Add(backoff(requeueAttempts))
-			s.log.Warn("could not compare users with the current mapping yet", "err", err)
+			level := slog.LevelWarn
+			if requeueAttempts > 1 && err.Error() == requeueErr {
+				level = slog.LevelDebug // logged when it first failed this way
+			}
+			requeueErr = err.Error()
+			s.log.Log(ctx, level, "could not compare users with the current mapping yet", "err", err)
 			return
 		}
 		requeued = true
@@ -150,7 +167,7 @@ func (s *Service) Run(ctx context.Context, tick, reconcileEvery time.Duration, o
 			// Panther answers again after an outage: every change it failed goes now,
 			// whatever backoff the outage built up.
 			if d, f := s.Replay(ctx, true); d+f > 0 {
-				s.log.Info("Panther answers again: retried the queued changes", "done", d, "failed", f)
+				s.log.Info("retried the changes queued while Panther was unavailable", "done", d, "failed", f)
 			}
 		case <-rc:
 			p, err := s.Reconcile(ctx, false)
