@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
@@ -89,8 +88,4 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	_ = json.NewEncoder(w).Encode(errorBody{
 		Schemas: []string{errorSchema}, Status: strconv.Itoa(status), ScimType: scimType, Detail: detail,
 	})
-}
-
-func badRequest(scimType scimerrors.ScimType, format string, args ...any) scimerrors.ScimError {
-	return scimerrors.ScimError{ScimType: scimType, Status: http.StatusBadRequest, Detail: fmt.Sprintf(format, args...)}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/scim2/filter-parser/v2"
 
 	"github.com/panther-scim/panther-scim/internal/provision"
+	"github.com/panther-scim/panther-scim/scim/resource"
 )
 
 // groupHandler serves /Groups for the library.
@@ -78,7 +79,7 @@ func (g *groupHandler) Replace(r *http.Request, id string, attrs scim.ResourceAt
 
 func (g *groupHandler) Patch(r *http.Request, id string, ops []scim.PatchOperation) (scim.Resource, error) {
 	rec, err := g.h.svc.UpdateGroup(r.Context(), id, ifMatch(r), func(old provision.Group) (provision.GroupFields, error) {
-		next, err := GroupSchema.ApplyPatch(groupDoc(old), patchOps(ops))
+		next, err := resource.GroupSchema.ApplyPatch(groupDoc(old), patchOps(ops))
 		if err != nil {
 			return provision.GroupFields{}, err
 		}
@@ -112,7 +113,7 @@ func groupFields(doc map[string]any) (provision.GroupFields, error) {
 				m, _ := item.(map[string]any)
 				id, _ := m["value"].(string)
 				if id == "" {
-					return f, badRequest(scimerrors.ScimTypeInvalidValue, "every member needs a \"value\": the id of a user")
+					return f, resource.BadRequest(scimerrors.ScimTypeInvalidValue, "every member needs a \"value\": the id of a user")
 				}
 				f.Members = append(f.Members, id)
 			}
@@ -120,7 +121,7 @@ func groupFields(doc map[string]any) (provision.GroupFields, error) {
 	}
 	f.DisplayName = strings.TrimSpace(f.DisplayName)
 	if f.DisplayName == "" {
-		return f, badRequest(scimerrors.ScimTypeInvalidValue, "displayName is required and must be a non-empty string")
+		return f, resource.BadRequest(scimerrors.ScimTypeInvalidValue, "displayName is required and must be a non-empty string")
 	}
 	return f, nil
 }
@@ -172,7 +173,7 @@ func (h *handler) members(r *http.Request, ids []string) ([]any, error) {
 }
 
 var groupSource = source[provision.Group]{
-	rs:         GroupSchema,
+	rs:         resource.GroupSchema,
 	count:      provision.ReadTx.GroupCount,
 	scan:       provision.ReadTx.ScanGroups,
 	candidates: groupCandidates,

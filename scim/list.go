@@ -11,6 +11,7 @@ import (
 	"github.com/scim2/filter-parser/v2"
 
 	"github.com/panther-scim/panther-scim/internal/provision"
+	"github.com/panther-scim/panther-scim/scim/resource"
 )
 
 // scanCheckEvery is how many records a filtered scan reads between looks at the
@@ -26,7 +27,7 @@ func page[T any](items []T, start, count int) []T {
 
 // source is how a list reads one resource type from the store.
 type source[T any] struct {
-	rs         ResourceSchema
+	rs         resource.ResourceSchema
 	count      func(provision.ReadTx) (int, error)
 	scan       func(tx provision.ReadTx, offset int, fn func(T) bool) error
 	candidates func(provision.ReadTx, filter.Expression) ([]T, bool, error)
@@ -44,7 +45,7 @@ func (src source[T]) query(r *http.Request, st provision.Store, expr filter.Expr
 		if less, err = src.rs.Less(sortBy); err != nil {
 			return nil, 0, err
 		}
-		if desc, err = ParseSortOrder(sortOrder); err != nil {
+		if desc, err = resource.ParseSortOrder(sortOrder); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -138,7 +139,7 @@ func (src source[T]) query(r *http.Request, st provision.Store, expr filter.Expr
 }
 
 var userSource = source[provision.User]{
-	rs:         UserSchema,
+	rs:         resource.UserSchema,
 	count:      provision.ReadTx.UserCount,
 	scan:       provision.ReadTx.ScanUsers,
 	candidates: userCandidates,

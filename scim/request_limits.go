@@ -9,6 +9,8 @@ import (
 	"unicode"
 
 	scimerrors "github.com/elimity-com/scim/errors"
+
+	"github.com/panther-scim/panther-scim/scim/resource"
 )
 
 // checkQueryLimits bounds, before anything parses them, the query parameters parsed
@@ -16,13 +18,13 @@ import (
 // parse the others.
 func checkQueryLimits(q url.Values) error {
 	for _, f := range q["filter"] {
-		if err := CheckFilter("the filter", f); err != nil {
+		if err := resource.CheckFilter("the filter", f); err != nil {
 			return err
 		}
 	}
 	for _, name := range []string{"attributes", "excludedAttributes", "sortBy"} {
 		for _, v := range q[name] {
-			if err := CheckAttrParam(name, v); err != nil {
+			if err := resource.CheckAttrParam(name, v); err != nil {
 				return err
 			}
 		}
@@ -45,9 +47,9 @@ func checkBodyLimits(method, path string, body []byte) error {
 }
 
 // maxSearchBody is the largest .search body accepted: its filter, attributes,
-// excludedAttributes and sortBy are each bounded by MaxFilterLength, the rest is a
+// excludedAttributes and sortBy are each bounded by resource.MaxFilterLength, the rest is a
 // few numbers. A larger body is refused without decoding it.
-const maxSearchBody = 4*MaxFilterLength + 1024
+const maxSearchBody = 4*resource.MaxFilterLength + 1024
 
 // searchLimits is what of a .search body is parsed as filters and paths. encoding/json
 // matches the keys in any case, as it does for the library.
@@ -60,27 +62,27 @@ type searchLimits struct {
 
 func checkSearchLimits(body []byte) error {
 	if len(body) > maxSearchBody {
-		return scimErrf(scimerrors.ScimTypeInvalidFilter,
-			"the search request is %d bytes long; the limit is %d bytes (a filter is at most %d)", len(body), maxSearchBody, MaxFilterLength)
+		return resource.BadRequest(scimerrors.ScimTypeInvalidFilter,
+			"the search request is %d bytes long; the limit is %d bytes (a filter is at most %d)", len(body), maxSearchBody, resource.MaxFilterLength)
 	}
 	var req searchLimits
 	if json.Unmarshal(body, &req) != nil {
 		return nil
 	}
 	if req.Filter != nil {
-		if err := CheckFilter("the filter", *req.Filter); err != nil {
+		if err := resource.CheckFilter("the filter", *req.Filter); err != nil {
 			return err
 		}
 	}
 	if req.SortBy != nil {
-		if err := CheckAttrParam("sortBy", *req.SortBy); err != nil {
+		if err := resource.CheckAttrParam("sortBy", *req.SortBy); err != nil {
 			return err
 		}
 	}
-	if err := CheckAttrParam("attributes", strings.Join(req.Attributes, ",")); err != nil {
+	if err := resource.CheckAttrParam("attributes", strings.Join(req.Attributes, ",")); err != nil {
 		return err
 	}
-	return CheckAttrParam("excludedAttributes", strings.Join(req.ExcludedAttributes, ","))
+	return resource.CheckAttrParam("excludedAttributes", strings.Join(req.ExcludedAttributes, ","))
 }
 
 // patchLimits is what of a PATCH body is parsed as paths: each operation's path,
@@ -97,19 +99,19 @@ func checkPatchLimits(body []byte) error {
 	if json.Unmarshal(body, &req) != nil {
 		return nil // the library refuses it
 	}
-	if err := CheckPatchSize(len(req.Operations)); err != nil {
+	if err := resource.CheckPatchSize(len(req.Operations)); err != nil {
 		return err
 	}
 	for _, op := range req.Operations {
 		if len(op.Path) > 0 && op.Path[0] == '"' {
-			if len(op.Path) > 6*MaxFilterLength+2 {
+			if len(op.Path) > 6*resource.MaxFilterLength+2 {
 				// Even if every character were a \u escape, too long: no need to decode it.
-				return scimErrf(scimerrors.ScimTypeInvalidFilter,
-					"the PATCH path is more than %d bytes long; the limit is %d bytes", MaxFilterLength, MaxFilterLength)
+				return resource.BadRequest(scimerrors.ScimTypeInvalidFilter,
+					"the PATCH path is more than %d bytes long; the limit is %d bytes", resource.MaxFilterLength, resource.MaxFilterLength)
 			}
 			var path string
 			if json.Unmarshal(op.Path, &path) == nil {
-				if err := CheckFilter("the PATCH path", path); err != nil {
+				if err := resource.CheckFilter("the PATCH path", path); err != nil {
 					return err
 				}
 			}
@@ -135,7 +137,7 @@ func checkValueKeys(raw json.RawMessage, levels int) error {
 		return nil
 	}
 	for key, sub := range obj {
-		if err := CheckFilter("a key of the PATCH value", key); err != nil {
+		if err := resource.CheckFilter("a key of the PATCH value", key); err != nil {
 			return err
 		}
 		if levels > 1 && strings.HasPrefix(strings.ToLower(key), "urn:") {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/panther-scim/panther-scim/internal/provision"
 	"github.com/panther-scim/panther-scim/internal/store"
+	"github.com/panther-scim/panther-scim/scim/resource"
 )
 
 // testServer is the SCIM handler over a store in a temporary directory, with no
@@ -102,6 +103,19 @@ func wantError(t testing.TB, code int, body map[string]any, status int, scimType
 	}
 }
 
+// nested returns a filter nested depth levels deep in the given way.
+func nested(kind string, depth int) string {
+	switch kind {
+	case "parens":
+		return strings.Repeat("(", depth) + `userName eq "x"` + strings.Repeat(")", depth)
+	case "not":
+		return strings.Repeat("not (", depth) + `userName eq "x"` + strings.Repeat(")", depth)
+	case "brackets":
+		return "emails" + strings.Repeat("[", depth) + `type eq "work"` + strings.Repeat("]", depth)
+	}
+	panic(kind)
+}
+
 // TestNestedFiltersAnswer400 sends filters and paths nested 100,000 levels deep
 // everywhere the server parses one: the GET filter and the .search filter (elimity
 // parses both), PATCH paths (elimity) and pathless PATCH keys, attributes and sortBy.
@@ -116,8 +130,8 @@ func TestNestedFiltersAnswer400(t *testing.T) {
 	parens := nested("parens", depth)
 	nots := nested("not", depth)
 	deepPath := "emails[" + strings.Repeat("(", depth) + `type eq "work"` + strings.Repeat(")", depth) + "]"
-	deepShort := nested("not", MaxFilterDepth+1) // within the length limit: judged on its depth
-	depthMsg := strconv.Itoa(MaxFilterDepth)
+	deepShort := nested("not", resource.MaxFilterDepth+1) // within the length limit: judged on its depth
+	depthMsg := strconv.Itoa(resource.MaxFilterDepth)
 	for _, tc := range []struct {
 		name, method, target string
 		body                 any
@@ -129,11 +143,11 @@ func TestNestedFiltersAnswer400(t *testing.T) {
 		{"GET filter, depth", "GET", "/Users?filter=" + url.QueryEscape(deepShort), nil, "invalidFilter", []string{"nests", depthMsg}},
 		{"GET second filter", "GET", "/Users?filter=" + url.QueryEscape(`userName eq "a"`) + "&filter=" + url.QueryEscape(deepShort), nil, "invalidFilter", []string{depthMsg}},
 		{".search filter", "POST", "/Users/.search", searchBody(map[string]any{"filter": nots}), "invalidFilter", []string{"search request", "limit"}},
-		{".search filter, length", "POST", "/Users/.search", searchBody(map[string]any{"filter": `title eq "` + strings.Repeat("t", MaxFilterLength) + `"`}), "invalidFilter", []string{"the filter", "limit"}},
+		{".search filter, length", "POST", "/Users/.search", searchBody(map[string]any{"filter": `title eq "` + strings.Repeat("t", resource.MaxFilterLength) + `"`}), "invalidFilter", []string{"the filter", "limit"}},
 		{".search filter, any case", "POST", "/Groups/.search", searchBody(map[string]any{"FILTER": deepShort}), "invalidFilter", []string{depthMsg}},
-		{".search attributes", "POST", "/Users/.search", searchBody(map[string]any{"attributes": []string{"userName", strings.Repeat("a", MaxFilterLength)}}), "invalidValue", []string{"attributes", "limit"}},
+		{".search attributes", "POST", "/Users/.search", searchBody(map[string]any{"attributes": []string{"userName", strings.Repeat("a", resource.MaxFilterLength)}}), "invalidValue", []string{"attributes", "limit"}},
 		{".search excludedAttributes", "POST", "/Users/.search", searchBody(map[string]any{"excludedAttributes": []string{"emails[" + deepShort + "]"}}), "invalidFilter", []string{"excludedAttributes", depthMsg}},
-		{".search sortBy", "POST", "/Users/.search", searchBody(map[string]any{"sortBy": strings.Repeat("a", MaxFilterLength+1)}), "invalidValue", []string{"sortBy", "limit"}},
+		{".search sortBy", "POST", "/Users/.search", searchBody(map[string]any{"sortBy": strings.Repeat("a", resource.MaxFilterLength+1)}), "invalidValue", []string{"sortBy", "limit"}},
 		{"PATCH path", "PATCH", "/Users/" + uid, patchBodyOf(map[string]any{"op": "remove", "path": deepPath}), "invalidFilter", []string{"PATCH path", "limit"}},
 		{"PATCH path, depth", "PATCH", "/Groups/" + gid, patchBodyOf(map[string]any{"op": "remove", "path": "members[" + deepShort + "]"}), "invalidFilter", []string{"PATCH path", depthMsg}},
 		{"PATCH pathless key", "PATCH", "/Users/" + uid, patchBodyOf(map[string]any{"op": "add", "value": map[string]any{deepPath: "x"}}), "invalidFilter", []string{"key of the PATCH value", "limit"}},
@@ -142,7 +156,7 @@ func TestNestedFiltersAnswer400(t *testing.T) {
 			"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": map[string]any{deepShort: "x"}}}), "invalidFilter", []string{depthMsg}},
 		{"attributes", "GET", "/Users?attributes=" + url.QueryEscape("userName,"+deepPath), nil, "invalidValue", []string{"attributes", "limit"}},
 		{"excludedAttributes depth", "GET", "/Users/" + uid + "?excludedAttributes=" + url.QueryEscape("emails["+deepShort+"]"), nil, "invalidFilter", []string{"excludedAttributes", depthMsg}},
-		{"sortBy", "GET", "/Users?sortBy=" + strings.Repeat("a", 2*MaxFilterLength), nil, "invalidValue", []string{"sortBy", "limit"}},
+		{"sortBy", "GET", "/Users?sortBy=" + strings.Repeat("a", 2*resource.MaxFilterLength), nil, "invalidValue", []string{"sortBy", "limit"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, body := s.do(tc.method, tc.target, tc.body)
@@ -161,16 +175,16 @@ func TestNestedFiltersAnswer400(t *testing.T) {
 func TestPatchOperationsBoundedFirst(t *testing.T) {
 	s := newTestServer(t)
 	uid := s.create("/Users", userBody("ada@example.com"))
-	ops := make([]any, MaxPatchOperations+1)
+	ops := make([]any, resource.MaxPatchOperations+1)
 	for i := range ops {
 		ops[i] = map[string]any{"op": "replace", "path": "title", "value": fmt.Sprint(i)}
 	}
 	ops[len(ops)-1] = map[string]any{"op": "replace", "path": "noSuchAttribute", "value": "x"}
 	code, body := s.do("PATCH", "/Users/"+uid, patchBodyOf(ops...))
-	wantError(t, code, body, http.StatusBadRequest, "invalidValue", strconv.Itoa(MaxPatchOperations+1)+" operations", "limit is "+strconv.Itoa(MaxPatchOperations))
-	code, body = s.do("PATCH", "/Users/"+uid, patchBodyOf(ops[:MaxPatchOperations-1]...))
-	if code != http.StatusOK || body["title"] != fmt.Sprint(MaxPatchOperations-2) {
-		t.Fatalf("%d operations: %d %v", MaxPatchOperations-1, code, body)
+	wantError(t, code, body, http.StatusBadRequest, "invalidValue", strconv.Itoa(resource.MaxPatchOperations+1)+" operations", "limit is "+strconv.Itoa(resource.MaxPatchOperations))
+	code, body = s.do("PATCH", "/Users/"+uid, patchBodyOf(ops[:resource.MaxPatchOperations-1]...))
+	if code != http.StatusOK || body["title"] != fmt.Sprint(resource.MaxPatchOperations-2) {
+		t.Fatalf("%d operations: %d %v", resource.MaxPatchOperations-1, code, body)
 	}
 }
 
@@ -193,7 +207,7 @@ func TestListScanStopsWhenContextEnds(t *testing.T) {
 		}
 		return doc(u)
 	}
-	expr, err := ParseFilter(`userName co "@example.com"`)
+	expr, err := resource.ParseFilter(`userName co "@example.com"`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/scim2/filter-parser/v2"
 
 	"github.com/panther-scim/panther-scim/internal/provision"
+	"github.com/panther-scim/panther-scim/scim/resource"
 )
 
 // Prefix is where the SCIM API is mounted.
@@ -40,12 +41,6 @@ type Options struct {
 }
 
 var allowStringValues sync.Once
-
-// UserSchema and GroupSchema are the resource schemas served and enforced.
-var (
-	UserSchema  = ResourceSchema{Core: schema.CoreUserSchema(), Extensions: []schema.Schema{schema.ExtensionEnterpriseUser()}}
-	GroupSchema = ResourceSchema{Core: groupCoreSchema()}
-)
 
 // NewHandler returns the SCIM API over svc. Mount it under Prefix with the prefix
 // stripped (paths it sees are /Users, /Groups, ...).
@@ -75,7 +70,7 @@ func NewHandler(svc *provision.Service, opts Options) (http.Handler, error) {
 			{
 				ID: optional.NewString("User"), Name: "User", Endpoint: "/Users",
 				Description: optional.NewString("User Account"),
-				Schema:      UserSchema.Core,
+				Schema:      resource.UserSchema.Core,
 				SchemaExtensions: []scim.SchemaExtension{
 					{Schema: schema.ExtensionEnterpriseUser()},
 				},
@@ -84,7 +79,7 @@ func NewHandler(svc *provision.Service, opts Options) (http.Handler, error) {
 			{
 				ID: optional.NewString("Group"), Name: "Group", Endpoint: "/Groups",
 				Description: optional.NewString("Group"),
-				Schema:      GroupSchema.Core,
+				Schema:      resource.GroupSchema.Core,
 				Handler:     groups,
 			},
 		},
@@ -134,7 +129,7 @@ func fail(r *http.Request, err error) error {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := &reqState{base: h.opts.BaseURL}
 	q := r.URL.Query()
-	st.attrs, st.excluded = ParseAttrList(q.Get("attributes")), ParseAttrList(q.Get("excludedAttributes"))
+	st.attrs, st.excluded = resource.ParseAttrList(q.Get("attributes")), resource.ParseAttrList(q.Get("excludedAttributes"))
 	r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 
 	path := strings.TrimSuffix(r.URL.Path, "/")
@@ -143,7 +138,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Before anything parses a filter or a path: the library's parser recurses per
-	// nesting level and costs microseconds per byte (CheckFilter).
+	// nesting level and costs microseconds per byte (resource.CheckFilter).
 	if err := checkQueryLimits(q); err != nil {
 		WriteError(w, r, h.log, err)
 		return
@@ -152,7 +147,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil && r.Method != http.MethodGet && r.Method != http.MethodDelete {
 		body, err := io.ReadAll(io.LimitReader(r.Body, h.opts.MaxBodyBytes+1))
 		if err != nil {
-			WriteError(w, r, h.log, badRequest(scimerrors.ScimTypeInvalidSyntax, "could not read the request body"))
+			WriteError(w, r, h.log, resource.BadRequest(scimerrors.ScimTypeInvalidSyntax, "could not read the request body"))
 			return
 		}
 		if int64(len(body)) > h.opts.MaxBodyBytes {
@@ -163,7 +158,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// encoding/json would turn invalid UTF-8 into U+FFFD without a word, and the
 		// mangled text would reach the store and Panther: refuse it instead.
 		if !utf8.Valid(body) {
-			WriteError(w, r, h.log, badRequest(scimerrors.ScimTypeInvalidValue, "the request body is not valid UTF-8: send JSON encoded as UTF-8"))
+			WriteError(w, r, h.log, resource.BadRequest(scimerrors.ScimTypeInvalidValue, "the request body is not valid UTF-8: send JSON encoded as UTF-8"))
 			return
 		}
 		if err := checkBodyLimits(r.Method, path, body); err != nil {
@@ -175,11 +170,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if r.Method == http.MethodPatch {
-			rs := UserSchema
+			rs := resource.UserSchema
 			if strings.HasPrefix(path, "/Groups") {
-				rs = GroupSchema
+				rs = resource.GroupSchema
 			}
-			body = normalizePatchBody(rs, body)
+			body = resource.NormalizePatchBody(rs, body)
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
@@ -223,9 +218,9 @@ func (h *handler) finish(w http.ResponseWriter, r *http.Request, rec *recorder, 
 		_, _ = w.Write(rec.body.Bytes())
 		return
 	}
-	rs := UserSchema
+	rs := resource.UserSchema
 	if strings.HasPrefix(r.URL.Path, "/Groups") {
-		rs = GroupSchema
+		rs = resource.GroupSchema
 	}
 	if list, ok := doc["Resources"].([]any); ok {
 		for i, item := range list {
@@ -246,7 +241,7 @@ func (h *handler) finish(w http.ResponseWriter, r *http.Request, rec *recorder, 
 	_, _ = w.Write(out)
 }
 
-func (h *handler) shape(rs ResourceSchema, m map[string]any, st *reqState) map[string]any {
+func (h *handler) shape(rs resource.ResourceSchema, m map[string]any, st *reqState) map[string]any {
 	if meta, ok := m["meta"].(map[string]any); ok {
 		if loc, _ := meta["location"].(string); loc != "" && !strings.Contains(loc, "://") {
 			meta["location"] = st.base + "/" + strings.TrimPrefix(loc, "/")
@@ -319,22 +314,22 @@ func (h *handler) serviceProviderConfig(w http.ResponseWriter, r *http.Request) 
 // checkBody rejects, before the library drops them silently, bodies that are not
 // JSON objects and POST/PUT bodies with attributes the schema does not have.
 func checkBody(method, path string, body []byte) error {
-	var rs ResourceSchema
+	var rs resource.ResourceSchema
 	switch {
 	case (path == "/Users" && method == http.MethodPost) || (strings.HasPrefix(path, "/Users/") && method == http.MethodPut):
-		rs = UserSchema
+		rs = resource.UserSchema
 	case (path == "/Groups" && method == http.MethodPost) || (strings.HasPrefix(path, "/Groups/") && method == http.MethodPut):
-		rs = GroupSchema
+		rs = resource.GroupSchema
 	default:
 		return nil
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(body, &m); err != nil {
-		return badRequest(scimerrors.ScimTypeInvalidSyntax, "the request body is not a JSON object: %v", jsonProblem(err))
+		return resource.BadRequest(scimerrors.ScimTypeInvalidSyntax, "the request body is not a JSON object: %v", jsonProblem(err))
 	}
 	for k := range m {
 		if !knownTopLevel(rs, k) {
-			return badRequest(scimerrors.ScimTypeInvalidSyntax, "unknown attribute %q: the %s schema has no such attribute", k, rs.Core.Name.Value())
+			return resource.BadRequest(scimerrors.ScimTypeInvalidSyntax, "unknown attribute %q: the %s schema has no such attribute", k, rs.Core.Name.Value())
 		}
 	}
 	return nil
@@ -374,7 +369,7 @@ func (r *recorder) Write(b []byte) (int, error) {
 // knownTopLevel reports whether a top-level body key is an attribute of the schema,
 // a common attribute, or an extension URN. Keys under other URNs (custom extensions an
 // IdP admin mapped) are tolerated and dropped by the library.
-func knownTopLevel(rs ResourceSchema, k string) bool {
+func knownTopLevel(rs resource.ResourceSchema, k string) bool {
 	lk := strings.ToLower(k)
 	switch lk {
 	case "schemas", "id", "externalid", "meta":

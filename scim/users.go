@@ -12,6 +12,7 @@ import (
 	"github.com/scim2/filter-parser/v2"
 
 	"github.com/panther-scim/panther-scim/internal/provision"
+	"github.com/panther-scim/panther-scim/scim/resource"
 )
 
 // userHandler serves /Users for the library.
@@ -30,7 +31,7 @@ var userReserved = map[string]bool{
 }
 
 func (u *userHandler) Create(r *http.Request, attrs scim.ResourceAttributes) (scim.Resource, error) {
-	if err := UserSchema.CheckValues(attrs); err != nil {
+	if err := resource.UserSchema.CheckValues(attrs); err != nil {
 		return scim.Resource{}, fail(r, err)
 	}
 	f, err := userFields(attrs, true)
@@ -74,7 +75,7 @@ func (u *userHandler) Search(r *http.Request, params scim.SearchParams) (scim.Pa
 }
 
 func (u *userHandler) Replace(r *http.Request, id string, attrs scim.ResourceAttributes) (scim.Resource, error) {
-	if err := UserSchema.CheckValues(attrs); err != nil {
+	if err := resource.UserSchema.CheckValues(attrs); err != nil {
 		return scim.Resource{}, fail(r, err)
 	}
 	f, err := userFields(attrs, true)
@@ -93,7 +94,7 @@ func (u *userHandler) Replace(r *http.Request, id string, attrs scim.ResourceAtt
 func (u *userHandler) Patch(r *http.Request, id string, ops []scim.PatchOperation) (scim.Resource, error) {
 	rec, err := u.h.svc.UpdateUser(r.Context(), id, ifMatch(r), func(old provision.User) (provision.UserFields, error) {
 		cur := userDoc(old)
-		next, err := UserSchema.ApplyPatch(cur, patchOps(ops))
+		next, err := resource.UserSchema.ApplyPatch(cur, patchOps(ops))
 		if err != nil {
 			return provision.UserFields{}, err
 		}
@@ -139,7 +140,7 @@ func userFields(doc map[string]any, defaultActive bool) (provision.UserFields, e
 	}
 	f.UserName = strings.TrimSpace(f.UserName)
 	if f.UserName == "" {
-		return f, badRequest(scimerrors.ScimTypeInvalidValue, "userName is required and must be a non-empty string")
+		return f, resource.BadRequest(scimerrors.ScimTypeInvalidValue, "userName is required and must be a non-empty string")
 	}
 	return f, nil
 }
@@ -256,10 +257,10 @@ func (h *handler) userGroups(r *http.Request, userID string) ([]any, error) {
 	return out, err
 }
 
-func patchOps(ops []scim.PatchOperation) []PatchOp {
-	out := make([]PatchOp, len(ops))
+func patchOps(ops []scim.PatchOperation) []resource.PatchOp {
+	out := make([]resource.PatchOp, len(ops))
 	for i, op := range ops {
-		out[i] = PatchOp{Op: op.Op, Path: op.Path, Value: op.Value}
+		out[i] = resource.PatchOp{Op: op.Op, Path: op.Path, Value: op.Value}
 	}
 	return out
 }

@@ -1,4 +1,4 @@
-package scim
+package resource
 
 import (
 	"bytes"
@@ -7,7 +7,7 @@ import (
 	"unicode"
 )
 
-// normalizePatchBody rewrites PATCH operations that elimity's validator rejects
+// NormalizePatchBody rewrites PATCH operations that elimity's validator rejects
 // before our applier sees them, into the forms with the same meaning:
 //   - a bare string for a single-valued complex attribute with a "value"
 //     sub-attribute (Entra's {"op":"Add","path":"...:manager","value":"<id>"})
@@ -29,7 +29,7 @@ import (
 //
 // Anything it does not recognise, including a body that is not JSON, is returned
 // unchanged for the library to judge.
-func normalizePatchBody(rs ResourceSchema, body []byte) []byte {
+func NormalizePatchBody(rs ResourceSchema, body []byte) []byte {
 	var doc map[string]json.RawMessage
 	if json.Unmarshal(body, &doc) != nil {
 		return body

@@ -1,4 +1,4 @@
-package scim
+package resource
 
 import (
 	"encoding/json"
@@ -17,7 +17,7 @@ import (
 // wrong and where.
 func ParseFilter(s string) (filter.Expression, error) {
 	if strings.TrimSpace(s) == "" {
-		return nil, scimErrf(scimerrors.ScimTypeInvalidFilter, "the filter is empty")
+		return nil, BadRequest(scimerrors.ScimTypeInvalidFilter, "the filter is empty")
 	}
 	if err := CheckFilter("the filter", s); err != nil {
 		return nil, err
@@ -27,9 +27,9 @@ func ParseFilter(s string) (filter.Expression, error) {
 		return expr, nil
 	}
 	if d := diagnoseFilter(s); d != "" {
-		return nil, scimErrf(scimerrors.ScimTypeInvalidFilter, "invalid filter %q: %s", s, d)
+		return nil, BadRequest(scimerrors.ScimTypeInvalidFilter, "invalid filter %q: %s", s, d)
 	}
-	return nil, scimErrf(scimerrors.ScimTypeInvalidFilter,
+	return nil, BadRequest(scimerrors.ScimTypeInvalidFilter,
 		"invalid filter %q: it does not follow the RFC 7644 §3.4.2.2 grammar (parser: %v)", s, err)
 }
 
@@ -134,7 +134,7 @@ func (sc filterScope) compile(expr filter.Expression) (predicate, error) {
 		case string(filter.OR):
 			return func(obj map[string]any) bool { return left(obj) || right(obj) }, nil
 		}
-		return nil, scimErrf(scimerrors.ScimTypeInvalidFilter, "unknown logical operator %q", e.Operator)
+		return nil, BadRequest(scimerrors.ScimTypeInvalidFilter, "unknown logical operator %q", e.Operator)
 	case *filter.NotExpression:
 		if e == nil {
 			break
@@ -150,7 +150,7 @@ func (sc filterScope) compile(expr filter.Expression) (predicate, error) {
 		}
 		return sc.compileValuePath(*e)
 	}
-	return nil, scimErrf(scimerrors.ScimTypeInvalidFilter, "the filter is empty or malformed")
+	return nil, BadRequest(scimerrors.ScimTypeInvalidFilter, "the filter is empty or malformed")
 }
 
 // filterField locates the values an attribute expression compares in a JSON object.
@@ -220,7 +220,7 @@ func (sc filterScope) resolve(p filter.AttributePath) (filterField, *AttrRef, er
 	if sc.elem == nil {
 		ref, err := sc.rs.ResolveAttrPath(p)
 		if err != nil {
-			return filterField{}, nil, scimErrf(scimerrors.ScimTypeInvalidFilter, "%v", err)
+			return filterField{}, nil, BadRequest(scimerrors.ScimTypeInvalidFilter, "%v", err)
 		}
 		if ref.IsContainer() {
 			return filterField{}, &ref, nil
@@ -232,13 +232,13 @@ func (sc filterScope) resolve(p filter.AttributePath) (filterField, *AttrRef, er
 		return f, nil, nil
 	}
 	if p.URI() != "" || p.SubAttributeName() != "" {
-		return filterField{}, nil, scimErrf(scimerrors.ScimTypeInvalidFilter,
+		return filterField{}, nil, BadRequest(scimerrors.ScimTypeInvalidFilter,
 			"inside the value filter of %q, %q must be a plain sub-attribute name such as \"value\" or \"type\"",
 			sc.elem.Name(), name)
 	}
 	sub, ok := elementAttributes(*sc.elem).ContainsAttribute(p.AttributeName)
 	if !ok {
-		return filterField{}, nil, scimErrf(scimerrors.ScimTypeInvalidFilter,
+		return filterField{}, nil, BadRequest(scimerrors.ScimTypeInvalidFilter,
 			"attribute %q has no sub-attribute %q", sc.elem.Name(), p.AttributeName)
 	}
 	return filterField{attr: sub, name: name}, nil, nil
@@ -260,19 +260,19 @@ func elementObject(attr schema.CoreAttribute, e any) (map[string]any, bool) {
 
 func (sc filterScope) compileValuePath(vp filter.ValuePath) (predicate, error) {
 	if sc.elem != nil {
-		return nil, scimErrf(scimerrors.ScimTypeInvalidFilter, "value filters cannot be nested (%v)", vp)
+		return nil, BadRequest(scimerrors.ScimTypeInvalidFilter, "value filters cannot be nested (%v)", vp)
 	}
 	f, container, err := sc.resolve(vp.AttributePath)
 	if err != nil {
 		return nil, err
 	}
 	if container != nil || f.sub != nil {
-		return nil, scimErrf(scimerrors.ScimTypeInvalidFilter,
+		return nil, BadRequest(scimerrors.ScimTypeInvalidFilter,
 			"a value filter %q must follow a multi-valued or complex attribute, not %q", vp.String(), vp.AttributePath.String())
 	}
 	attr := f.attr
 	if !attr.MultiValued() && attr.AttributeType() != typeComplex {
-		return nil, scimErrf(scimerrors.ScimTypeInvalidFilter,
+		return nil, BadRequest(scimerrors.ScimTypeInvalidFilter,
 			"attribute %q is single-valued and simple, so it cannot take a value filter [...]", attr.Name())
 	}
 	inner, err := filterScope{rs: sc.rs, elem: &attr}.compile(vp.ValueFilter)
@@ -298,7 +298,7 @@ func (sc filterScope) compileAttrExpr(e filter.AttributeExpression) (predicate, 
 	if container != nil {
 		// A schema URN alone: only presence of the extension's data can be asked.
 		if op != filter.PR {
-			return nil, scimErrf(scimerrors.ScimTypeInvalidFilter,
+			return nil, BadRequest(scimerrors.ScimTypeInvalidFilter,
 				"%q names a schema, which only supports \"pr\"", container.SchemaID)
 		}
 		ref := *container
@@ -331,7 +331,7 @@ func (sc filterScope) compileAttrExpr(e filter.AttributeExpression) (predicate, 
 			ok = false
 		}
 		if !ok || f.sub != nil {
-			return nil, scimErrf(scimerrors.ScimTypeInvalidFilter,
+			return nil, BadRequest(scimerrors.ScimTypeInvalidFilter,
 				"attribute %q is complex; compare one of its sub-attributes (for example %s.%s) or use \"pr\"",
 				f.name, f.name, firstSubAttributeName(f.target()))
 		}
@@ -354,7 +354,7 @@ func (sc filterScope) compileAttrExpr(e filter.AttributeExpression) (predicate, 
 			}
 			return present, nil
 		}
-		return nil, scimErrf(scimerrors.ScimTypeInvalidFilter,
+		return nil, BadRequest(scimerrors.ScimTypeInvalidFilter,
 			"operator %q cannot compare %q with null; only eq and ne can", op, f.name)
 	}
 
@@ -397,7 +397,7 @@ func valueTest(attr schema.CoreAttribute, name string, op filter.CompareOperator
 	switch op {
 	case filter.EQ, filter.NE, filter.CO, filter.SW, filter.EW, filter.GT, filter.GE, filter.LT, filter.LE:
 	default:
-		return nil, scimErrf(scimerrors.ScimTypeInvalidFilter,
+		return nil, BadRequest(scimerrors.ScimTypeInvalidFilter,
 			"unknown operator %q; use one of eq, ne, co, sw, ew, pr, gt, ge, lt, le", op)
 	}
 	ordering := op == filter.GT || op == filter.GE || op == filter.LT || op == filter.LE
@@ -406,12 +406,12 @@ func valueTest(attr schema.CoreAttribute, name string, op filter.CompareOperator
 	switch typ {
 	case typeBoolean:
 		if ordering || substring {
-			return nil, scimErrf(scimerrors.ScimTypeInvalidFilter,
+			return nil, BadRequest(scimerrors.ScimTypeInvalidFilter,
 				"operator %q is not supported on boolean attribute %q; use eq or ne", op, name)
 		}
 		want, ok := parseBoolValue(cv)
 		if !ok {
-			return nil, scimErrf(scimerrors.ScimTypeInvalidFilter,
+			return nil, BadRequest(scimerrors.ScimTypeInvalidFilter,
 				"attribute %q is boolean; compare it with true or false, not %s", name, describeValue(cv))
 		}
 		return func(v any) bool {
@@ -421,16 +421,16 @@ func valueTest(attr schema.CoreAttribute, name string, op filter.CompareOperator
 
 	case typeInteger, typeDecimal:
 		if substring {
-			return nil, scimErrf(scimerrors.ScimTypeInvalidFilter,
+			return nil, BadRequest(scimerrors.ScimTypeInvalidFilter,
 				"operator %q is not supported on numeric attribute %q; use eq, ne, gt, ge, lt or le", op, name)
 		}
 		if _, isString := cv.(string); isString {
-			return nil, scimErrf(scimerrors.ScimTypeInvalidFilter,
+			return nil, BadRequest(scimerrors.ScimTypeInvalidFilter,
 				"attribute %q is a number; compare it with a number, not %s", name, describeValue(cv))
 		}
 		want, ok := toNumber(cv)
 		if !ok {
-			return nil, scimErrf(scimerrors.ScimTypeInvalidFilter,
+			return nil, BadRequest(scimerrors.ScimTypeInvalidFilter,
 				"attribute %q is a number; compare it with a number, not %s", name, describeValue(cv))
 		}
 		return func(v any) bool {
@@ -441,7 +441,7 @@ func valueTest(attr schema.CoreAttribute, name string, op filter.CompareOperator
 	case typeDateTime:
 		s, ok := cv.(string)
 		if !ok {
-			return nil, scimErrf(scimerrors.ScimTypeInvalidFilter,
+			return nil, BadRequest(scimerrors.ScimTypeInvalidFilter,
 				"attribute %q is a dateTime; compare it with a quoted date such as \"2024-01-31T00:00:00Z\", not %s",
 				name, describeValue(cv))
 		}
@@ -451,7 +451,7 @@ func valueTest(attr schema.CoreAttribute, name string, op filter.CompareOperator
 		}
 		want, ok := parseDateTime(s)
 		if !ok {
-			return nil, scimErrf(scimerrors.ScimTypeInvalidFilter,
+			return nil, BadRequest(scimerrors.ScimTypeInvalidFilter,
 				"attribute %q is a dateTime and %q is not a date; use RFC 3339, e.g. \"2024-01-31T00:00:00Z\"", name, s)
 		}
 		return func(v any) bool {
@@ -466,16 +466,16 @@ func valueTest(attr schema.CoreAttribute, name string, op filter.CompareOperator
 	case typeString, typeReference, typeBinary:
 		s, ok := cv.(string)
 		if !ok {
-			return nil, scimErrf(scimerrors.ScimTypeInvalidFilter,
+			return nil, BadRequest(scimerrors.ScimTypeInvalidFilter,
 				"attribute %q is a string; compare it with a quoted string, not %s", name, describeValue(cv))
 		}
 		if ordering && typ == typeBinary {
-			return nil, scimErrf(scimerrors.ScimTypeInvalidFilter,
+			return nil, BadRequest(scimerrors.ScimTypeInvalidFilter,
 				"operator %q is not supported on binary attribute %q", op, name)
 		}
 		return stringTest(op, unescapeFilterString(s), attr.CaseExact()), nil
 	}
-	return nil, scimErrf(scimerrors.ScimTypeInvalidFilter, "attribute %q cannot be compared", name)
+	return nil, BadRequest(scimerrors.ScimTypeInvalidFilter, "attribute %q cannot be compared", name)
 }
 
 // stringTest compares stored strings with want, folding case unless caseExact.

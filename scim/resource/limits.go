@@ -1,4 +1,4 @@
-package scim
+package resource
 
 import (
 	"strings"
@@ -43,7 +43,7 @@ const (
 // invalidFilter ScimError naming the limit. It checks no syntax: the parser does.
 func CheckFilter(what, s string) error {
 	if len(s) > MaxFilterLength {
-		return scimErrf(scimerrors.ScimTypeInvalidFilter,
+		return BadRequest(scimerrors.ScimTypeInvalidFilter,
 			"%s is %d bytes long; the limit is %d bytes", what, len(s), MaxFilterLength)
 	}
 	depth, terms := 0, 0
@@ -58,7 +58,7 @@ func CheckFilter(what, s string) error {
 		if filterOperators[strings.ToLower(w)] {
 			terms++
 			if terms > MaxFilterTerms {
-				return scimErrf(scimerrors.ScimTypeInvalidFilter,
+				return BadRequest(scimerrors.ScimTypeInvalidFilter,
 					"%s has more than %d comparisons; the limit is %d", what, MaxFilterTerms, MaxFilterTerms)
 			}
 		}
@@ -92,7 +92,7 @@ func CheckFilter(what, s string) error {
 		case '(', '[':
 			depth++
 			if depth > MaxFilterDepth {
-				return scimErrf(scimerrors.ScimTypeInvalidFilter,
+				return BadRequest(scimerrors.ScimTypeInvalidFilter,
 					"%s nests parentheses or brackets more than %d levels deep; the limit is %d", what, MaxFilterDepth, MaxFilterDepth)
 			}
 		case ')', ']':
@@ -109,7 +109,7 @@ func CheckFilter(what, s string) error {
 // CheckFilter does. name is the parameter's name for the detail.
 func CheckAttrParam(name, value string) error {
 	if len(value) > MaxFilterLength {
-		return scimErrf(scimerrors.ScimTypeInvalidValue,
+		return BadRequest(scimerrors.ScimTypeInvalidValue,
 			"%s is %d bytes long; the limit is %d bytes", name, len(value), MaxFilterLength)
 	}
 	return CheckFilter(name, value)
@@ -119,7 +119,7 @@ func CheckAttrParam(name, value string) error {
 // a 400 invalidValue ScimError naming the limit.
 func CheckPatchSize(n int) error {
 	if n > MaxPatchOperations {
-		return scimErrf(scimerrors.ScimTypeInvalidValue,
+		return BadRequest(scimerrors.ScimTypeInvalidValue,
 			"the request has %d operations; the limit is %d per PATCH: send several requests", n, MaxPatchOperations)
 	}
 	return nil
@@ -128,7 +128,7 @@ func CheckPatchSize(n int) error {
 // checkValueCount bounds the values of a multi-valued attribute (see MaxValues).
 func checkValueCount(ref AttrRef, n int) error {
 	if n > MaxValues && !isReference(ref.Attr) {
-		return scimErrf(scimerrors.ScimTypeInvalidValue,
+		return BadRequest(scimerrors.ScimTypeInvalidValue,
 			"attribute %q would hold %d values; the limit is %d", ref.Name(), n, MaxValues)
 	}
 	return nil

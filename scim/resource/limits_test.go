@@ -1,4 +1,4 @@
-package scim
+package resource
 
 import (
 	"fmt"
@@ -32,6 +32,32 @@ func chain(n int, op string) string {
 		terms[i] = fmt.Sprintf(`userName eq "u%d"`, i)
 	}
 	return strings.Join(terms, " "+op+" ")
+}
+
+// filterSeeds are filters an IdP sends, and ones nested, chained or long enough to
+// reach each bound (CheckFilter) or go far past it.
+func filterSeeds() []string {
+	return []string{
+		`userName eq "bjensen@example.com"`,
+		`externalId eq "00u1"`,
+		`displayName eq "Panther Admins"`,
+		`emails[type eq "work" and value co "@example.com"]`,
+		`members[value eq "2819c223-7f76-453a-919d-413861904646"]`,
+		`meta.lastModified gt "2011-05-13T04:42:34Z"`,
+		`not (userName sw "a") and (title pr or active eq true)`,
+		nested("parens", MaxFilterDepth),
+		nested("parens", MaxFilterDepth+1),
+		nested("not", MaxFilterDepth),
+		nested("not", 1000),
+		nested("brackets", 3),
+		nested("unclosed", 100_000),
+		strings.Repeat("not (", 100_000),
+		chain(MaxFilterTerms, "and"),
+		chain(MaxFilterTerms+1, "or"),
+		`userName eq "` + strings.Repeat(`\"(`, 2000) + `"`,
+		`displayName eq "` + strings.Repeat("x", MaxFilterLength) + `"`,
+		``, `(`, `not`, `emails[`, `userName eq`, `"`,
+	}
 }
 
 func TestCheckFilter(t *testing.T) {

@@ -1,4 +1,4 @@
-package scim
+package resource
 
 import (
 	"sort"
@@ -22,7 +22,7 @@ func ParseSortOrder(s string) (descending bool, err error) {
 	case SortDescending:
 		return true, nil
 	}
-	return false, scimErrf(scimerrors.ScimTypeInvalidValue, "sortOrder %q is not \"ascending\" or \"descending\"", s)
+	return false, BadRequest(scimerrors.ScimTypeInvalidValue, "sortOrder %q is not \"ascending\" or \"descending\"", s)
 }
 
 // Less returns the ascending order of resources by the attribute sortBy (RFC 7644 §3.4.2.3): strings
@@ -132,16 +132,16 @@ func compareSortKeys(a, b sortKeyValue) int {
 func (rs ResourceSchema) sortKey(sortBy string) (func(map[string]any) sortKeyValue, error) {
 	ref, err := rs.Resolve(sortBy)
 	if err != nil {
-		return nil, scimErrf(scimerrors.ScimTypeInvalidValue, "sortBy: %v", err)
+		return nil, BadRequest(scimerrors.ScimTypeInvalidValue, "sortBy: %v", err)
 	}
 	if ref.IsContainer() {
-		return nil, scimErrf(scimerrors.ScimTypeInvalidValue, "sortBy %q names a schema, not an attribute", sortBy)
+		return nil, BadRequest(scimerrors.ScimTypeInvalidValue, "sortBy %q names a schema, not an attribute", sortBy)
 	}
 	sub := ref.Sub
 	if sub == nil && ref.Attr.AttributeType() == typeComplex {
 		v, ok := ref.Attr.SubAttributes().ContainsAttribute("value")
 		if !ok {
-			return nil, scimErrf(scimerrors.ScimTypeInvalidValue,
+			return nil, BadRequest(scimerrors.ScimTypeInvalidValue,
 				"sortBy %q is complex; sort by one of its sub-attributes, e.g. %s.%s",
 				sortBy, ref.Name(), firstSubAttributeName(ref.Attr))
 		}

@@ -1,4 +1,4 @@
-package scim
+package resource
 
 import (
 	"encoding/json"
@@ -87,7 +87,11 @@ func elimityPatchOps(t testing.TB, rs ResourceSchema, body string) []PatchOp {
 	if w.Code != http.StatusOK {
 		t.Fatalf("elimity rejected the PATCH: %d %s", w.Code, w.Body.String())
 	}
-	return PatchOpsFromElimity(c.ops)
+	ops := make([]PatchOp, len(c.ops))
+	for i, o := range c.ops {
+		ops[i] = PatchOp{Op: o.Op, Path: o.Path, Value: o.Value}
+	}
+	return ops
 }
 
 // patchBody wraps operations in a PatchOp request body.

@@ -1,4 +1,4 @@
-package scim
+package resource
 
 import (
 	"encoding/base64"
@@ -9,7 +9,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	elimity "github.com/elimity-com/scim"
 	scimerrors "github.com/elimity-com/scim/errors"
 	"github.com/elimity-com/scim/schema"
 	filter "github.com/scim2/filter-parser/v2"
@@ -22,15 +21,6 @@ type PatchOp struct {
 	Op    string
 	Path  *filter.Path
 	Value any
-}
-
-// PatchOpsFromElimity converts the operations elimity's server hands to a PATCH handler.
-func PatchOpsFromElimity(ops []elimity.PatchOperation) []PatchOp {
-	out := make([]PatchOp, len(ops))
-	for i, o := range ops {
-		out[i] = PatchOp{Op: o.Op, Path: o.Path, Value: o.Value}
-	}
-	return out
 }
 
 // Patch operation names.
@@ -108,7 +98,7 @@ func (rs ResourceSchema) ApplyPatch(res map[string]any, ops []PatchOp) (map[stri
 func describeOpError(i, n int, op PatchOp, err error) error {
 	se, ok := err.(scimerrors.ScimError)
 	if !ok {
-		se = scimErrf(scimerrors.ScimTypeInvalidValue, "%v", err)
+		se = BadRequest(scimerrors.ScimTypeInvalidValue, "%v", err)
 	}
 	where := strings.ToLower(strings.TrimSpace(op.Op))
 	if op.Path != nil {
@@ -134,7 +124,7 @@ type patcher struct {
 func (p *patcher) spend(n int) error {
 	p.scan += n
 	if p.scan > MaxPatchScan {
-		return scimErrf(scimerrors.ScimTypeInvalidValue,
+		return BadRequest(scimerrors.ScimTypeInvalidValue,
 			"the request examines more than %d values one by one (value filters or removals on long lists); the limit is %d: "+
 				"list the values to add or remove instead of value filters, or send fewer operations per request", MaxPatchScan, MaxPatchScan)
 	}
@@ -155,15 +145,15 @@ func (p *patcher) apply(op PatchOp) error {
 	switch kind {
 	case patchAdd, patchReplace, patchRemove:
 	default:
-		return scimErrf(scimerrors.ScimTypeInvalidSyntax, "unknown op %q; use add, replace or remove", op.Op)
+		return BadRequest(scimerrors.ScimTypeInvalidSyntax, "unknown op %q; use add, replace or remove", op.Op)
 	}
 	if op.Path == nil {
 		if kind == patchRemove {
-			return scimErrf(scimerrors.ScimTypeNoTarget, "remove needs a path naming what to remove")
+			return BadRequest(scimerrors.ScimTypeNoTarget, "remove needs a path naming what to remove")
 		}
 		obj, ok := jsonObject(op.Value)
 		if !ok {
-			return scimErrf(scimerrors.ScimTypeInvalidValue,
+			return BadRequest(scimerrors.ScimTypeInvalidValue,
 				"without a path the value must be an object of attributes, e.g. {\"displayName\": \"x\"}, not %s",
 				describeJSON(op.Value))
 		}
@@ -181,22 +171,22 @@ func (p *patcher) resolve(path filter.Path) (patchTarget, error) {
 	text := path.String()
 	ref, err := p.rs.ResolveAttrPath(path.AttributePath)
 	if err != nil {
-		return patchTarget{}, scimErrf(scimerrors.ScimTypeInvalidPath, "%v", err)
+		return patchTarget{}, BadRequest(scimerrors.ScimTypeInvalidPath, "%v", err)
 	}
 	t := patchTarget{ref: ref, text: text}
 	if ref.IsContainer() {
 		if path.ValueExpression != nil || path.SubAttribute != nil {
-			return patchTarget{}, scimErrf(scimerrors.ScimTypeInvalidPath, "%q names a schema, which takes no filter or sub-attribute", text)
+			return patchTarget{}, BadRequest(scimerrors.ScimTypeInvalidPath, "%q names a schema, which takes no filter or sub-attribute", text)
 		}
 		return t, nil
 	}
 	if path.ValueExpression != nil {
 		if ref.Sub != nil {
-			return patchTarget{}, scimErrf(scimerrors.ScimTypeInvalidPath,
+			return patchTarget{}, BadRequest(scimerrors.ScimTypeInvalidPath,
 				"a value filter must follow a multi-valued attribute, not the sub-attribute in %q", text)
 		}
 		if !ref.Attr.MultiValued() {
-			return patchTarget{}, scimErrf(scimerrors.ScimTypeInvalidPath,
+			return patchTarget{}, BadRequest(scimerrors.ScimTypeInvalidPath,
 				"attribute %q is single-valued, so it takes no value filter [...]", ref.Name())
 		}
 		attr := ref.Attr
@@ -208,7 +198,7 @@ func (p *patcher) resolve(path filter.Path) (patchTarget, error) {
 		if sub := path.SubAttributeName(); sub != "" {
 			s, err := subAttribute(attr, sub)
 			if err != nil {
-				return patchTarget{}, scimErrf(scimerrors.ScimTypeInvalidPath, "%v", err)
+				return patchTarget{}, BadRequest(scimerrors.ScimTypeInvalidPath, "%v", err)
 			}
 			t.elemSub = &s
 		}
@@ -244,7 +234,7 @@ func (p *patcher) applyObject(kind string, scope AttrRef, obj map[string]any) er
 		}
 		path, err := filter.ParsePath([]byte(pathText))
 		if err != nil {
-			return scimErrf(scimerrors.ScimTypeInvalidPath, "%q in the value is not an attribute path", k)
+			return BadRequest(scimerrors.ScimTypeInvalidPath, "%q in the value is not an attribute path", k)
 		}
 		t, err := p.resolve(path)
 		if err != nil {
@@ -261,7 +251,7 @@ func (p *patcher) applyObject(kind string, scope AttrRef, obj map[string]any) er
 			canon = strings.ToLower(t.text)
 		}
 		if prev, dup := seen[canon]; dup {
-			return scimErrf(scimerrors.ScimTypeInvalidValue, "the value names attribute %q twice (%q and %q)", t.ref.Name(), prev, k)
+			return BadRequest(scimerrors.ScimTypeInvalidValue, "the value names attribute %q twice (%q and %q)", t.ref.Name(), prev, k)
 		}
 		seen[canon] = k
 		if err := p.applyTarget(kind, t, v); err != nil {
@@ -275,7 +265,7 @@ func (p *patcher) applyObject(kind string, scope AttrRef, obj map[string]any) er
 func (p *patcher) applyContainer(kind string, ref AttrRef, v any) error {
 	if kind == patchRemove || (kind == patchReplace && jsonEmpty(v)) {
 		if !ref.Extension {
-			return scimErrf(scimerrors.ScimTypeInvalidPath, "the core schema %q cannot be removed", ref.SchemaID)
+			return BadRequest(scimerrors.ScimTypeInvalidPath, "the core schema %q cannot be removed", ref.SchemaID)
 		}
 		for _, k := range sortedKeys(p.res) {
 			if strings.EqualFold(k, ref.SchemaID) {
@@ -289,7 +279,7 @@ func (p *patcher) applyContainer(kind string, ref AttrRef, v any) error {
 		if v == nil {
 			return nil
 		}
-		return scimErrf(scimerrors.ScimTypeInvalidValue, "the value of %q must be an object of its attributes, not %s", ref.SchemaID, describeJSON(v))
+		return BadRequest(scimerrors.ScimTypeInvalidValue, "the value of %q must be an object of its attributes, not %s", ref.SchemaID, describeJSON(v))
 	}
 	return p.applyObject(kind, ref, obj)
 }
@@ -390,11 +380,11 @@ func (p *patcher) applyTarget(kind string, t patchTarget, v any) error {
 	attr := t.ref.Attr
 	name := t.ref.Name()
 	if attr.Mutability() == mutabilityReadOnly {
-		return scimErrf(scimerrors.ScimTypeMutability, "attribute %q is read-only", name)
+		return BadRequest(scimerrors.ScimTypeMutability, "attribute %q is read-only", name)
 	}
 	for _, s := range []*schema.CoreAttribute{t.ref.Sub, t.elemSub} {
 		if s != nil && s.Mutability() == mutabilityReadOnly {
-			return scimErrf(scimerrors.ScimTypeMutability, "sub-attribute %q of %q is read-only", s.Name(), attr.Name())
+			return BadRequest(scimerrors.ScimTypeMutability, "sub-attribute %q of %q is read-only", s.Name(), attr.Name())
 		}
 	}
 	switch {
@@ -459,7 +449,7 @@ func (p *patcher) removeAttr(t patchTarget, v any) error {
 			return nil
 		}
 		if attr.Mutability() == mutabilityImmutable {
-			return scimErrf(scimerrors.ScimTypeMutability, "attribute %q is immutable", name)
+			return BadRequest(scimerrors.ScimTypeMutability, "attribute %q is immutable", name)
 		}
 		return p.storeList(t.ref, holder, kept)
 	}
@@ -468,10 +458,10 @@ func (p *patcher) removeAttr(t patchTarget, v any) error {
 		return nil
 	}
 	if attr.Required() {
-		return scimErrf(scimerrors.ScimTypeInvalidValue, "attribute %q is required and cannot be removed", name)
+		return BadRequest(scimerrors.ScimTypeInvalidValue, "attribute %q is required and cannot be removed", name)
 	}
 	if attr.Mutability() == mutabilityImmutable {
-		return scimErrf(scimerrors.ScimTypeMutability, "attribute %q is immutable", name)
+		return BadRequest(scimerrors.ScimTypeMutability, "attribute %q is immutable", name)
 	}
 	deleteAttr(holder, attr)
 	return nil
@@ -501,7 +491,7 @@ func (p *patcher) storeList(ref AttrRef, holder map[string]any, list []any) erro
 	}
 	if len(list) == 0 {
 		if ref.Attr.Required() {
-			return scimErrf(scimerrors.ScimTypeInvalidValue, "attribute %q is required and cannot be left empty", ref.Name())
+			return BadRequest(scimerrors.ScimTypeInvalidValue, "attribute %q is required and cannot be left empty", ref.Name())
 		}
 		if holder != nil {
 			deleteAttr(holder, ref.Attr)
@@ -570,7 +560,7 @@ func (p *patcher) setMulti(kind string, t patchTarget, v any) error {
 		return err
 	}
 	if attr.Mutability() == mutabilityImmutable && len(old) > 0 && !jsonEqual(old, next) {
-		return scimErrf(scimerrors.ScimTypeMutability, "attribute %q is immutable", name)
+		return BadRequest(scimerrors.ScimTypeMutability, "attribute %q is immutable", name)
 	}
 	if kind == patchAdd && len(items) == 0 {
 		return nil
@@ -599,7 +589,7 @@ func (p *patcher) setComplex(t patchTarget, v any) error {
 	old, _ := jsonObject(cur)
 	next := mergeComplex(attr, old, patch)
 	if attr.Mutability() == mutabilityImmutable && !jsonEmpty(old) && !jsonEqual(old, next) {
-		return scimErrf(scimerrors.ScimTypeMutability, "attribute %q is immutable", name)
+		return BadRequest(scimerrors.ScimTypeMutability, "attribute %q is immutable", name)
 	}
 	if jsonEmpty(next) {
 		return p.clearAttr(t.ref, holder, cur)
@@ -617,10 +607,10 @@ func (p *patcher) clearAttr(ref AttrRef, holder map[string]any, cur any) error {
 		return nil
 	}
 	if ref.Attr.Required() {
-		return scimErrf(scimerrors.ScimTypeInvalidValue, "attribute %q is required and cannot be cleared", ref.Name())
+		return BadRequest(scimerrors.ScimTypeInvalidValue, "attribute %q is required and cannot be cleared", ref.Name())
 	}
 	if ref.Attr.Mutability() == mutabilityImmutable {
-		return scimErrf(scimerrors.ScimTypeMutability, "attribute %q is immutable", ref.Name())
+		return BadRequest(scimerrors.ScimTypeMutability, "attribute %q is immutable", ref.Name())
 	}
 	deleteAttr(holder, ref.Attr)
 	return nil
@@ -689,7 +679,7 @@ func (p *patcher) setSimple(t patchTarget, v any) error {
 		return err
 	}
 	if attr.Mutability() == mutabilityImmutable && !jsonEmpty(cur) && !jsonEqual(cur, nv) {
-		return scimErrf(scimerrors.ScimTypeMutability, "attribute %q is immutable", name)
+		return BadRequest(scimerrors.ScimTypeMutability, "attribute %q is immutable", name)
 	}
 	setAttr(p.holder(t.ref, true), attr, nv)
 	return nil
@@ -770,7 +760,7 @@ func checkSubMutability(sub schema.CoreAttribute, name string, elem map[string]a
 	}
 	old, ok := getSubValue(elem, sub.Name())
 	if ok && !jsonEmpty(old) && !jsonEqual(old, nv) {
-		return scimErrf(scimerrors.ScimTypeMutability, "sub-attribute %q is immutable", name)
+		return BadRequest(scimerrors.ScimTypeMutability, "sub-attribute %q is immutable", name)
 	}
 	return nil
 }
@@ -812,7 +802,7 @@ func (p *patcher) applyFiltered(kind string, t patchTarget, v any) error {
 		case kind == patchRemove || clear:
 			return nil
 		case kind == patchReplace:
-			return scimErrf(scimerrors.ScimTypeNoTarget, "no value of %q matches the filter [%v]", t.ref.Name(), t.expr)
+			return BadRequest(scimerrors.ScimTypeNoTarget, "no value of %q matches the filter [%v]", t.ref.Name(), t.expr)
 		}
 		return p.addFromFilter(t, holder, old, v)
 	}
@@ -903,7 +893,7 @@ func (p *patcher) addFromFilter(t patchTarget, holder map[string]any, old []any,
 	attr := t.ref.Attr
 	seed, ok := p.filterSeed(attr, t.expr)
 	if !ok || attr.AttributeType() != typeComplex {
-		return scimErrf(scimerrors.ScimTypeNoTarget,
+		return BadRequest(scimerrors.ScimTypeNoTarget,
 			"no value of %q matches the filter [%v], and the filter does not describe a value to add", t.ref.Name(), t.expr)
 	}
 	var elem map[string]any
@@ -995,7 +985,7 @@ func settlePrimary(attr schema.CoreAttribute, name string, list []any, chosen []
 			continue
 		}
 		if winner >= 0 {
-			return scimErrf(scimerrors.ScimTypeInvalidValue, "only one value of %q may be primary", name)
+			return BadRequest(scimerrors.ScimTypeInvalidValue, "only one value of %q may be primary", name)
 		}
 		winner = i
 	}
@@ -1064,7 +1054,7 @@ func (p *patcher) elements(attr schema.CoreAttribute, name string, v any) ([]any
 		if _, ok := stringValue(ne); !ok && attr.MultiValued() && isReference(attr) {
 			// A reference without its "value" points at nothing; requiring it keeps adding
 			// to and removing from a long list a matter of index lookups (refIndex).
-			return nil, scimErrf(scimerrors.ScimTypeInvalidValue,
+			return nil, BadRequest(scimerrors.ScimTypeInvalidValue,
 				"each value of %q needs a \"value\": the id of the resource it refers to", name)
 		}
 		out = append(out, ne)
@@ -1077,7 +1067,7 @@ func (p *patcher) elements(attr schema.CoreAttribute, name string, v any) ([]any
 func (p *patcher) oneElement(attr schema.CoreAttribute, name string, v any, keepNulls bool) (any, error) {
 	if l, ok := jsonList(v); ok {
 		if len(l) != 1 {
-			return nil, scimErrf(scimerrors.ScimTypeInvalidValue,
+			return nil, BadRequest(scimerrors.ScimTypeInvalidValue,
 				"a path with a value filter selects single values of %q; give one value, not %d", name, len(l))
 		}
 		v = l[0]
@@ -1108,7 +1098,7 @@ func (p *patcher) complexValue(attr schema.CoreAttribute, name string, v any, ke
 		_, hasValue := attr.SubAttributes().ContainsAttribute("value")
 		s, isStr := v.(string)
 		if !isStr || !hasValue {
-			return nil, scimErrf(scimerrors.ScimTypeInvalidValue,
+			return nil, BadRequest(scimerrors.ScimTypeInvalidValue,
 				"attribute %q is complex: give an object of its sub-attributes (%s), not %s",
 				name, subAttributeNames(attr), describeJSON(v))
 		}
@@ -1122,7 +1112,7 @@ func (p *patcher) complexValue(attr schema.CoreAttribute, name string, v any, ke
 			continue
 		}
 		if prev, dup := seen[sub.Name()]; dup {
-			return nil, scimErrf(scimerrors.ScimTypeInvalidValue, "%q is given twice in %q (%q and %q)", sub.Name(), name, prev, k)
+			return nil, BadRequest(scimerrors.ScimTypeInvalidValue, "%q is given twice in %q (%q and %q)", sub.Name(), name, prev, k)
 		}
 		seen[sub.Name()] = k
 		sv := m[k]
@@ -1153,7 +1143,7 @@ func subAttributeNames(attr schema.CoreAttribute) string {
 func (p *patcher) simpleValue(attr schema.CoreAttribute, name string, v any) (any, error) {
 	typ := attr.AttributeType()
 	bad := func(want string) error {
-		return scimErrf(scimerrors.ScimTypeInvalidValue, "attribute %q must be %s, not %s", name, want, describeJSON(v))
+		return BadRequest(scimerrors.ScimTypeInvalidValue, "attribute %q must be %s, not %s", name, want, describeJSON(v))
 	}
 	switch typ {
 	case typeString, typeReference:

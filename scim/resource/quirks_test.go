@@ -1,4 +1,4 @@
-package scim
+package resource
 
 import (
 	"encoding/json"
@@ -36,7 +36,7 @@ func TestMemberFilterRemoveRewrite(t *testing.T) {
 					wantOps = len(okta) // each in its place: an error names the right index
 				}
 				body, _ := json.Marshal(map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"}, "Operations": okta})
-				rewritten := normalizePatchBody(rs, body)
+				rewritten := NormalizePatchBody(rs, body)
 				var doc struct{ Operations []map[string]any }
 				if err := json.Unmarshal(rewritten, &doc); err != nil {
 					t.Fatal(err)
@@ -88,7 +88,7 @@ func TestMemberFilterRemoveRewrite(t *testing.T) {
 	}
 	// A remove with a value keeps its meaning: not rewritten.
 	body := []byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"remove","path":"members[value eq \"a\"]","value":[{"value":"b"}]}]}`)
-	if got := normalizePatchBody(rs, body); string(got) != string(body) {
+	if got := NormalizePatchBody(rs, body); string(got) != string(body) {
 		t.Errorf("a remove with a value was rewritten: %s", got)
 	}
 }

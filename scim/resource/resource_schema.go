@@ -1,4 +1,4 @@
-package scim
+package resource
 
 import (
 	"encoding/json"
@@ -374,8 +374,8 @@ func sortedKeys(m map[string]any) []string {
 	return keys
 }
 
-// scimErrf builds a 400 SCIM error of the given type with a specific detail.
-func scimErrf(t scimerrors.ScimType, format string, args ...any) scimerrors.ScimError {
+// BadRequest is a 400 SCIM error of the given type whose detail says what is wrong.
+func BadRequest(t scimerrors.ScimType, format string, args ...any) scimerrors.ScimError {
 	return scimerrors.ScimError{ScimType: t, Detail: fmt.Sprintf(format, args...), Status: 400}
 }
 

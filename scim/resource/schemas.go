@@ -1,10 +1,16 @@
-package scim
+package resource
 
 import (
 	"strings"
 
 	"github.com/elimity-com/scim/optional"
 	"github.com/elimity-com/scim/schema"
+)
+
+// UserSchema and GroupSchema are the resource schemas served and enforced.
+var (
+	UserSchema  = ResourceSchema{Core: schema.CoreUserSchema(), Extensions: []schema.Schema{schema.ExtensionEnterpriseUser()}}
+	GroupSchema = ResourceSchema{Core: groupCoreSchema()}
 )
 
 // groupCoreSchema is RFC 7643's Group schema as this server enforces it: the
