@@ -199,7 +199,7 @@ func auditExportOptions(cfg config.Config) (*auditexport.Options, error) {
 
 // startApp builds and starts the App for cfg, and checks the mapped roles.
 func startApp(ctx context.Context, cfg config.Config, p provision.Panther, m *app.Metrics, log *slog.Logger) (*app.App, error) {
-	app.TuneGC()
+	logGC(log, app.TuneGC())
 	failures := app.NewAuthFailureLog()
 	a, err := newAuthenticator(cfg, m, log, failures.Record)
 	if err != nil {
@@ -228,6 +228,19 @@ func startApp(ctx context.Context, cfg config.Config, p provision.Panther, m *ap
 }
 
 var errUnknownRole = errors.New("unknown role")
+
+// logGC says which memory limit the Go runtime runs under, and why.
+func logGC(log *slog.Logger, s app.GCSettings) {
+	if s.Err != nil {
+		log.Warn("could not read the container's memory limit; the Go runtime runs without a soft memory limit (set GOMEMLIMIT to choose one)", "err", s.Err)
+		return
+	}
+	limit := "none"
+	if s.Limited() {
+		limit = fmt.Sprintf("%d MiB", s.MemoryLimit>>20)
+	}
+	log.Info("Go runtime memory", "gogc", s.GCPercent, "memoryLimit", limit, "from", s.Source)
+}
 
 // checkRoles resolves every role the config names; an unknown one stops the start.
 func checkRoles(ctx context.Context, svc *provision.Service, cfg config.Config) error {
