@@ -50,7 +50,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	sourceSecret, _ := auth.GenerateToken()
 	fake := pantherfake.New(pantherfake.Options{APIKey: *pantherKey, HTTPSource: pantherfake.HTTPSourceAuth{
 		Method: pantherfake.SourceAuthSharedSecret, Header: cfg.Audit.Panther.Header, Secret: sourceSecret,
-	}})
+	},
+		// The demo runs for as long as someone tries it: a call log of every request
+		// would grow the process's heap by each call's variables.
+		MaxCallLog: 1000,
+	})
 	ln, err := net.Listen("tcp", *pantherAddr)
 	if err != nil {
 		return fmt.Errorf("in-memory Panther: %w", err)

@@ -44,6 +44,7 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	errorRate := fs.Float64("error-rate", 0, "fraction of requests answered 5xx without processing (0..1)")
 	errorStatus := fs.Int("error-status", http.StatusInternalServerError, "HTTP status of --error-rate failures")
 	rateLimitRate := fs.Float64("rate-limit-rate", 0, "fraction of requests answered 429 (0..1)")
+	rateCeiling := fs.Float64("rate-ceiling", 0, "answer 429 to requests above this many per second (a token bucket with one second's burst; 0: none)")
 	retryAfter := fs.Duration("retry-after", time.Second, "Retry-After sent with 429 and 503 answers")
 	seed := fs.Int64("seed", 0, "seed for fault injection and ids (0: from the clock)")
 	schemaFile := fs.String("schema", "", "GraphQL SDL file to serve instead of Panther's schema (to try panther-scim check against a changed API)")
@@ -93,7 +94,9 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	opts := Options{
 		APIKey: *apiKey, Latency: *latency, Jitter: *jitter, ErrorRate: *errorRate, ErrorStatus: *errorStatus,
 		RateLimitRate: *rateLimitRate, RetryAfter: ra, Seed: *seed, RefuseIntrospection: *noIntrospection,
-		HTTPSource: source, DuplicateCode: *dupCode, DuplicateMessage: *dupMessage,
+		HTTPSource: source, DuplicateCode: *dupCode, DuplicateMessage: *dupMessage, RateCeiling: *rateCeiling,
+		// A double that runs for hours keeps a bounded call log.
+		MaxCallLog: 10000,
 	}
 	if *schemaFile != "" {
 		sdl, err := os.ReadFile(*schemaFile)

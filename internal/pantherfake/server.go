@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -25,6 +26,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/parser"
 	"github.com/vektah/gqlparser/v2/validator"
+	"golang.org/x/time/rate"
 
 	"github.com/panther-scim/panther-scim/internal/panther"
 	"github.com/panther-scim/panther-scim/internal/provision"
@@ -83,6 +85,15 @@ type Options struct {
 	// exists") with words no client knows (see SetDuplicateAnswer).
 	DuplicateCode    string
 	DuplicateMessage string
+	// RateCeiling, when positive, is the rate (requests per second, with a burst of one
+	// second's worth) above which requests are answered 429 with Retry-After on arrival,
+	// without waiting for Latency or being processed, as an API gateway's rate limiter
+	// does. Requests refused do not count against the rate.
+	RateCeiling float64
+	// MaxCallLog bounds the call log (Calls) to about the last MaxCallLog calls; 0 keeps
+	// every call, as tests want. Count and CallCounts count every call either way. A
+	// long-running double (demo) sets it, or the log would grow by every call's variables.
+	MaxCallLog int
 }
 
 // Call is one request as the fake saw it.
@@ -137,6 +148,9 @@ type Server struct {
 	dupMessage string
 
 	calls       []Call
+	maxCallLog  int
+	opCounts    map[string]int // op -> calls served since the last ResetCalls
+	ceiling     *rate.Limiter  // RateCeiling; nil: none
 	inFlight    int
 	maxInFlight int
 
@@ -232,6 +246,8 @@ func New(opts Options) *Server {
 	}
 	s.setTokenPermissionsLocked(opts.TokenPermissions)
 	s.rateLimitRate = opts.RateLimitRate
+	s.maxCallLog, s.opCounts = opts.MaxCallLog, map[string]int{}
+	s.setRateCeilingLocked(opts.RateCeiling)
 	s.dupCode, s.dupMessage = opts.DuplicateCode, opts.DuplicateMessage
 	if s.now == nil {
 		s.now = time.Now
@@ -384,6 +400,11 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// A rate limiter in front of Panther answers before anything else happens.
+	if s.overCeiling() {
+		s.writeFault(w, &call, http.StatusTooManyRequests)
+		return
+	}
 	// The latency counts from the request's arrival, as Panther's would.
 	if d := s.delay(); d > 0 && !wait(r.Context(), call.Time.Add(d)) {
 		call.Status = 499 // the client went away (nginx's convention)
@@ -645,6 +666,32 @@ func (s *Server) SetRateLimitRate(p float64, retryAfter time.Duration) {
 	s.rateLimitRate, s.retryAfter = p, retryAfter
 }
 
+// SetRateCeiling answers 429 (with the Retry-After of SetRateLimitRate, 1 s by default)
+// to the requests that arrive above perSecond, on arrival: a token bucket holding one
+// second's worth of requests (at least one), which a refused request does not spend.
+// Zero or negative removes the ceiling.
+func (s *Server) SetRateCeiling(perSecond float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.setRateCeilingLocked(perSecond)
+}
+
+func (s *Server) setRateCeilingLocked(perSecond float64) {
+	if perSecond <= 0 {
+		s.ceiling = nil
+		return
+	}
+	s.ceiling = rate.NewLimiter(rate.Limit(perSecond), max(1, int(math.Ceil(perSecond))))
+}
+
+// overCeiling reports whether a request arriving now (Options.Now) is above the rate
+// ceiling.
+func (s *Server) overCeiling() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ceiling != nil && !s.ceiling.AllowN(s.now(), 1)
+}
+
 // FailNext answers the next n calls of op (a root field such as "inviteUser"; "" for any)
 // with the HTTP status, without processing them. 429 and 503 carry Retry-After.
 func (s *Server) FailNext(op string, n int, status int) {
@@ -750,13 +797,14 @@ func (s *Server) SetDuplicateAnswer(code, message string) {
 	s.dupCode, s.dupMessage = code, message
 }
 
-// ClearFaults removes every fault: latency, rates, pending FailNext and DropNext, Down,
+// ClearFaults removes every fault: latency, rates, the rate ceiling, pending FailNext and DropNext, Down,
 // HTTPSourceDown, and an undocumented duplicate answer.
 func (s *Server) ClearFaults() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.dupCode, s.dupMessage = "", ""
 	s.latency, s.jitter, s.errorRate, s.rateLimitRate, s.down, s.sourceDown = 0, 0, 0, 0, false, false
+	s.ceiling = nil
 	s.failNext, s.dropNext = map[string][]int{}, map[string]int{}
 }
 
@@ -778,10 +826,19 @@ func (s *Server) leave() {
 func (s *Server) record(c Call) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.opCounts[c.Op]++
+	if s.maxCallLog > 0 && len(s.calls) >= s.maxCallLog {
+		// Keep the newer half: amortised O(1) a call, and the log stays within bounds.
+		keep := s.maxCallLog / 2
+		n := copy(s.calls, s.calls[len(s.calls)-keep:])
+		clear(s.calls[n:])
+		s.calls = s.calls[:n]
+	}
 	s.calls = append(s.calls, c)
 }
 
-// Calls returns the requests served so far, in the order they finished.
+// Calls returns the requests served so far, in the order they finished (with
+// Options.MaxCallLog, only the latest ones).
 func (s *Server) Calls() []Call {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -792,13 +849,15 @@ func (s *Server) Calls() []Call {
 func (s *Server) Count(op string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
-	for _, c := range s.calls {
-		if c.Op == op {
-			n++
-		}
-	}
-	return n
+	return s.opCounts[op]
+}
+
+// CallCounts returns how many requests were served for each op since the last
+// ResetCalls ("" for requests that could not be parsed), whatever their answer.
+func (s *Server) CallCounts() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.opCounts)
 }
 
 // MaxInFlight is the largest number of requests the fake was handling at once.
@@ -812,7 +871,7 @@ func (s *Server) MaxInFlight() int {
 func (s *Server) ResetCalls() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.calls, s.maxInFlight = nil, s.inFlight
+	s.calls, s.maxInFlight, s.opCounts = nil, s.inFlight, map[string]int{}
 }
 
 // WaitForCalls waits until at least n requests for op have been served or ctx ends, and

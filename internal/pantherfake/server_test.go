@@ -780,3 +780,83 @@ func TestOwnershipFacts(t *testing.T) {
 		t.Errorf("after ClearFaults: %s", dup.Body)
 	}
 }
+
+func TestRateCeiling(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
+	s, url := start(t, Options{RateCeiling: 5, RetryAfter: 2 * time.Second, Now: clock})
+	statuses := func(n int) (ok, refused int) {
+		t.Helper()
+		for range n {
+			hreq, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"query":"{ users { id } }"}`))
+			hreq.Header.Set("X-API-Key", testKey)
+			resp, err := http.DefaultClient.Do(hreq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			switch resp.StatusCode {
+			case http.StatusOK:
+				ok++
+			case http.StatusTooManyRequests:
+				refused++
+				if ra := resp.Header.Get("Retry-After"); ra != "2" {
+					t.Errorf("Retry-After %q, want 2", ra)
+				}
+			default:
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+		}
+		return ok, refused
+	}
+	// The clock stands still: the burst (one second's worth) passes, the rest is refused.
+	if ok, refused := statuses(12); ok != 5 || refused != 7 {
+		t.Errorf("at once: %d answered, %d refused; want 5 and 7", ok, refused)
+	}
+	advance(400 * time.Millisecond) // two more tokens
+	if ok, refused := statuses(3); ok != 2 || refused != 1 {
+		t.Errorf("after 0.4 s: %d answered, %d refused; want 2 and 1", ok, refused)
+	}
+	if got := s.Count("users"); got != 15 {
+		t.Errorf("Count(users) = %d, want 15 (refused calls count)", got)
+	}
+	s.SetRateCeiling(0)
+	if ok, refused := statuses(10); ok != 10 || refused != 0 {
+		t.Errorf("without a ceiling: %d answered, %d refused", ok, refused)
+	}
+	s.SetRateCeiling(1)
+	s.ClearFaults()
+	if ok, _ := statuses(3); ok != 3 {
+		t.Errorf("after ClearFaults: %d of 3 answered", ok)
+	}
+}
+
+func TestBoundedCallLog(t *testing.T) {
+	s, url := start(t, Options{MaxCallLog: 10})
+	for i := range 25 {
+		res := post(t, url, testKey, inviteMutation, invite(fmt.Sprintf("u%d@example.com", i), "U", "Ser", "NAME", "Analyst"))
+		if len(res.Errors) > 0 {
+			t.Fatalf("invite %d: %s", i, res.Body)
+		}
+	}
+	calls := s.Calls()
+	if len(calls) > 10 || len(calls) < 5 {
+		t.Fatalf("%d calls kept, want between 5 and 10", len(calls))
+	}
+	last := calls[len(calls)-1].Variables["input"].(map[string]any)["email"]
+	if last != "u24@example.com" {
+		t.Errorf("last call kept is for %v, want the latest", last)
+	}
+	if got := s.Count("inviteUser"); got != 25 {
+		t.Errorf("Count = %d, want 25 (counts do not forget)", got)
+	}
+	if got := s.CallCounts(); !reflect.DeepEqual(got, map[string]int{"inviteUser": 25}) {
+		t.Errorf("CallCounts = %v", got)
+	}
+	s.ResetCalls()
+	if got := s.Count("inviteUser"); got != 0 || len(s.Calls()) != 0 {
+		t.Errorf("after ResetCalls: Count %d, %d calls", got, len(s.Calls()))
+	}
+}
