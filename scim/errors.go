@@ -2,7 +2,6 @@ package scim
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"math"
@@ -12,25 +11,17 @@ import (
 	scimerrors "github.com/elimity-com/scim/errors"
 
 	"github.com/panther-scim/panther-scim/internal/provision"
+	"github.com/panther-scim/panther-scim/scim/resource"
 )
-
-const errorSchema = "urn:ietf:params:scim:api:messages:2.0:Error"
 
 // storeRetryAfterSeconds is the Retry-After of a write the store could not commit:
 // freeing disk space takes a person, so there is no point in a fast retry.
 const storeRetryAfterSeconds = 30
 
-// errorBody is an RFC 7644 §3.12 error response.
-type errorBody struct {
-	Schemas  []string `json:"schemas"`
-	Status   string   `json:"status"`
-	ScimType string   `json:"scimType,omitempty"`
-	Detail   string   `json:"detail,omitempty"`
-}
-
-// WriteError writes an RFC 7644 error body. It is the one place that turns errors
-// into SCIM JSON: ScimError values as they are, provisioning errors by code, and
-// anything else as an opaque 500 whose cause goes to the log only.
+// WriteError answers err as an RFC 7644 error body (resource.WriteError). It is the
+// one place that decides what an error says: ScimError values as they are,
+// provisioning errors by code, and anything else as an opaque 500 whose cause goes to
+// the log only.
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	ctx := r.Context()
 	status, scimType, detail := http.StatusInternalServerError, "", "Internal server error."
@@ -83,9 +74,5 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		log.ErrorContext(ctx, "request failed", "err", err)
 		detail = "Internal server error."
 	}
-	w.Header().Set("Content-Type", "application/scim+json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(errorBody{
-		Schemas: []string{errorSchema}, Status: strconv.Itoa(status), ScimType: scimType, Detail: detail,
-	})
+	resource.WriteError(w, scimerrors.ScimError{Status: status, ScimType: scimerrors.ScimType(scimType), Detail: detail})
 }

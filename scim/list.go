@@ -27,7 +27,7 @@ func page[T any](items []T, start, count int) []T {
 
 // source is how a list reads one resource type from the store.
 type source[T any] struct {
-	rs         resource.ResourceSchema
+	rs         resource.Schema
 	count      func(provision.ReadTx) (int, error)
 	scan       func(tx provision.ReadTx, offset int, fn func(T) bool) error
 	candidates func(provision.ReadTx, filter.Expression) ([]T, bool, error)

@@ -241,7 +241,7 @@ func (h *handler) finish(w http.ResponseWriter, r *http.Request, rec *recorder, 
 	_, _ = w.Write(out)
 }
 
-func (h *handler) shape(rs resource.ResourceSchema, m map[string]any, st *reqState) map[string]any {
+func (h *handler) shape(rs resource.Schema, m map[string]any, st *reqState) map[string]any {
 	if meta, ok := m["meta"].(map[string]any); ok {
 		if loc, _ := meta["location"].(string); loc != "" && !strings.Contains(loc, "://") {
 			meta["location"] = st.base + "/" + strings.TrimPrefix(loc, "/")
@@ -314,7 +314,7 @@ func (h *handler) serviceProviderConfig(w http.ResponseWriter, r *http.Request) 
 // checkBody rejects, before the library drops them silently, bodies that are not
 // JSON objects and POST/PUT bodies with attributes the schema does not have.
 func checkBody(method, path string, body []byte) error {
-	var rs resource.ResourceSchema
+	var rs resource.Schema
 	switch {
 	case (path == "/Users" && method == http.MethodPost) || (strings.HasPrefix(path, "/Users/") && method == http.MethodPut):
 		rs = resource.UserSchema
@@ -369,7 +369,7 @@ func (r *recorder) Write(b []byte) (int, error) {
 // knownTopLevel reports whether a top-level body key is an attribute of the schema,
 // a common attribute, or an extension URN. Keys under other URNs (custom extensions an
 // IdP admin mapped) are tolerated and dropped by the library.
-func knownTopLevel(rs resource.ResourceSchema, k string) bool {
+func knownTopLevel(rs resource.Schema, k string) bool {
 	lk := strings.ToLower(k)
 	switch lk {
 	case "schemas", "id", "externalid", "meta":

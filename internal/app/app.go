@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	scimerrors "github.com/elimity-com/scim/errors"
 	"github.com/go-chi/chi/v5"
 
 	"github.com/panther-scim/panther-scim/internal/auditexport"
@@ -458,9 +459,7 @@ func (a *App) limitConcurrency(n int) func(http.Handler) http.Handler {
 			default:
 				a.metrics.rejected.Inc()
 				w.Header().Set("Retry-After", strconv.Itoa(1))
-				w.Header().Set("Content-Type", "application/scim+json")
-				w.WriteHeader(http.StatusTooManyRequests)
-				_, _ = w.Write([]byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"429","detail":"Too many requests in flight; retry shortly."}` + "\n"))
+				scim.WriteError(w, r, a.log, scimerrors.ScimError{Status: http.StatusTooManyRequests, Detail: "Too many requests in flight; retry shortly."})
 			}
 		})
 	}

@@ -12,7 +12,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	scimerrors "github.com/elimity-com/scim/errors"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/panther-scim/panther-scim/scim/resource"
 )
 
 // Options configures an Authenticator.
@@ -248,26 +251,19 @@ func (a *Authenticator) reject(w http.ResponseWriter, r *http.Request, reason Re
 	deny(w, http.StatusUnauthorized, 0)
 }
 
-// SCIM error bodies (RFC 7644 §3.12). They are fixed: a failure says nothing of
-// which part of the credentials was wrong.
-const (
-	scimUnauthorized = `{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"401","detail":"Authentication failed."}`
-	scimTooMany      = `{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"429","detail":"Too many failed authentication attempts; retry later."}`
-)
-
+// writeSCIMFailure answers a failed authentication with a fixed SCIM error body (RFC
+// 7644 §3.12) that says nothing of which part of the credentials was wrong.
 func writeSCIMFailure(w http.ResponseWriter, status int, retryAfter time.Duration) {
 	h := w.Header()
-	h.Set("Content-Type", "application/scim+json")
 	h.Set("Cache-Control", "no-store")
-	body := scimUnauthorized
+	detail := "Authentication failed."
 	if status == http.StatusTooManyRequests {
 		h.Set("Retry-After", retryAfterSeconds(retryAfter))
-		body = scimTooMany
+		detail = "Too many failed authentication attempts; retry later."
 	} else {
 		h.Set("WWW-Authenticate", "Bearer")
 	}
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(body))
+	resource.WriteError(w, scimerrors.ScimError{Status: status, Detail: detail})
 }
 
 // retryAfterSeconds renders a delay as whole seconds, rounded up, at least 1.

@@ -81,7 +81,7 @@ type Matcher func(res map[string]any) bool
 // value paths ("emails[type eq \"work\" and value co \"@x\"]") match when one element satisfies the whole inner
 // filter; pr is false for null, "", [] and objects without values. "ne" is the negation of "eq", so it also
 // matches a resource without the attribute; "eq null" matches a resource without it.
-func (rs ResourceSchema) Match(expr filter.Expression, res map[string]any) (bool, error) {
+func (rs Schema) Match(expr filter.Expression, res map[string]any) (bool, error) {
 	m, err := rs.CompileFilter(expr)
 	if err != nil {
 		return false, err
@@ -91,7 +91,7 @@ func (rs ResourceSchema) Match(expr filter.Expression, res map[string]any) (bool
 
 // CompileFilter checks expr against the schema as Match does and returns a Matcher to test many resources with
 // one check.
-func (rs ResourceSchema) CompileFilter(expr filter.Expression) (Matcher, error) {
+func (rs Schema) CompileFilter(expr filter.Expression) (Matcher, error) {
 	p, err := filterScope{rs: rs}.compile(expr)
 	if err != nil {
 		return nil, err
@@ -102,7 +102,7 @@ func (rs ResourceSchema) CompileFilter(expr filter.Expression) (Matcher, error) 
 // filterScope is where the attribute names of an expression are looked up: the resource type, or inside a value
 // path the sub-attributes of one multi-valued attribute (elem).
 type filterScope struct {
-	rs   ResourceSchema
+	rs   Schema
 	elem *schema.CoreAttribute
 }
 

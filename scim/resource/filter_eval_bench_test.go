@@ -23,7 +23,7 @@ const benchFilter = `emails[type eq "work" and value co "000042"] or (userName s
 
 // BenchmarkMatch is Match per resource, as a list handler that does not compile would call it (one op = 10k users).
 func BenchmarkMatch(b *testing.B) {
-	rs := UserResourceSchema()
+	rs := UserSchema
 	users := benchUsers(b, 10000)
 	expr, err := ParseFilter(benchFilter)
 	if err != nil {
@@ -41,7 +41,7 @@ func BenchmarkMatch(b *testing.B) {
 
 // BenchmarkCompiledMatch compiles once and tests every resource (one op = 10k users).
 func BenchmarkCompiledMatch(b *testing.B) {
-	rs := UserResourceSchema()
+	rs := UserSchema
 	users := benchUsers(b, 10000)
 	expr, err := ParseFilter(benchFilter)
 	if err != nil {
@@ -61,7 +61,7 @@ func BenchmarkCompiledMatch(b *testing.B) {
 
 // BenchmarkApplyPatch applies Entra's recorded user PATCH.
 func BenchmarkApplyPatch(b *testing.B) {
-	rs := UserResourceSchema()
+	rs := UserSchema
 	user := testUser(b)
 	ops := rawPatchOps(b, `[
 	  {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "updatedEmail@microsoft.com"},
@@ -78,7 +78,7 @@ func BenchmarkApplyPatch(b *testing.B) {
 
 // BenchmarkSortResources sorts 10k users by userName.
 func BenchmarkSortResources(b *testing.B) {
-	rs := UserResourceSchema()
+	rs := UserSchema
 	users := benchUsers(b, 10000)
 	b.ResetTimer()
 	for range b.N {

@@ -35,8 +35,8 @@ func FuzzParseAndMatch(f *testing.F) {
 	for _, s := range filterSeeds() { // nested, chained and long ones among them
 		f.Add(s)
 	}
-	user := UserResourceSchema()
-	group := GroupResourceSchema()
+	user := UserSchema
+	group := GroupSchema
 	f.Fuzz(func(t *testing.T, s string) {
 		expr, err := ParseFilter(s)
 		if err != nil {
@@ -44,7 +44,7 @@ func FuzzParseAndMatch(f *testing.F) {
 			return
 		}
 		for _, tc := range []struct {
-			rs  ResourceSchema
+			rs  Schema
 			res map[string]any
 		}{
 			{user, testUser(t)},

@@ -10,7 +10,7 @@ import (
 )
 
 func TestMatchUser(t *testing.T) {
-	rs := UserResourceSchema()
+	rs := UserSchema
 	user := testUser(t)
 	tests := []struct {
 		name   string
@@ -155,7 +155,7 @@ func TestMatchUser(t *testing.T) {
 }
 
 func TestMatchGroup(t *testing.T) {
-	rs := GroupResourceSchema()
+	rs := GroupSchema
 	group := testGroup(t)
 	tests := []struct {
 		name   string
@@ -200,7 +200,7 @@ func TestMatchGroup(t *testing.T) {
 }
 
 func TestMatchPresence(t *testing.T) {
-	rs := UserResourceSchema()
+	rs := UserSchema
 	tests := []struct {
 		name string
 		res  string
@@ -308,10 +308,10 @@ func TestMatchNumbers(t *testing.T) {
 }
 
 func TestMatchErrors(t *testing.T) {
-	user := UserResourceSchema()
+	user := UserSchema
 	tests := []struct {
 		name     string
-		rs       ResourceSchema
+		rs       Schema
 		filter   string
 		fragment string
 	}{
@@ -403,7 +403,7 @@ func TestParseFilterErrors(t *testing.T) {
 
 // TestMatchElimityParsedFilters checks the expressions elimity's server hands over (parsed by its validator).
 func TestMatchElimityParsedFilters(t *testing.T) {
-	rs := UserResourceSchema()
+	rs := UserSchema
 	for _, f := range []string{
 		`userName eq "bjensen@example.com"`,
 		`externalId eq "Bjensen-EXT"`,
@@ -421,7 +421,7 @@ func TestMatchElimityParsedFilters(t *testing.T) {
 }
 
 func TestCompileFilterReuse(t *testing.T) {
-	rs := UserResourceSchema()
+	rs := UserSchema
 	expr, err := ParseFilter(`userName sw "a" or emails[type eq "home"]`)
 	if err != nil {
 		t.Fatal(err)
@@ -453,7 +453,7 @@ func TestParseFilterWhitespace(t *testing.T) {
 			t.Errorf("ParseFilter(%q): %v", f, err)
 			continue
 		}
-		if ok, err := UserResourceSchema().Match(expr, user); err != nil || !ok {
+		if ok, err := UserSchema.Match(expr, user); err != nil || !ok {
 			t.Errorf("Match(%q) = %v, %v", f, ok, err)
 		}
 	}
@@ -462,7 +462,7 @@ func TestParseFilterWhitespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := UserResourceSchema().Match(expr, user); ok {
+	if ok, _ := UserSchema.Match(expr, user); ok {
 		t.Error("a tab inside a string matched a space")
 	}
 }

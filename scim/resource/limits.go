@@ -136,7 +136,7 @@ func checkValueCount(ref AttrRef, n int) error {
 
 // CheckValues reports a multi-valued attribute of res holding more than MaxValues
 // values (reference lists exempt) as a 400 invalidValue ScimError naming the limit.
-func (rs ResourceSchema) CheckValues(res map[string]any) error {
+func (rs Schema) CheckValues(res map[string]any) error {
 	for _, ref := range rs.topLevelRefs() {
 		if !ref.Attr.MultiValued() {
 			continue

@@ -64,7 +64,7 @@ const (
 //     multi-valued attribute makes every other element non-primary.
 //   - sub-attributes that the schema does not declare, or declares readOnly, are dropped from complex values,
 //     as elimity does on POST and PUT.
-func (rs ResourceSchema) ApplyPatch(res map[string]any, ops []PatchOp) (map[string]any, error) {
+func (rs Schema) ApplyPatch(res map[string]any, ops []PatchOp) (map[string]any, error) {
 	if err := CheckPatchSize(len(ops)); err != nil {
 		return nil, err
 	}
@@ -114,7 +114,7 @@ func describeOpError(i, n int, op PatchOp, err error) error {
 
 // patcher applies operations to res, a deep copy it owns.
 type patcher struct {
-	rs   ResourceSchema
+	rs   Schema
 	res  map[string]any
 	refs map[string]refCache // reference-list indexes, by projKey
 	scan int                 // values examined one by one so far (see MaxPatchScan)
@@ -228,11 +228,7 @@ func (p *patcher) applyObject(kind string, scope AttrRef, obj map[string]any) er
 			}
 			continue
 		}
-		pathText := k
-		if scope.Extension && !strings.HasPrefix(strings.ToLower(k), "urn:") {
-			pathText = scope.SchemaID + ":" + k
-		}
-		path, err := filter.ParsePath([]byte(pathText))
+		path, err := valueKeyPath(scope, k)
 		if err != nil {
 			return BadRequest(scimerrors.ScimTypeInvalidPath, "%q in the value is not an attribute path", k)
 		}
@@ -259,6 +255,15 @@ func (p *patcher) applyObject(kind string, scope AttrRef, obj map[string]any) er
 		}
 	}
 	return nil
+}
+
+// valueKeyPath parses a key of a pathless value: an attribute path, relative to the
+// extension when scope is one.
+func valueKeyPath(scope AttrRef, k string) (filter.Path, error) {
+	if scope.Extension && !strings.HasPrefix(strings.ToLower(k), "urn:") {
+		k = scope.SchemaID + ":" + k
+	}
+	return filter.ParsePath([]byte(k))
 }
 
 // applyContainer applies an operation whose target is a whole schema: the value is an object of its attributes.

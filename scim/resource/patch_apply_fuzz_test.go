@@ -91,7 +91,7 @@ func FuzzApplyPatch(f *testing.F) {
 		f.Add(patchBody(ops), false)
 		f.Add(patchBody(ops), true)
 	}
-	user, group := UserResourceSchema(), GroupResourceSchema()
+	user, group := UserSchema, GroupSchema
 	allowed := []scimerrors.ScimType{
 		scimerrors.ScimTypeInvalidSyntax, scimerrors.ScimTypeInvalidPath, scimerrors.ScimTypeInvalidFilter,
 		scimerrors.ScimTypeNoTarget, scimerrors.ScimTypeInvalidValue, scimerrors.ScimTypeMutability,
@@ -154,7 +154,7 @@ func FuzzApplyPatchOp(f *testing.F) {
 		f.Add(s.op, s.path, s.value, false)
 		f.Add(s.op, s.path, s.value, true)
 	}
-	user, group := UserResourceSchema(), GroupResourceSchema()
+	user, group := UserSchema, GroupSchema
 	allowed := []scimerrors.ScimType{
 		scimerrors.ScimTypeInvalidSyntax, scimerrors.ScimTypeInvalidPath, scimerrors.ScimTypeInvalidFilter,
 		scimerrors.ScimTypeNoTarget, scimerrors.ScimTypeInvalidValue, scimerrors.ScimTypeMutability,

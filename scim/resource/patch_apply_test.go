@@ -64,7 +64,7 @@ func (c *capturePatch) Patch(_ *http.Request, id string, ops []elimity.PatchOper
 
 // elimityPatchOps sends a PATCH body through elimity's server, as production does, and returns the operations
 // its handler receives. The server's own validation must accept the body.
-func elimityPatchOps(t testing.TB, rs ResourceSchema, body string) []PatchOp {
+func elimityPatchOps(t testing.TB, rs Schema, body string) []PatchOp {
 	t.Helper()
 	// As the production server does at start-up: Entra ID sends booleans as strings.
 	schema.SetAllowStringValues(true)
@@ -101,7 +101,7 @@ func patchBody(ops string) string {
 
 type patchCase struct {
 	name string
-	rs   ResourceSchema
+	rs   Schema
 	res  string
 	ops  string
 	want string              // the whole resulting resource, when the patch succeeds
@@ -117,7 +117,7 @@ func runPatchCases(t *testing.T, cases []patchCase) {
 		t.Run(tc.name, func(t *testing.T) {
 			rs := tc.rs
 			if rs.Core.ID == "" {
-				rs = UserResourceSchema()
+				rs = UserSchema
 			}
 			sources := map[string]func() []PatchOp{"raw": func() []PatchOp { return rawPatchOps(t, tc.ops) }}
 			if tc.viaElimity {
@@ -194,19 +194,19 @@ func TestApplyPatchAdd(t *testing.T) {
 			want: `{"emails": [{"value": "a@x", "type": "work"}, {"value": "c@x"}]}`,
 		},
 		{
-			name: "members skips a member already present", rs: GroupResourceSchema(), viaElimity: true,
+			name: "members skips a member already present", rs: GroupSchema, viaElimity: true,
 			res:  `{"displayName": "g", "members": [{"value": "u1", "display": "Babs"}]}`,
 			ops:  `[{"op": "add", "path": "members", "value": [{"value": "u1", "display": "Barbara"}, {"value": "u2"}]}]`,
 			want: `{"displayName": "g", "members": [{"value": "u1", "display": "Babs"}, {"value": "u2"}]}`,
 		},
 		{
-			name: "members to a group without members", rs: GroupResourceSchema(), viaElimity: true,
+			name: "members to a group without members", rs: GroupSchema, viaElimity: true,
 			res:  `{"displayName": "g"}`,
 			ops:  `[{"op": "add", "path": "members", "value": [{"value": "u1", "$ref": null}]}]`,
 			want: `{"displayName": "g", "members": [{"value": "u1"}]}`,
 		},
 		{
-			name: "empty list adds nothing", rs: GroupResourceSchema(), viaElimity: true,
+			name: "empty list adds nothing", rs: GroupSchema, viaElimity: true,
 			res: `{"displayName": "g"}`, ops: `[{"op": "add", "path": "members", "value": []}]`,
 			want: `{"displayName": "g"}`,
 		},
@@ -339,13 +339,13 @@ func TestApplyPatchReplace(t *testing.T) {
 			want: `{"emails": [{"value": "c@x", "type": "work"}]}`,
 		},
 		{
-			name: "members replaced whole (Okta)", rs: GroupResourceSchema(), viaElimity: true,
+			name: "members replaced whole (Okta)", rs: GroupSchema, viaElimity: true,
 			res:  `{"displayName": "g", "members": [{"value": "u0"}]}`,
 			ops:  `[{"op": "replace", "path": "members", "value": [{"value": "u1", "display": "one"}, {"value": "u2", "display": "two"}]}]`,
 			want: `{"displayName": "g", "members": [{"value": "u1", "display": "one"}, {"value": "u2", "display": "two"}]}`,
 		},
 		{
-			name: "multi-valued attribute replaced with an empty list", rs: GroupResourceSchema(), viaElimity: true,
+			name: "multi-valued attribute replaced with an empty list", rs: GroupSchema, viaElimity: true,
 			res: `{"displayName": "g", "members": [{"value": "u0"}]}`, ops: `[{"op": "replace", "path": "members", "value": []}]`,
 			want: `{"displayName": "g"}`,
 		},
@@ -496,13 +496,13 @@ func TestApplyPatchReplace(t *testing.T) {
 			err: scimerrors.ScimTypeMutability, frag: []string{`"schemas" is immutable`},
 		},
 		{
-			name: "immutable member sub-attribute changed", rs: GroupResourceSchema(),
+			name: "immutable member sub-attribute changed", rs: GroupSchema,
 			res: `{"displayName": "g", "members": [{"value": "u1", "display": "A"}]}`,
 			ops: `[{"op": "replace", "path": "members[value eq \"u1\"].display", "value": "B"}]`,
 			err: scimerrors.ScimTypeMutability, frag: []string{`"members.display" is immutable`},
 		},
 		{
-			name: "immutable member sub-attribute set to its value", rs: GroupResourceSchema(), viaElimity: true,
+			name: "immutable member sub-attribute set to its value", rs: GroupSchema, viaElimity: true,
 			res:  `{"displayName": "g", "members": [{"value": "u1", "display": "A"}]}`,
 			ops:  `[{"op": "replace", "path": "members[value eq \"u1\"].display", "value": "A"}]`,
 			want: `{"displayName": "g", "members": [{"value": "u1", "display": "A"}]}`,
@@ -609,48 +609,48 @@ func TestApplyPatchRemove(t *testing.T) {
 			want: `{"emails": [{"value": "a@x"}, {"value": "b@x"}]}`,
 		},
 		{
-			name: "member by value filter (Okta)", rs: GroupResourceSchema(), viaElimity: true,
+			name: "member by value filter (Okta)", rs: GroupSchema, viaElimity: true,
 			res:  `{"displayName": "g", "members": [{"value": "u1"}, {"value": "u2"}]}`,
 			ops:  `[{"op": "remove", "path": "members[value eq \"u1\"]"}]`,
 			want: `{"displayName": "g", "members": [{"value": "u2"}]}`,
 		},
 		{
-			name: "last member by value filter", rs: GroupResourceSchema(), viaElimity: true,
+			name: "last member by value filter", rs: GroupSchema, viaElimity: true,
 			res: `{"displayName": "g", "members": [{"value": "u1"}]}`, ops: `[{"op": "remove", "path": "members[value eq \"u1\"]"}]`,
 			want: `{"displayName": "g"}`,
 		},
 		{
-			name: "value filter that matches nothing does nothing", rs: GroupResourceSchema(), viaElimity: true,
+			name: "value filter that matches nothing does nothing", rs: GroupSchema, viaElimity: true,
 			res:  `{"displayName": "g", "members": [{"value": "u1"}]}`,
 			ops:  `[{"op": "remove", "path": "members[value eq \"u9\"]"}]`,
 			want: `{"displayName": "g", "members": [{"value": "u1"}]}`,
 		},
 		{
-			name: "members listed in the value (Entra)", rs: GroupResourceSchema(), viaElimity: true,
+			name: "members listed in the value (Entra)", rs: GroupSchema, viaElimity: true,
 			res:  `{"displayName": "g", "members": [{"value": "u1", "display": "One"}, {"value": "u2"}, {"value": "u3"}]}`,
 			ops:  `[{"op": "Remove", "path": "members", "value": [{"$ref": null, "value": "u1"}, {"value": "u3"}]}]`,
 			want: `{"displayName": "g", "members": [{"value": "u2"}]}`,
 		},
 		{
-			name: "member listed in the value that is not a member", rs: GroupResourceSchema(), viaElimity: true,
+			name: "member listed in the value that is not a member", rs: GroupSchema, viaElimity: true,
 			res:  `{"displayName": "g", "members": [{"value": "u1"}]}`,
 			ops:  `[{"op": "Remove", "path": "members", "value": [{"value": "u9"}]}]`,
 			want: `{"displayName": "g", "members": [{"value": "u1"}]}`,
 		},
 		{
-			name: "member listed as a single object", rs: GroupResourceSchema(),
+			name: "member listed as a single object", rs: GroupSchema,
 			res:  `{"displayName": "g", "members": [{"value": "u1"}, {"value": "u2"}]}`,
 			ops:  `[{"op": "Remove", "path": "members", "value": {"value": "u2"}}]`,
 			want: `{"displayName": "g", "members": [{"value": "u1"}]}`,
 		},
 		{
-			name: "an empty value list removes nothing", rs: GroupResourceSchema(),
+			name: "an empty value list removes nothing", rs: GroupSchema,
 			res:  `{"displayName": "g", "members": [{"value": "u1"}]}`,
 			ops:  `[{"op": "Remove", "path": "members", "value": []}]`,
 			want: `{"displayName": "g", "members": [{"value": "u1"}]}`,
 		},
 		{
-			name: "all members", rs: GroupResourceSchema(), viaElimity: true,
+			name: "all members", rs: GroupSchema, viaElimity: true,
 			res: `{"displayName": "g", "members": [{"value": "u1"}]}`, ops: `[{"op": "remove", "path": "members"}]`,
 			want: `{"displayName": "g"}`,
 		},
@@ -688,13 +688,13 @@ func TestApplyPatchRemove(t *testing.T) {
 func TestApplyPatchWithoutPath(t *testing.T) {
 	runPatchCases(t, []patchCase{
 		{
-			name: "group rename carrying the id (Okta)", rs: GroupResourceSchema(), viaElimity: true,
+			name: "group rename carrying the id (Okta)", rs: GroupSchema, viaElimity: true,
 			res:  `{"id": "g1", "displayName": "Old", "members": [{"value": "u1"}]}`,
 			ops:  `[{"op": "replace", "value": {"id": "g1", "displayName": "New"}}]`,
 			want: `{"id": "g1", "displayName": "New", "members": [{"value": "u1"}]}`,
 		},
 		{
-			name: "id that differs is ignored too", rs: GroupResourceSchema(),
+			name: "id that differs is ignored too", rs: GroupSchema,
 			res:  `{"id": "g1", "displayName": "Old"}`,
 			ops:  `[{"op": "replace", "value": {"id": "zzz", "displayName": "New"}}]`,
 			want: `{"id": "g1", "displayName": "New"}`,
@@ -866,7 +866,7 @@ func TestApplyPatchRecordedIdPRequests(t *testing.T) {
 			        "emails": [{"value": "updatedEmail@microsoft.com", "type": "work", "primary": true}]}`,
 		},
 		{
-			name: "azuread/update_group.json", rs: GroupResourceSchema(), viaElimity: true,
+			name: "azuread/update_group.json", rs: GroupSchema, viaElimity: true,
 			res: `{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "id": "fa2ce26709934589afc5",
 			       "externalId": "60f1bb27-2e1e-402d-bcc4-ec999564a194", "displayName": "displayName"}`,
 			ops: `[
@@ -878,7 +878,7 @@ func TestApplyPatchRecordedIdPRequests(t *testing.T) {
 			        "displayName": "1879db59-3bdf-4490-ad68-ab880a269474updatedDisplayName"}`,
 		},
 		{
-			name: "okta/update_group_membership.json", rs: GroupResourceSchema(), viaElimity: true,
+			name: "okta/update_group_membership.json", rs: GroupSchema, viaElimity: true,
 			res: `{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "id": "abf4dd94-a4c0-4f67-89c9-76b03340cb9b",
 			       "displayName": "Test SCIMv2",
 			       "members": [{"value": "89bb1940-b905-4575-9e7f-6f887cfb368e", "display": "other@okta.local"}]}`,
@@ -894,7 +894,7 @@ func TestApplyPatchRecordedIdPRequests(t *testing.T) {
 			                    {"value": "89bb1940-b905-4575-9e7f-6f887cfb368e", "display": "test.user@okta.local"}]}`,
 		},
 		{
-			name: "okta/update_group_name.json", rs: GroupResourceSchema(), viaElimity: true,
+			name: "okta/update_group_name.json", rs: GroupSchema, viaElimity: true,
 			res: `{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "id": "abf4dd94-a4c0-4f67-89c9-76b03340cb9b",
 			       "displayName": "Test SCIMv20"}`,
 			ops: `[{"op": "replace", "value": {"id": "abf4dd94-a4c0-4f67-89c9-76b03340cb9b", "displayName": "Test SCIMv2"}}]`,
@@ -913,7 +913,7 @@ func TestApplyPatchRecordedIdPRequests(t *testing.T) {
 }
 
 func TestApplyPatchDoesNotShareState(t *testing.T) {
-	rs := UserResourceSchema()
+	rs := UserSchema
 	res := testUser(t)
 	got, err := rs.ApplyPatch(res, rawPatchOps(t, `[{"op": "add", "path": "nickName", "value": "B"}]`))
 	if err != nil {

@@ -2,8 +2,6 @@ package resource
 
 import (
 	"strings"
-
-	filter "github.com/scim2/filter-parser/v2"
 )
 
 // refBatch applies, in one pass, the operations of a PATCH that add values to or
@@ -60,7 +58,7 @@ func (p *patcher) planBatches(ops []PatchOp) []*refBatch {
 	for i, op := range ops {
 		kind := strings.ToLower(strings.TrimSpace(op.Op))
 		if op.Path == nil {
-			p.touchedByValue(op.Value, AttrRef{SchemaID: p.rs.Core.ID}, touch)
+			p.touchedByValue(op.Value, touch)
 			continue
 		}
 		ref, err := p.rs.ResolveAttrPath(op.Path.AttributePath)
@@ -90,36 +88,26 @@ func (p *patcher) planBatches(ops []PatchOp) []*refBatch {
 	return out
 }
 
-// touchedByValue reports to touch every attribute a pathless value names (scope is
-// the schema its keys are relative to), as applyObject would resolve them.
-func (p *patcher) touchedByValue(v any, scope AttrRef, touch func(AttrRef)) {
+// touchedByValue reports to touch every attribute a pathless value names, as
+// applyObject would resolve them; a schema named as a whole stands for all its
+// attributes.
+func (p *patcher) touchedByValue(v any, touch func(AttrRef)) {
 	obj, ok := jsonObject(v)
 	if !ok {
 		return // the operation fails on its own
 	}
-	for k, sub := range obj {
+	for k := range obj {
 		if ref, ok := p.rs.containerRef(k); ok {
 			touch(ref)
 			continue
 		}
-		pathText := k
-		if scope.Extension && !strings.HasPrefix(strings.ToLower(k), "urn:") {
-			pathText = scope.SchemaID + ":" + k
-		}
-		path, err := filter.ParsePath([]byte(pathText))
+		path, err := valueKeyPath(AttrRef{}, k)
 		if err != nil {
 			continue
 		}
-		ref, err := p.rs.ResolveAttrPath(path.AttributePath)
-		if err != nil {
-			continue
+		if ref, err := p.rs.ResolveAttrPath(path.AttributePath); err == nil {
+			touch(ref) // a schema URN blocks its every attribute
 		}
-		if ref.IsContainer() {
-			touch(ref)
-			p.touchedByValue(sub, ref, touch)
-			continue
-		}
-		touch(ref)
 	}
 }
 

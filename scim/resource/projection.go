@@ -50,7 +50,7 @@ func ParseAttrList(s string) []string {
 // the named attributes or sub-attributes, except id, schemas and "always" attributes. Unknown names are ignored.
 // Attributes whose returned characteristic is "never" (password) are never returned, and "request" ones only
 // when named.
-func (rs ResourceSchema) Project(res map[string]any, attributes, excluded []string) map[string]any {
+func (rs Schema) Project(res map[string]any, attributes, excluded []string) map[string]any {
 	out := map[string]any{}
 	if res == nil {
 		return out
@@ -116,7 +116,7 @@ func (rs ResourceSchema) Project(res map[string]any, attributes, excluded []stri
 }
 
 // knownTopLevelKey tells whether k is a schema attribute or an extension URN of the resource type.
-func (rs ResourceSchema) knownTopLevelKey(k string) bool {
+func (rs Schema) knownTopLevelKey(k string) bool {
 	if _, ok := rs.extension(k); ok {
 		return true
 	}
@@ -201,7 +201,7 @@ type projTarget struct {
 }
 
 // resolveProjName resolves one name; ok is false for names to ignore.
-func (rs ResourceSchema) resolveProjName(name string) (projTarget, bool) {
+func (rs Schema) resolveProjName(name string) (projTarget, bool) {
 	if ref, ok := rs.containerRef(strings.TrimSpace(name)); ok {
 		return projTarget{ref: ref}, true
 	}
@@ -236,7 +236,7 @@ func (rs ResourceSchema) resolveProjName(name string) (projTarget, bool) {
 }
 
 // selection builds the picks of an attributes list, keyed by projKey.
-func (rs ResourceSchema) selection(names []string) map[string]*projPick {
+func (rs Schema) selection(names []string) map[string]*projPick {
 	sel := map[string]*projPick{}
 	for _, name := range names {
 		t, ok := rs.resolveProjName(name)
@@ -276,7 +276,7 @@ func (rs ResourceSchema) selection(names []string) map[string]*projPick {
 }
 
 // exclude removes the named attributes from out, a private copy.
-func (rs ResourceSchema) exclude(out map[string]any, names []string) {
+func (rs Schema) exclude(out map[string]any, names []string) {
 	for _, name := range names {
 		t, ok := rs.resolveProjName(name)
 		if !ok {

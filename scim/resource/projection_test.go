@@ -79,7 +79,7 @@ func TestProject(t *testing.T) {
 			want: `{` + head + `, "name": {"familyName": "Jensen", "givenName": "Barbara"}}`,
 		},
 	}
-	rs := UserResourceSchema()
+	rs := UserSchema
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res := testUser(t)
@@ -99,7 +99,7 @@ func TestProject(t *testing.T) {
 }
 
 func TestProjectExcluded(t *testing.T) {
-	rs := UserResourceSchema()
+	rs := UserSchema
 	tests := []struct {
 		name     string
 		excluded string
@@ -163,7 +163,7 @@ func TestProjectExcluded(t *testing.T) {
 	}
 
 	t.Run("group without members (Entra)", func(t *testing.T) {
-		got := GroupResourceSchema().Project(testGroup(t), nil, []string{"members"})
+		got := GroupSchema.Project(testGroup(t), nil, []string{"members"})
 		want := `{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "id": "e9e30dba-f08f-4109-8486-d5c6a331660a",
 		  "externalId": "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159", "displayName": "Tour Guides",
 		  "meta": {"resourceType": "Group", "created": "2010-01-23T04:56:22Z", "lastModified": "2011-05-13T04:42:34Z", "version": "W/\"3694e05e9dff592\""}}`
@@ -200,7 +200,7 @@ func TestProjectReturned(t *testing.T) {
 		user := testUser(t)
 		user["password"] = "hunter2"
 		for _, attrs := range [][]string{nil, {"password"}} {
-			if _, ok := UserResourceSchema().Project(user, attrs, nil)["password"]; ok {
+			if _, ok := UserSchema.Project(user, attrs, nil)["password"]; ok {
 				t.Errorf("password returned with attributes=%v", attrs)
 			}
 		}

@@ -29,7 +29,7 @@ import (
 //
 // Anything it does not recognise, including a body that is not JSON, is returned
 // unchanged for the library to judge.
-func NormalizePatchBody(rs ResourceSchema, body []byte) []byte {
+func NormalizePatchBody(rs Schema, body []byte) []byte {
 	var doc map[string]json.RawMessage
 	if json.Unmarshal(body, &doc) != nil {
 		return body
@@ -86,7 +86,7 @@ func decodeNumbers(raw []byte, v any) error {
 }
 
 // normalizePatchOp returns the operations that replace op, and whether they differ.
-func normalizePatchOp(rs ResourceSchema, op map[string]any) ([]map[string]any, bool) {
+func normalizePatchOp(rs Schema, op map[string]any) ([]map[string]any, bool) {
 	key := func(name string) string {
 		for k := range op {
 			if strings.EqualFold(k, name) {
@@ -147,7 +147,7 @@ func normalizePatchOp(rs ResourceSchema, op map[string]any) ([]map[string]any, b
 // complex references are wrapped, and the keys that clear (null, or "" for a
 // complex attribute) are taken out and returned as paths to remove. prefix is the
 // extension URN when obj is an extension's object.
-func normalizePathless(rs ResourceSchema, kind string, obj map[string]any, prefix string) ([]string, bool) {
+func normalizePathless(rs Schema, kind string, obj map[string]any, prefix string) ([]string, bool) {
 	var removes []string
 	changed := false
 	for k, v := range obj {
@@ -189,7 +189,7 @@ func normalizePathless(rs ResourceSchema, kind string, obj map[string]any, prefi
 
 // multiValued reports whether path names a multi-valued attribute (or an element
 // of one, through a value filter).
-func multiValued(rs ResourceSchema, path string) bool {
+func multiValued(rs Schema, path string) bool {
 	if strings.ContainsAny(path, "[]") {
 		return true
 	}
@@ -200,7 +200,7 @@ func multiValued(rs ResourceSchema, path string) bool {
 // normalizeComplexString handles a string given for a single-valued complex
 // attribute: "" clears it, and any other string is its "value" sub-attribute when
 // it has one.
-func normalizeComplexString(rs ResourceSchema, path string, v any) (nv any, clear, ok bool) {
+func normalizeComplexString(rs Schema, path string, v any) (nv any, clear, ok bool) {
 	s, isString := v.(string)
 	if !isString || strings.ContainsAny(path, "[]") {
 		return nil, false, false
@@ -224,7 +224,7 @@ func normalizeComplexString(rs ResourceSchema, path string, v any) (nv any, clea
 
 // memberFilterRemove returns the id of an operation that removes one member of a
 // group by its path alone, {"op":"remove","path":"members[value eq \"<id>\"]"}.
-func memberFilterRemove(rs ResourceSchema, op map[string]any) (string, bool) {
+func memberFilterRemove(rs Schema, op map[string]any) (string, bool) {
 	var kind, path string
 	for k, v := range op {
 		switch strings.ToLower(k) {
@@ -245,7 +245,7 @@ func memberFilterRemove(rs ResourceSchema, op map[string]any) (string, bool) {
 // memberFilterPath returns the id of a group's members[value eq "<id>"] path, as
 // Okta writes it: attribute and operator in any case, single spaces, and an id
 // without escapes. Other forms are left to the library's parser.
-func memberFilterPath(rs ResourceSchema, path string) (string, bool) {
+func memberFilterPath(rs Schema, path string) (string, bool) {
 	if rs.Core.ID != GroupSchema.Core.ID {
 		return "", false
 	}

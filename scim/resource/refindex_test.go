@@ -109,9 +109,20 @@ func TestRefListOpsSameAsLinearScan(t *testing.T) {
 			for range 1 + rng.IntN(3) {
 				values = append(values, item())
 			}
-			switch rng.IntN(5) {
+			switch rng.IntN(7) {
 			case 3:
 				ops = append(ops, PatchOp{Op: "replace", Path: &rename, Value: fmt.Sprint("G", len(ops))})
+			case 5:
+				// Pathless: a rename keeps the members operations batched...
+				ops = append(ops, PatchOp{Op: "replace", Value: map[string]any{"displayName": fmt.Sprint("G", len(ops))}})
+			case 6:
+				// ... and members named in a pathless value keep them from being batched.
+				ops = append(ops, PatchOp{Op: "add", Value: map[string]any{"MEMBERS": values}})
+				for _, it := range values {
+					if !containsElement(ref.Attr, want, it) {
+						want = append(want, it)
+					}
+				}
 			case 4:
 				// Okta's form; it keeps the members operations of this PATCH from being batched.
 				target := []string{"a", "b"}[rng.IntN(2)]

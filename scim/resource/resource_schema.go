@@ -9,44 +9,29 @@ import (
 	"strings"
 	"time"
 
-	scimerrors "github.com/elimity-com/scim/errors"
 	"github.com/elimity-com/scim/schema"
 	filter "github.com/scim2/filter-parser/v2"
 )
 
-// ResourceSchema is the schema of one SCIM resource type: its core schema and the extension schemas it carries.
+// Schema is the schema of one SCIM resource type: its core schema and the extension schemas it carries.
 // It is the reference the pure resource functions of this package (filter evaluation, PATCH application,
 // projection and sorting) use to find attributes by name, in any case, with or without a URN prefix, and to
 // learn their type, caseExact, multiValued, mutability and returned characteristics.
 //
 // Resources are JSON objects (map[string]any) as served: core and common attributes under their canonical names
 // at the top level, extension attributes nested under the extension URN.
-type ResourceSchema struct {
+type Schema struct {
 	// Core is the resource's core schema, e.g. schema.CoreUserSchema(). The common attributes (schemas, id,
-	// externalId, meta) are added by ResourceSchema itself and need not be listed here.
+	// externalId, meta) are added by Schema itself and need not be listed here.
 	Core schema.Schema
 	// Extensions are the schema extensions of the resource type, e.g. schema.ExtensionEnterpriseUser().
 	Extensions []schema.Schema
 }
 
-// UserResourceSchema returns the schema of the User resource type: the core User schema with the enterprise User
-// extension.
-func UserResourceSchema() ResourceSchema {
-	return ResourceSchema{
-		Core:       schema.CoreUserSchema(),
-		Extensions: []schema.Schema{schema.ExtensionEnterpriseUser()},
-	}
-}
-
-// GroupResourceSchema returns the schema of the Group resource type (the core Group schema, no extensions).
-func GroupResourceSchema() ResourceSchema {
-	return ResourceSchema{Core: schema.CoreGroupSchema()}
-}
-
 // commonAttributes are RFC 7643 §3.1's attributes of every resource. They do not change, so they are built once.
 var commonAttributes = schema.Attributes(schema.CommonAttributes())
 
-// AttrRef is an attribute path resolved against a ResourceSchema.
+// AttrRef is an attribute path resolved against a Schema.
 //
 // For "name.givenName" Attr is the "name" attribute and Sub its "givenName" sub-attribute; for
 // "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager" Extension is true, SchemaID is the
@@ -95,7 +80,7 @@ func (r AttrRef) Name() string {
 // Resolve resolves an attribute path in standard attribute notation (RFC 7644 §3.10), such as "userName",
 // "NAME.givenname", "urn:ietf:params:scim:schemas:core:2.0:User:emails.value" or an extension URN. Names are
 // matched case-insensitively. It returns an error that names the part that is unknown.
-func (rs ResourceSchema) Resolve(path string) (AttrRef, error) {
+func (rs Schema) Resolve(path string) (AttrRef, error) {
 	path = strings.TrimSpace(path)
 	if ref, ok := rs.containerRef(path); ok {
 		return ref, nil
@@ -108,7 +93,7 @@ func (rs ResourceSchema) Resolve(path string) (AttrRef, error) {
 }
 
 // ResolveAttrPath resolves an attribute path parsed by filter-parser (see Resolve).
-func (rs ResourceSchema) ResolveAttrPath(p filter.AttributePath) (AttrRef, error) {
+func (rs Schema) ResolveAttrPath(p filter.AttributePath) (AttrRef, error) {
 	uri := p.URI()
 	sub := p.SubAttributeName()
 	if uri != "" && sub == "" {
@@ -161,7 +146,7 @@ func subAttribute(attr schema.CoreAttribute, name string) (schema.CoreAttribute,
 }
 
 // containerRef recognises a path that is exactly a schema URN.
-func (rs ResourceSchema) containerRef(path string) (AttrRef, bool) {
+func (rs Schema) containerRef(path string) (AttrRef, bool) {
 	if strings.EqualFold(path, rs.Core.ID) {
 		return AttrRef{SchemaID: rs.Core.ID}, true
 	}
@@ -172,7 +157,7 @@ func (rs ResourceSchema) containerRef(path string) (AttrRef, bool) {
 }
 
 // extension returns the extension schema whose URN is id (any case).
-func (rs ResourceSchema) extension(id string) (schema.Schema, bool) {
+func (rs Schema) extension(id string) (schema.Schema, bool) {
 	for _, e := range rs.Extensions {
 		if strings.EqualFold(e.ID, id) {
 			return e, true
@@ -182,7 +167,7 @@ func (rs ResourceSchema) extension(id string) (schema.Schema, bool) {
 }
 
 // lookupCore finds a core or common attribute.
-func (rs ResourceSchema) lookupCore(name string) (AttrRef, bool) {
+func (rs Schema) lookupCore(name string) (AttrRef, bool) {
 	if a, ok := rs.Core.Attributes.ContainsAttribute(name); ok {
 		return AttrRef{SchemaID: rs.Core.ID, Attr: a}, true
 	}
@@ -194,7 +179,7 @@ func (rs ResourceSchema) lookupCore(name string) (AttrRef, bool) {
 
 // lookupUnqualified finds an attribute named without a URN: core and common attributes first; then, because
 // some clients leave the URN out, an extension attribute when exactly one extension declares that name.
-func (rs ResourceSchema) lookupUnqualified(name string) (AttrRef, bool) {
+func (rs Schema) lookupUnqualified(name string) (AttrRef, bool) {
 	if ref, ok := rs.lookupCore(name); ok {
 		return ref, true
 	}
@@ -210,7 +195,7 @@ func (rs ResourceSchema) lookupUnqualified(name string) (AttrRef, bool) {
 }
 
 // topLevelRefs lists every attribute of the resource type, core and common first, then the extensions'.
-func (rs ResourceSchema) topLevelRefs() []AttrRef {
+func (rs Schema) topLevelRefs() []AttrRef {
 	var refs []AttrRef
 	for _, a := range commonAttributes {
 		if _, dup := rs.Core.Attributes.ContainsAttribute(a.Name()); !dup {
@@ -372,11 +357,6 @@ func sortedKeys(m map[string]any) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// BadRequest is a 400 SCIM error of the given type whose detail says what is wrong.
-func BadRequest(t scimerrors.ScimType, format string, args ...any) scimerrors.ScimError {
-	return scimerrors.ScimError{ScimType: t, Detail: fmt.Sprintf(format, args...), Status: 400}
 }
 
 // Attribute data types as schema.CoreAttribute.AttributeType reports them.

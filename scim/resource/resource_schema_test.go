@@ -110,8 +110,8 @@ func testUser(t testing.TB) map[string]any  { return decodeResource(t, testUserJ
 func testGroup(t testing.TB) map[string]any { return decodeResource(t, testGroupJSON) }
 
 // numericSchema is a made-up resource type with the attribute types the standard schemas lack.
-func numericSchema() ResourceSchema {
-	return ResourceSchema{Core: schema.Schema{
+func numericSchema() Schema {
+	return Schema{Core: schema.Schema{
 		ID: "urn:example:params:scim:schemas:core:2.0:Device",
 		Attributes: schema.Attributes{
 			schema.SimpleCoreAttribute(schema.SimpleStringParams(schema.StringParams{Name: "label", Required: true})),
@@ -141,7 +141,7 @@ func numericSchema() ResourceSchema {
 }
 
 func TestResolve(t *testing.T) {
-	rs := UserResourceSchema()
+	rs := UserSchema
 	tests := []struct {
 		path     string
 		name     string

@@ -9,8 +9,8 @@ import (
 
 // UserSchema and GroupSchema are the resource schemas served and enforced.
 var (
-	UserSchema  = ResourceSchema{Core: schema.CoreUserSchema(), Extensions: []schema.Schema{schema.ExtensionEnterpriseUser()}}
-	GroupSchema = ResourceSchema{Core: groupCoreSchema()}
+	UserSchema  = Schema{Core: schema.CoreUserSchema(), Extensions: []schema.Schema{schema.ExtensionEnterpriseUser()}}
+	GroupSchema = Schema{Core: groupCoreSchema()}
 )
 
 // groupCoreSchema is RFC 7643's Group schema as this server enforces it: the

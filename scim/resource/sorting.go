@@ -31,7 +31,7 @@ func ParseSortOrder(s string) (descending bool, err error) {
 // sub-attribute (sort by another with "name.familyName"). Resources without a value sort last. An unknown or
 // unsortable sortBy is a 400 invalidValue scimerrors.ScimError. For descending order, swap the arguments:
 // resources without a value then come first, as the RFC asks.
-func (rs ResourceSchema) Less(sortBy string) (func(a, b map[string]any) bool, error) {
+func (rs Schema) Less(sortBy string) (func(a, b map[string]any) bool, error) {
 	key, err := rs.sortKey(sortBy)
 	if err != nil {
 		return nil, err
@@ -43,7 +43,7 @@ func (rs ResourceSchema) Less(sortBy string) (func(a, b map[string]any) bool, er
 
 // SortResources sorts resources in place, stably, by sortBy and sortOrder (see Less and ParseSortOrder). An
 // empty sortBy leaves the order unchanged.
-func (rs ResourceSchema) SortResources(resources []map[string]any, sortBy, sortOrder string) error {
+func (rs Schema) SortResources(resources []map[string]any, sortBy, sortOrder string) error {
 	descending, err := ParseSortOrder(sortOrder)
 	if err != nil {
 		return err
@@ -129,7 +129,7 @@ func compareSortKeys(a, b sortKeyValue) int {
 }
 
 // sortKey resolves sortBy and returns the extraction of its key from a resource.
-func (rs ResourceSchema) sortKey(sortBy string) (func(map[string]any) sortKeyValue, error) {
+func (rs Schema) sortKey(sortBy string) (func(map[string]any) sortKeyValue, error) {
 	ref, err := rs.Resolve(sortBy)
 	if err != nil {
 		return nil, BadRequest(scimerrors.ScimTypeInvalidValue, "sortBy: %v", err)

@@ -43,7 +43,7 @@ func ids(res []map[string]any) []string {
 }
 
 func TestSortResources(t *testing.T) {
-	rs := UserResourceSchema()
+	rs := UserSchema
 	tests := []struct {
 		sortBy, order string
 		want          []string
@@ -114,7 +114,7 @@ func TestSortNumbersAndStability(t *testing.T) {
 }
 
 func TestSortErrors(t *testing.T) {
-	rs := UserResourceSchema()
+	rs := UserSchema
 	tests := []struct {
 		sortBy, order, fragment string
 	}{
