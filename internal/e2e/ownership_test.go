@@ -477,3 +477,28 @@ func TestUncertainRecoveryNeverDeletesStrangers(t *testing.T) {
 		t.Errorf("refusals audited: %v", got)
 	}
 }
+
+// A change Panther itself refuses (here an answer the client cannot classify) is not
+// kept either: the record is put back and nothing is queued for a retry.
+func TestChangePantherRefusesIsNotKept(t *testing.T) {
+	e := newEnv(t)
+	id := e.createUser("kim@example.com", "Kim", "Ba")
+	before, _ := e.storedUser(id)
+	e.Fake.FailNext("updateUser", 1, http.StatusBadRequest)
+	r := e.do("PATCH", "/Users/"+id, renameOp("Kimberly", "Ba"))
+	if r.Status/100 == 2 || r.Status == http.StatusServiceUnavailable {
+		t.Fatalf("status %d: %s", r.Status, r.Raw)
+	}
+	after, _ := e.storedUser(id)
+	if g := after.Attributes["name"].(map[string]any)["givenName"]; g != "Kim" || after.Panther != before.Panther || e.pending() != 0 {
+		t.Errorf("the refused change was kept: givenName %v, %d intents", g, e.pending())
+	}
+	if pu, _ := e.Fake.UserByEmail("kim@example.com"); pu.GivenName != "Kim" {
+		t.Errorf("Panther user %+v", pu)
+	}
+	// The IdP's next attempt, once Panther accepts it, goes through.
+	e.do("PATCH", "/Users/"+id, renameOp("Kimberly", "Ba")).must(t, http.StatusOK)
+	if pu, _ := e.Fake.UserByEmail("kim@example.com"); pu.GivenName != "Kimberly" {
+		t.Errorf("Panther user %+v", pu)
+	}
+}

@@ -444,6 +444,16 @@ func (s *Service) UpdateUser(ctx context.Context, id string, expect int64, mutat
 				s.rollbackUpdate(ctx, before, after, pendingBefore, r)
 				return User{}, r
 			}
+			if !Retryable(err) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrUnauthorized) {
+				// Panther refused the change itself (invalid, a conflict, or words the
+				// client does not know): it is not kept, nor retried.
+				pe := s.pantherErr(err)
+				var e *Error
+				if errors.As(pe, &e) {
+					s.rollbackUpdate(ctx, before, after, pendingBefore, &Error{Code: e.Code, Detail: e.Detail, Reason: "refused by Panther"})
+				}
+				return User{}, pe
+			}
 			if !Retryable(err) && !errors.Is(err, context.DeadlineExceeded) {
 				return User{}, s.pantherErr(err)
 			}
@@ -488,6 +498,8 @@ func (s *Service) rollbackUpdate(ctx context.Context, before, after User, pendin
 			if err := s.putIntent(tx, back.ID); err != nil {
 				return err
 			}
+		} else if err := tx.DeleteIntent(back.ID); err != nil {
+			return err
 		}
 		return s.audit(ctx, tx, "user.update", "User", back.ID, userAuditFields(&after, nil), userAuditFields(&back, nil),
 			"rolled back: refused: "+cause.Reason)
