@@ -444,9 +444,11 @@ func (s *Service) UpdateUser(ctx context.Context, id string, expect int64, mutat
 				s.rollbackUpdate(ctx, before, after, pendingBefore, r)
 				return User{}, r
 			}
-			if !Retryable(err) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrUnauthorized) {
+			deactivation := before.Active && !after.Active
+			if !deactivation && !Retryable(err) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrUnauthorized) {
 				// Panther refused the change itself (invalid, a conflict, or words the
-				// client does not know): it is not kept, nor retried.
+				// client does not know): it is not kept, nor retried. A deactivation is
+				// kept and retried whatever Panther says: a leaver must lose access.
 				pe := s.pantherErr(err)
 				var e *Error
 				if errors.As(pe, &e) {
