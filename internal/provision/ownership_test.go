@@ -1,0 +1,67 @@
+package provision_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/panther-scim/panther-scim/internal/provision"
+	"github.com/panther-scim/panther-scim/mappings"
+)
+
+// recordingPanther checks, at each inviteUser call, that the store already records
+// the invite of that email in the user's intent.
+type recordingPanther struct {
+	*fakePanther
+	svc      func() *provision.Service
+	problems []string
+}
+
+func (p *recordingPanther) InviteUser(ctx context.Context, in provision.InviteInput) (provision.PantherUser, error) {
+	recorded := false
+	_ = p.svc().Store().View(ctx, func(tx provision.ReadTx) error {
+		u, err := tx.UserByEmail(in.Email)
+		if err != nil {
+			return err
+		}
+		it, err := tx.Intent(u.ID)
+		if err != nil {
+			return err
+		}
+		for _, a := range it.Invites {
+			recorded = recorded || provision.SameEmail(a.Email, in.Email)
+		}
+		return nil
+	})
+	if !recorded {
+		p.problems = append(p.problems, fmt.Sprintf("inviteUser %s sent before its invite was recorded", in.Email))
+	}
+	return p.fakePanther.InviteUser(ctx, in)
+}
+
+// Ownership is durable: every invite is recorded in the user's intent, in the store,
+// before inviteUser is sent, whichever change leads to it (a create, which records it
+// in its own transaction, or joining a mapped group under an empty default role).
+func TestInviteRecordedBeforeItIsSent(t *testing.T) {
+	ctx := context.Background()
+	for name, m := range map[string]mappings.Mapping{
+		"create":                 {Rules: []mappings.Rule{{Group: "Admins", Role: "Admin"}}, DefaultRole: "AnalystReadOnly"},
+		"joining a mapped group": {Rules: []mappings.Rule{{Group: "Admins", Role: "Admin"}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var svc *provision.Service
+			p := &recordingPanther{fakePanther: newFake(), svc: func() *provision.Service { return svc }}
+			svc = newService(t, p, provision.Options{Mapping: m})
+			u, err := svc.CreateUser(ctx, fields("ann@x.io"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := svc.CreateGroup(ctx, provision.GroupFields{DisplayName: "Admins", Members: []string{u.ID}}); err != nil {
+				t.Fatal(err)
+			}
+			if p.count("inviteUser") != 1 || len(p.problems) > 0 {
+				t.Errorf("%d invites; %v", p.count("inviteUser"), p.problems)
+			}
+		})
+	}
+}
