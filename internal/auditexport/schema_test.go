@@ -2,9 +2,7 @@ package auditexport
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,8 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/panther-scim/panther-scim/internal/auditexport/schemacheck"
 	"github.com/panther-scim/panther-scim/internal/provision"
 )
 
@@ -22,55 +19,20 @@ import (
 // drift apart: these tests hold the Event type, the events of every action and the
 // sample events to the custom log schema.
 
-var (
-	schemaPath  = filepath.Join("..", "..", "deploy", "panther", "schemas", "pantherscim_audit.yml")
-	samplesPath = filepath.Join("..", "..", "deploy", "panther", "samples", "pantherscim_audit.jsonl")
-)
+var samplesPath = filepath.Join(schemacheck.Dir(), "samples", "pantherscim_audit.jsonl")
 
-// schemaField is a Panther custom log schema FieldSchema (the parts checked here).
-type schemaField struct {
-	Name        string        `yaml:"name"`
-	Type        string        `yaml:"type"`
-	Required    bool          `yaml:"required"`
-	Description string        `yaml:"description"`
-	Fields      []schemaField `yaml:"fields"`
-	Element     *schemaField  `yaml:"element"`
-	TimeFormats []string      `yaml:"timeFormats"`
-	IsEventTime bool          `yaml:"isEventTime"`
-	Indicators  []string      `yaml:"indicators"`
-}
-
-type logSchema struct {
-	Schema       string        `yaml:"schema"`
-	Description  string        `yaml:"description"`
-	ReferenceURL string        `yaml:"referenceURL"`
-	Version      int           `yaml:"version"`
-	Fields       []schemaField `yaml:"fields"`
-}
-
-func loadSchema(t *testing.T) logSchema {
+func loadSchema(t *testing.T) schemacheck.Schema {
 	t.Helper()
-	raw, err := os.ReadFile(schemaPath)
+	s, err := schemacheck.Load(schemacheck.AuditSchemaPath())
 	if err != nil {
 		t.Fatal(err)
-	}
-	var s logSchema
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true) // a misspelt schema key is an error here as in Panther
-	if err := dec.Decode(&s); err != nil {
-		t.Fatalf("%s: %v", schemaPath, err)
 	}
 	return s
 }
 
-func field(fields []schemaField, name string) (schemaField, bool) {
-	for _, f := range fields {
-		if f.Name == name {
-			return f, true
-		}
-	}
-	return schemaField{}, false
-}
+type schemaField = schemacheck.Field
+
+var field = schemacheck.Lookup
 
 func TestSchemaShape(t *testing.T) {
 	s := loadSchema(t)
@@ -181,73 +143,6 @@ func TestEventTypeMatchesSchema(t *testing.T) {
 	walk("", reflect.TypeOf(Event{}), s.Fields)
 }
 
-// validate reports the problems of a decoded JSON object against schema fields.
-func validate(path string, v map[string]any, fs []schemaField) []string {
-	var out []string
-	for _, f := range fs {
-		if _, ok := v[f.Name]; f.Required && !ok {
-			out = append(out, path+f.Name+": required, missing")
-		}
-	}
-	for k, val := range v {
-		f, ok := field(fs, k)
-		if !ok {
-			out = append(out, path+k+": not declared in the schema")
-			continue
-		}
-		out = append(out, validateValue(path+k, val, f)...)
-	}
-	return out
-}
-
-func validateValue(path string, val any, f schemaField) []string {
-	bad := func() []string { return []string{fmt.Sprintf("%s: %v (%T) is not a %s", path, val, val, f.Type)} }
-	switch f.Type {
-	case "string":
-		if _, ok := val.(string); !ok {
-			return bad()
-		}
-	case "boolean":
-		if _, ok := val.(bool); !ok {
-			return bad()
-		}
-	case "bigint":
-		n, ok := val.(json.Number)
-		if !ok {
-			return bad()
-		}
-		if _, err := n.Int64(); err != nil {
-			return bad()
-		}
-	case "timestamp":
-		s, ok := val.(string)
-		if !ok {
-			return bad()
-		}
-		if _, err := time.Parse(time.RFC3339Nano, s); err != nil {
-			return bad()
-		}
-	case "object":
-		m, ok := val.(map[string]any)
-		if !ok {
-			return bad()
-		}
-		return validate(path+".", m, f.Fields)
-	}
-	return nil
-}
-
-func decodeJSON(t *testing.T, line []byte) map[string]any {
-	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.UseNumber()
-	var v map[string]any
-	if err := dec.Decode(&v); err != nil {
-		t.Fatalf("%s: %v", line, err)
-	}
-	return v
-}
-
 // entriesOfEveryAction are audit entries as the bridge writes them (provision, the
 // reconciler, AlertDelayedDeprovisions, app.AuthFailureLog), one or more per action,
 // with every field map key they can carry.
@@ -295,7 +190,7 @@ func TestEventsOfEveryActionMatchSchema(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, p := range validate("", decodeJSON(t, line), s.Fields) {
+		for _, p := range s.Check(line) {
 			t.Errorf("%s: %s\n%s", entry.Action, p, line)
 		}
 		covered[entry.Action] = true
@@ -363,9 +258,12 @@ func TestSamplesMatchSchema(t *testing.T) {
 	covered := map[string]bool{}
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
-		v := decodeJSON(t, sc.Bytes())
-		for _, p := range validate("", v, s.Fields) {
+		for _, p := range s.Check(sc.Bytes()) {
 			t.Errorf("sample line %d: %s", n, p)
+		}
+		var v map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			t.Fatalf("sample line %d: %v", n, err)
 		}
 		a, _ := v["action"].(string)
 		if !slices.Contains(Actions, a) {

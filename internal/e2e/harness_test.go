@@ -119,7 +119,12 @@ func newEnv(t testing.TB, opts ...option) *env {
 	tok, _ := auth.GenerateToken()
 	e.Token = tok
 	log := slog.New(slog.NewJSONHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := auth.New(auth.Options{TokenHashes: []auth.Hash{auth.HashToken(tok)}, OnFailure: func(f auth.Failure) { e.metrics.AuthFailed(f.Reason) }})
+	a, err := auth.New(auth.Options{TokenHashes: []auth.Hash{auth.HashToken(tok)}, OnFailure: func(f auth.Failure) {
+		e.metrics.AuthFailed(f.Reason)
+		if l := e.opts.AuthFailures; l != nil {
+			l.Record(f)
+		}
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,6 +140,11 @@ func newEnv(t testing.TB, opts ...option) *env {
 	}
 	for _, f := range opts {
 		f(&o)
+	}
+	if x := o.AuditExport; x != nil && x.URL == "" {
+		// The export goes to the double's HTTP source, which checks its credential.
+		x.URL = ps.URL + pantherfake.HTTPSourcePath + "e2e"
+		fake.SetHTTPSourceAuth(pantherfake.HTTPSourceAuth{Method: x.Auth.Method, Header: x.Auth.Header, Algorithm: x.Auth.Algorithm, Secret: x.Auth.Secret})
 	}
 	e.opts = o
 	e.start()
