@@ -54,12 +54,13 @@ func TestRealBinary(t *testing.T) {
 	t.Run("reconcile command", func(t *testing.T) { testReconcileCommand(t, bin) })
 	t.Run("strangers survive crashes", func(t *testing.T) { testStrangersSurviveCrashes(t, bin) })
 	t.Run("audit export crash", func(t *testing.T) { testAuditExportCrash(t, bin) })
+	t.Run("failover drill", func(t *testing.T) { testFailoverDrill(t, bin) })
 }
 
 // rig is one bridge deployment: a config, a store file and a Panther double; the
 // process comes and goes.
 type rig struct {
-	t       *testing.T
+	t       testing.TB
 	bin     string
 	cfg     string
 	dbPath  string
@@ -72,7 +73,7 @@ type rig struct {
 	logs    *outBuf
 }
 
-func newRig(t *testing.T, bin string) *rig {
+func newRig(t testing.TB, bin string) *rig {
 	t.Helper()
 	fake := pantherfake.New(pantherfake.Options{APIKey: rigPantherKey, Seed: 7, RetryAfter: -1})
 	ps := httptest.NewServer(fake.Handler())
