@@ -133,12 +133,7 @@ func groupCandidates(tx RecordsTx, expr filter.Expression) ([]provision.Group, b
 	}
 	switch e := expr.(type) {
 	case *filter.LogicalExpression:
-		if e.Operator == filter.AND {
-			if c, ok, err := groupCandidates(tx, e.Left); ok || err != nil {
-				return c, ok, err
-			}
-			return groupCandidates(tx, e.Right)
-		}
+		return eitherSide(tx, e, groupCandidates)
 	case *filter.ValuePath:
 		if strings.EqualFold(e.AttributePath.AttributeName, "members") {
 			if ae, ok := e.ValueFilter.(*filter.AttributeExpression); ok && ae.Operator == filter.EQ &&
@@ -159,14 +154,7 @@ func groupCandidates(tx RecordsTx, expr filter.Expression) ([]provision.Group, b
 		}
 		switch strings.ToLower(attrName(e.AttributePath)) {
 		case "displayname":
-			gr, err := tx.GroupByDisplayName(v)
-			if errors.Is(err, provision.ErrNotFound) {
-				return nil, true, nil
-			}
-			if err != nil {
-				return nil, true, err
-			}
-			return []provision.Group{gr}, true, nil
+			return unique(tx.GroupByDisplayName(v))
 		case "externalid":
 			gs, err := tx.GroupsByExternalID(v)
 			return gs, true, err

@@ -8,6 +8,7 @@ import (
 	scimerrors "github.com/elimity-com/scim/errors"
 	"github.com/scim2/filter-parser/v2"
 
+	"github.com/panther-scim/panther-scim/internal/provision"
 	"github.com/panther-scim/panther-scim/scim/resource"
 )
 
@@ -133,6 +134,30 @@ func (src source[T]) query(r *http.Request, records Records, expr filter.Express
 		recs = page(recs, start, count)
 	}
 	return recs, total, nil
+}
+
+// unique is what one unique-index lookup gives a list: the record, or none when the
+// lookup misses.
+func unique[T any](x T, err error) ([]T, bool, error) {
+	if errors.Is(err, provision.ErrNotFound) {
+		return nil, true, nil
+	}
+	if err != nil {
+		return nil, true, err
+	}
+	return []T{x}, true, nil
+}
+
+// eitherSide narrows "a and b" to the candidates of whichever side an index answers
+// (the other side is checked on them with the whole filter); "or" needs a scan.
+func eitherSide[T any](tx RecordsTx, e *filter.LogicalExpression, candidates func(RecordsTx, filter.Expression) ([]T, bool, error)) ([]T, bool, error) {
+	if e.Operator != filter.AND {
+		return nil, false, nil
+	}
+	if c, ok, err := candidates(tx, e.Left); ok || err != nil {
+		return c, ok, err
+	}
+	return candidates(tx, e.Right)
 }
 
 // attrName returns "name" or "name.sub" of a path, without its URN.

@@ -165,12 +165,7 @@ func filterDoc(u provision.User) map[string]any {
 func userCandidates(tx RecordsTx, expr filter.Expression) (cands []provision.User, indexed bool, err error) {
 	switch e := expr.(type) {
 	case *filter.LogicalExpression:
-		if e.Operator == filter.AND {
-			if c, ok, err := userCandidates(tx, e.Left); ok || err != nil {
-				return c, ok, err
-			}
-			return userCandidates(tx, e.Right)
-		}
+		return eitherSide(tx, e, userCandidates)
 	case *filter.AttributeExpression:
 		if e.Operator != filter.EQ {
 			return nil, false, nil
@@ -180,20 +175,11 @@ func userCandidates(tx RecordsTx, expr filter.Expression) (cands []provision.Use
 			return nil, false, nil
 		}
 		name := strings.ToLower(attrName(e.AttributePath))
-		one := func(u provision.User, err error) ([]provision.User, bool, error) {
-			if errors.Is(err, provision.ErrNotFound) {
-				return nil, true, nil
-			}
-			if err != nil {
-				return nil, true, err
-			}
-			return []provision.User{u}, true, nil
-		}
 		switch name {
 		case "username":
-			return one(tx.UserByUserName(v))
+			return unique(tx.UserByUserName(v))
 		case "id":
-			return one(tx.User(v))
+			return unique(tx.User(v))
 		case "externalid":
 			us, err := tx.UsersByExternalID(v)
 			return us, true, err
