@@ -37,6 +37,8 @@ type env struct {
 	Client     *http.Client
 	Logs       *syncBuffer
 	Panther    *panther.Client
+	// PantherURL is the double's GraphQL endpoint.
+	PantherURL string
 	opts       app.Options
 	metrics    *app.Metrics
 }
@@ -115,7 +117,7 @@ func newEnv(t testing.TB, opts ...option) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.Panther = client
+	e.Panther, e.PantherURL = client, ps.URL+"/public/graphql"
 	tok, _ := auth.GenerateToken()
 	e.Token = tok
 	log := slog.New(slog.NewJSONHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
