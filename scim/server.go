@@ -14,7 +14,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
-	elimity "github.com/elimity-com/scim"
+	"github.com/elimity-com/scim"
 	scimerrors "github.com/elimity-com/scim/errors"
 	"github.com/elimity-com/scim/optional"
 	"github.com/elimity-com/scim/schema"
@@ -38,14 +38,20 @@ type Options struct {
 	// MaxResults caps a list page (default 1000).
 	MaxResults int
 	Logger     *slog.Logger
+	// StrictAttributes refuses (400) a POST, PUT or PATCH naming an attribute the
+	// schema does not declare, instead of ignoring it (scim.strictAttributes).
+	StrictAttributes bool
+	// UnknownAttribute, when set, is called for each attribute ignored because the
+	// schema does not declare it, with the metric label to count it under: its name,
+	// or UnknownOther past a bounded number of distinct names.
+	UnknownAttribute func(label string)
 }
 
 var allowStringValues sync.Once
 
-// NewHandler returns the SCIM API: writes go to svc (provision.Service), lists and
-// the references responses show are read from records (StoreRecords). Mount it under
-// Prefix with the prefix stripped (paths it sees are /Users, /Groups, ...).
-func NewHandler(svc Service, records Records, opts Options) (http.Handler, error) {
+// NewHandler returns the SCIM API over svc. Mount it under Prefix with the prefix
+// stripped (paths it sees are /Users, /Groups, ...).
+func NewHandler(svc *provision.Service, opts Options) (http.Handler, error) {
 	// Entra sends booleans as strings ("False"); without this they are 400s before
 	// our code runs. It is a package-global switch of the library, set once.
 	allowStringValues.Do(func() { schema.SetAllowStringValues(true) })
@@ -62,24 +68,26 @@ func NewHandler(svc Service, records Records, opts Options) (http.Handler, error
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{svc: svc, records: records, opts: opts, log: opts.Logger}
-	srv, err := elimity.NewServer(&elimity.ServerArgs{
-		ServiceProviderConfig: &elimity.ServiceProviderConfig{MaxResults: opts.MaxResults, SupportFiltering: true, SupportPatch: true},
-		ResourceTypes: []elimity.ResourceType{
+	h := &handler{svc: svc, opts: opts, log: opts.Logger, unknown: newUnknownReporter(opts.Logger, opts.UnknownAttribute)}
+	users := &userHandler{h: h}
+	groups := &groupHandler{h: h}
+	srv, err := scim.NewServer(&scim.ServerArgs{
+		ServiceProviderConfig: &scim.ServiceProviderConfig{MaxResults: opts.MaxResults, SupportFiltering: true, SupportPatch: true},
+		ResourceTypes: []scim.ResourceType{
 			{
 				ID: optional.NewString("User"), Name: "User", Endpoint: "/Users",
 				Description: optional.NewString("User Account"),
 				Schema:      resource.UserSchema.Core,
-				SchemaExtensions: []elimity.SchemaExtension{
+				SchemaExtensions: []scim.SchemaExtension{
 					{Schema: schema.ExtensionEnterpriseUser()},
 				},
-				Handler: resourceHandler[provision.User, provision.UserFields]{h, users},
+				Handler: users,
 			},
 			{
 				ID: optional.NewString("Group"), Name: "Group", Endpoint: "/Groups",
 				Description: optional.NewString("Group"),
 				Schema:      resource.GroupSchema.Core,
-				Handler:     resourceHandler[provision.Group, provision.GroupFields]{h, groups},
+				Handler:     groups,
 			},
 		},
 	})
@@ -91,11 +99,11 @@ func NewHandler(svc Service, records Records, opts Options) (http.Handler, error
 }
 
 type handler struct {
-	svc     Service
-	records Records
+	svc     *provision.Service
 	opts    Options
 	log     *slog.Logger
-	lib     elimity.Server
+	lib     scim.Server
+	unknown *unknownReporter
 }
 
 // reqState carries what our resource handlers decide past the library, which only
@@ -132,7 +140,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.attrs, st.excluded = resource.ParseAttrList(q.Get("attributes")), resource.ParseAttrList(q.Get("excludedAttributes"))
 	r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 
-	path := strings.TrimSuffix(r.URL.Path, "/")
+	path := canonicalizeRequestPath(r)
 	if path == "/ServiceProviderConfig" && r.Method == http.MethodGet {
 		h.serviceProviderConfig(w, r)
 		return
@@ -143,6 +151,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, h.log, err)
 		return
 	}
+	quoteQueryFilters(r)
 	takeLookup(r, path, st)
 	if r.Body != nil && r.Method != http.MethodGet && r.Method != http.MethodDelete {
 		body, err := io.ReadAll(io.LimitReader(r.Body, h.opts.MaxBodyBytes+1))
@@ -169,12 +178,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			WriteError(w, r, h.log, err)
 			return
 		}
-		if r.Method == http.MethodPatch {
-			rs := resource.UserSchema
-			if strings.HasPrefix(path, "/Groups") {
-				rs = resource.GroupSchema
-			}
-			body = resource.NormalizePatchBody(rs, body)
+		if r.Method == http.MethodPost && strings.HasSuffix(path, "/.search") {
+			body = quoteSearchFilter(body)
+		}
+		if body, err = h.normalizeBody(r, path, body); err != nil {
+			WriteError(w, r, h.log, err)
+			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
@@ -311,26 +320,18 @@ func (h *handler) serviceProviderConfig(w http.ResponseWriter, r *http.Request) 
 	_ = json.NewEncoder(w).Encode(doc)
 }
 
-// checkBody rejects, before the library drops them silently, bodies that are not
-// JSON objects and POST/PUT bodies with attributes the schema does not have.
+// checkBody rejects, with a detail saying where, POST and PUT bodies that are not
+// JSON objects (the library's error says only "invalid syntax").
 func checkBody(method, path string, body []byte) error {
-	var rs resource.Schema
 	switch {
-	case (path == "/Users" && method == http.MethodPost) || (strings.HasPrefix(path, "/Users/") && method == http.MethodPut):
-		rs = resource.UserSchema
-	case (path == "/Groups" && method == http.MethodPost) || (strings.HasPrefix(path, "/Groups/") && method == http.MethodPut):
-		rs = resource.GroupSchema
+	case (path == "/Users" || path == "/Groups") && method == http.MethodPost:
+	case (strings.HasPrefix(path, "/Users/") || strings.HasPrefix(path, "/Groups/")) && method == http.MethodPut:
 	default:
 		return nil
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(body, &m); err != nil {
 		return resource.BadRequest(scimerrors.ScimTypeInvalidSyntax, "the request body is not a JSON object: %v", jsonProblem(err))
-	}
-	for k := range m {
-		if !knownTopLevel(rs, k) {
-			return resource.BadRequest(scimerrors.ScimTypeInvalidSyntax, "unknown attribute %q: the %s schema has no such attribute", k, rs.Core.Name.Value())
-		}
 	}
 	return nil
 }
@@ -364,24 +365,4 @@ func (r *recorder) Write(b []byte) (int, error) {
 		r.status = http.StatusOK
 	}
 	return r.body.Write(b)
-}
-
-// knownTopLevel reports whether a top-level body key is an attribute of the schema,
-// a common attribute, or an extension URN. Keys under other URNs (custom extensions an
-// IdP admin mapped) are tolerated and dropped by the library.
-func knownTopLevel(rs resource.Schema, k string) bool {
-	lk := strings.ToLower(k)
-	switch lk {
-	case "schemas", "id", "externalid", "meta":
-		return true
-	}
-	if strings.HasPrefix(lk, "urn:") {
-		return true
-	}
-	for _, a := range rs.Core.Attributes {
-		if strings.EqualFold(a.Name(), k) {
-			return true
-		}
-	}
-	return false
 }

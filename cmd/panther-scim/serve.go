@@ -66,8 +66,7 @@ func newPantherClient(cfg config.Config, obs panther.Observer, log *slog.Logger)
 	return panther.New(panther.Config{
 		URL: cfg.Panther.URL, Token: tok, Timeout: cfg.Panther.Timeout, MaxRetries: cfg.Panther.MaxRetries,
 		MaxConcurrent: cfg.Panther.MaxConcurrent, RatePerSecond: cfg.Panther.RatePerSecond, Burst: cfg.Panther.Burst,
-		FixedRate: !cfg.Panther.AdaptiveRate,
-		Observer:  obs, UserAgent: "panther-scim/" + version, Logger: log,
+		Observer: obs, UserAgent: "panther-scim/" + version, Logger: log,
 	})
 }
 
@@ -150,7 +149,7 @@ func appOptions(cfg config.Config, p provision.Panther, a *auth.Authenticator, l
 			SyncConcurrency: cfg.Provisioning.SyncConcurrency, RequestSyncTimeout: cfg.Provisioning.RequestSyncTimeout,
 			Hooks: crashHooks(),
 		},
-		Authenticate: a.Middleware, MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		Authenticate: a.Middleware, MaxBodyBytes: cfg.Server.MaxBodyBytes, StrictAttributes: cfg.SCIM.StrictAttributes,
 		MaxConcurrentRequests: cfg.Server.MaxConcurrentRequests, ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
 		ReadTimeout: cfg.Server.ReadTimeout, WriteTimeout: cfg.Server.WriteTimeout, IdleTimeout: cfg.Server.IdleTimeout,
 		ShutdownTimeout: cfg.Server.ShutdownTimeout, TLSCertFile: cfg.Server.TLS.CertFile, TLSKeyFile: cfg.Server.TLS.KeyFile,

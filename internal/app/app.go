@@ -57,13 +57,17 @@ type Options struct {
 
 	MaxBodyBytes          int64
 	MaxConcurrentRequests int
-	ReadHeaderTimeout     time.Duration
-	ReadTimeout           time.Duration
-	WriteTimeout          time.Duration
-	IdleTimeout           time.Duration
-	ShutdownTimeout       time.Duration
-	TLSCertFile           string
-	TLSKeyFile            string
+	// StrictAttributes refuses (400) a POST, PUT or PATCH naming an attribute the
+	// schema does not declare; otherwise it is ignored, logged once and counted
+	// (scim.strictAttributes).
+	StrictAttributes  bool
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	ShutdownTimeout   time.Duration
+	TLSCertFile       string
+	TLSKeyFile        string
 
 	// ReadyCacheTTL is how long a /readyz result is reused (0: not reused; concurrent
 	// probes still share one run of the checks).
@@ -183,8 +187,9 @@ func Start(ctx context.Context, opts Options, obs *Metrics) (*App, error) {
 	if base == "" {
 		base = a.scheme() + "://" + apiLn.Addr().String() + scim.Prefix
 	}
-	scimHandler, err := scim.NewHandler(a.Service, scim.StoreRecords(a.Store), scim.Options{
+	scimHandler, err := scim.NewHandler(a.Service, scim.Options{
 		BaseURL: base, MaxBodyBytes: opts.MaxBodyBytes, Logger: opts.Logger,
+		StrictAttributes: opts.StrictAttributes, UnknownAttribute: a.metrics.UnknownAttribute,
 	})
 	if err != nil {
 		_ = apiLn.Close()

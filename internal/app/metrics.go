@@ -15,6 +15,7 @@ import (
 	"github.com/panther-scim/panther-scim/internal/panther"
 	"github.com/panther-scim/panther-scim/internal/provision"
 	"github.com/panther-scim/panther-scim/internal/store"
+	"github.com/panther-scim/panther-scim/scim"
 )
 
 // Metrics are the Prometheus series the service exports. Each App has its own
@@ -39,8 +40,7 @@ type Metrics struct {
 	unclassified     *prometheus.CounterVec
 	adoptions        prometheus.Counter
 	refusals         *prometheus.CounterVec
-	// rateLimit is the Panther client's rate limit in force (the adaptive limiter's).
-	rateLimit prometheus.Gauge
+	unknownAttrs     *prometheus.CounterVec
 }
 
 // NewMetrics returns a fresh registry of the service's series. Build it before the
@@ -87,14 +87,17 @@ func NewMetrics() *Metrics {
 		adoptions: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "panther_scim_adoptions_total", Help: "Existing Panther users taken over under provisioning.adopt (each one audited).",
 		}),
-		rateLimit: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "panther_scim_panther_rate_limit_per_second",
-			Help: "The Panther calls per second the client allows now: panther.ratePerSecond, or less while Panther pushes back (429, bursts of 5xx); +Inf without a limit.",
-		}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "panther_scim_refusals_total", Help: "Changes panther-scim refused to make to a Panther account, by reason (each one audited).",
 		}, []string{"reason"}),
+		unknownAttrs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "panther_scim_unknown_attributes_total",
+			Help: "Attributes a POST, PUT or PATCH named that the schema does not declare, ignored (scim.strictAttributes off), by name; past 100 names, \"other\".",
+		}, []string{"attribute"}),
 	}
+	// Exported from the start, so that the series is there to graph before the first
+	// unknown attribute (each name then gets its own).
+	m.unknownAttrs.WithLabelValues(scim.UnknownOther)
 	for _, r := range provision.RefusalReasons {
 		m.refusals.WithLabelValues(r)
 	}
@@ -119,8 +122,8 @@ func NewMetrics() *Metrics {
 		}
 		return float64(m.health().WriteErrors)
 	})
-	reg.MustRegister(m.requests, m.latency, m.pantherCalls, m.pantherTime, m.retries, m.authFailures, m.drift, m.rejected, m.adoptions, m.refusals, writeErrors,
-		pendingIntents{m}, storeSpace{m}, m.schemaCompatible, m.unclassified, m.rateLimit,
+	reg.MustRegister(m.requests, m.latency, m.pantherCalls, m.pantherTime, m.retries, m.authFailures, m.drift, m.rejected, m.adoptions, m.refusals, m.unknownAttrs, writeErrors,
+		pendingIntents{m}, storeSpace{m}, m.schemaCompatible, m.unclassified,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -206,8 +209,8 @@ func (m *Metrics) Adopted() { m.adoptions.Inc() }
 // Refused implements provision.Observer.
 func (m *Metrics) Refused(reason string) { m.refusals.WithLabelValues(reason).Inc() }
 
-// RateLimit implements the Panther client's RateObserver: the rate limit in force.
-func (m *Metrics) RateLimit(perSecond float64) { m.rateLimit.Set(perSecond) }
+// UnknownAttribute counts an attribute the schema does not declare, ignored (scim.Options.UnknownAttribute).
+func (m *Metrics) UnknownAttribute(label string) { m.unknownAttrs.WithLabelValues(label).Inc() }
 
 // Retry implements the Panther client's observer.
 func (m *Metrics) Retry(op, reason string) { m.retries.WithLabelValues(op, reason).Inc() }

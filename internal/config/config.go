@@ -20,6 +20,7 @@ var Example []byte
 // be given as SHA-256 hashes. A Config can therefore be logged or printed.
 type Config struct {
 	Server       Server           `yaml:"server"`
+	SCIM         SCIM             `yaml:"scim"`
 	Panther      Panther          `yaml:"panther"`
 	Store        Store            `yaml:"store"`
 	Auth         Auth             `yaml:"auth"`
@@ -67,6 +68,17 @@ type TLS struct {
 // Enabled reports whether TLS is configured.
 func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
 
+// SCIM configures how the SCIM API judges what identity providers send.
+type SCIM struct {
+	// StrictAttributes refuses (400) a POST, PUT or PATCH that names an attribute the
+	// schema does not declare: a misspelling, or an attribute of an extension
+	// panther-scim does not serve. By default such attributes are ignored (not stored,
+	// not echoed), each logged once at warn and counted in
+	// panther_scim_unknown_attributes_total, so that one unmapped attribute in an IdP's
+	// mapping does not fail every request.
+	StrictAttributes bool `yaml:"strictAttributes"`
+}
+
 // Panther configures the Panther GraphQL client.
 type Panther struct {
 	// URL is the Panther GraphQL endpoint, e.g. https://api.acme.runpanther.net/public/graphql.
@@ -81,14 +93,9 @@ type Panther struct {
 	MaxRetries int `yaml:"maxRetries"`
 	// MaxConcurrent bounds Panther calls in flight.
 	MaxConcurrent int `yaml:"maxConcurrent"`
-	// RatePerSecond is the ceiling of the rate of Panther calls (a token bucket of Burst):
-	// it must be positive (there is no unlimited setting). With AdaptiveRate the rate
-	// starts there, drops when Panther pushes back (429, bursts of 5xx) and climbs back,
-	// never above it; without, it stays there.
+	// RatePerSecond and Burst limit the rate of Panther calls (token bucket).
 	RatePerSecond float64 `yaml:"ratePerSecond"`
 	Burst         int     `yaml:"burst"`
-	// AdaptiveRate lets the rate follow Panther's push-back below RatePerSecond.
-	AdaptiveRate bool `yaml:"adaptiveRate"`
 }
 
 // Store configures the bbolt file.
@@ -266,9 +273,8 @@ func Default() Config {
 			Timeout:       10 * time.Second,
 			MaxRetries:    4,
 			MaxConcurrent: 8,
-			RatePerSecond: 50,
-			Burst:         50,
-			AdaptiveRate:  true,
+			RatePerSecond: 20,
+			Burst:         20,
 		},
 		Store: Store{
 			Path:        "panther-scim.db",

@@ -31,6 +31,7 @@
 //	PANTHER_SCIM_SERVER_TLS_CERT_FILE               server.tls.certFile
 //	PANTHER_SCIM_SERVER_TLS_KEY_FILE                server.tls.keyFile
 //	PANTHER_SCIM_SERVER_SHUTDOWN_TIMEOUT            server.shutdownTimeout
+//	PANTHER_SCIM_SCIM_STRICT_ATTRIBUTES             scim.strictAttributes
 //	PANTHER_SCIM_PANTHER_URL                        panther.url
 //	PANTHER_SCIM_PANTHER_TOKEN_ENV                  panther.tokenEnv
 //	PANTHER_SCIM_PANTHER_TOKEN_FILE                 panther.tokenFile
@@ -39,7 +40,6 @@
 //	PANTHER_SCIM_PANTHER_MAX_CONCURRENT             panther.maxConcurrent
 //	PANTHER_SCIM_PANTHER_RATE_PER_SECOND            panther.ratePerSecond
 //	PANTHER_SCIM_PANTHER_BURST                      panther.burst
-//	PANTHER_SCIM_PANTHER_ADAPTIVE_RATE              panther.adaptiveRate
 //	PANTHER_SCIM_STORE_PATH                         store.path
 //	PANTHER_SCIM_STORE_OPEN_TIMEOUT                 store.openTimeout
 //	PANTHER_SCIM_AUTH_BEARER_TOKEN_HASHES           auth.bearerTokenHashes

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	scimerrors "github.com/elimity-com/scim/errors"
@@ -12,9 +13,9 @@ import (
 	filter "github.com/scim2/filter-parser/v2"
 )
 
-// ParseFilter parses a SCIM filter (RFC 7644 §3.4.2.2) with filter-parser, after CheckFilter bounds it. A filter
-// that does not parse, or exceeds a bound, is a 400 invalidFilter scimerrors.ScimError whose detail says what is
-// wrong and where.
+// ParseFilter parses a SCIM filter (RFC 7644 §3.4.2.2) with filter-parser, after CheckFilter bounds it. Comparison
+// values written without quotes are read as QuoteBareValues reads them. A filter that does not parse, or exceeds a
+// bound, is a 400 invalidFilter scimerrors.ScimError whose detail says what is wrong and where.
 func ParseFilter(s string) (filter.Expression, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, BadRequest(scimerrors.ScimTypeInvalidFilter, "the filter is empty")
@@ -22,7 +23,7 @@ func ParseFilter(s string) (filter.Expression, error) {
 	if err := CheckFilter("the filter", s); err != nil {
 		return nil, err
 	}
-	expr, err := parseFilterSafely(normalizeFilterSpace(s))
+	expr, err := parseFilterSafely(QuoteBareValues(normalizeFilterSpace(s)))
 	if err == nil && expr != nil {
 		return expr, nil
 	}
@@ -465,6 +466,11 @@ func valueTest(attr schema.CoreAttribute, name string, op filter.CompareOperator
 
 	case typeString, typeReference, typeBinary:
 		s, ok := cv.(string)
+		if n, isNumber := toNumber(cv); !ok && isNumber && n.isInt {
+			// A whole number written bare for a string (employeeNumber eq 701984, as a
+			// person or a test suite writes it): its digits are the string meant.
+			s, ok = strconv.FormatInt(n.i, 10), true
+		}
 		if !ok {
 			return nil, BadRequest(scimerrors.ScimTypeInvalidFilter,
 				"attribute %q is a string; compare it with a quoted string, not %s", name, describeValue(cv))
@@ -637,10 +643,11 @@ func diagnoseFilter(s string) string {
 			switch {
 			case t.kind == 's':
 				state = expectLogical
-			case t.kind == 'w' && (lower == "true" || lower == "false" || lower == "null" || validNumberText(t.text)):
-				state = expectLogical
+			case t.kind == 'w' && strings.IndexFunc(t.text, isControl) >= 0:
+				return fmt.Sprintf("the value %q at position %d holds a control character: put it in double quotes, escaped", t.text, t.pos)
 			case t.kind == 'w':
-				return fmt.Sprintf("the value %q at position %d must be a string in double quotes, a number, true, false or null", t.text, t.pos)
+				// A bare value: true, false, null, a number, or else a string (QuoteBareValues).
+				state = expectLogical
 			default:
 				return fmt.Sprintf("operator %q at position %d needs a value, found %q", operator.text, operator.pos, t.text)
 			}

@@ -328,7 +328,7 @@ func TestMatchErrors(t *testing.T) {
 		{"gt on complex", user, `name gt "a"`, `"name" is complex`},
 		{"lt on complex multi-valued", user, `emails lt "a"`, `"emails" is complex; compare one of its sub-attributes (for example emails.value)`},
 		{"eq on complex without value", user, `name eq "Barbara"`, "name.formatted"},
-		{"string compared with a number", user, `userName eq 42`, "quoted string"},
+		{"string compared with a decimal number", user, `userName eq 4.2`, "quoted string"},
 		{"string compared with a boolean", user, `title eq true`, "quoted string"},
 		{"dateTime not a date", user, `meta.lastModified gt "yesterday"`, `"yesterday" is not a date`},
 		{"dateTime compared with a number", user, `meta.created gt 2010`, "dateTime"},
@@ -374,7 +374,6 @@ func TestParseFilterErrors(t *testing.T) {
 		{"unknown operator", `userName xx "a"`, `unknown operator "xx"`},
 		{"single quotes", `userName eq 'a'`, "double quotes"},
 		{"unterminated string", `userName eq "abc`, "not closed"},
-		{"bare word value", `userName eq bjensen`, `"bjensen" at position 13 must be a string in double quotes`},
 		{"missing operator", `userName`, "must be followed by an operator"},
 		{"unbalanced parenthesis", `(userName eq "a"`, "never closed"},
 		{"extra parenthesis", `userName eq "a")`, "no matching"},
@@ -387,8 +386,6 @@ func TestParseFilterErrors(t *testing.T) {
 		{"three comparisons in a value filter", `emails[type eq "a" and value eq "b" and display eq "c"]`, "at most two comparisons"},
 		{"nested value filter", `emails[type[value eq "x"] eq "a"]`, "nested"},
 		{"bad attribute name", `1abc eq "x"`, "not an attribute name"},
-		{"number with a plus sign", `age eq +1`, `"+1" at position 8 must be a string in double quotes, a number`},
-		{"number with a leading zero", `age eq 01`, `"01"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

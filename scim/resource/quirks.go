@@ -27,12 +27,21 @@ import (
 //     takes about 0.4 ms per value-filter path, 80% of such a PATCH. When the
 //     request holds nothing else, they become one operation listing every id.
 //
+// Before those, the bare values of a path's value filter are quoted (QuoteBareValues:
+// members[value eq 2819c223-...] as Microsoft's tools write it), and TolerateOp drops
+// the operations and keys naming attributes the schema does not declare (reported in
+// the Tolerated), merges core-URN-keyed attributes and qualifies bare extension
+// attributes. When no operation is left, the body holds one that changes nothing (a
+// pathless replace of no attribute), as the library refuses a PATCH without
+// operations.
+//
 // Anything it does not recognise, including a body that is not JSON, is returned
-// unchanged for the library to judge.
-func NormalizePatchBody(rs Schema, body []byte) []byte {
+// unchanged for the library to judge. The error is TolerateOp's.
+func NormalizePatchBody(rs Schema, body []byte) ([]byte, Tolerated, error) {
+	var t Tolerated
 	var doc map[string]json.RawMessage
 	if json.Unmarshal(body, &doc) != nil {
-		return body
+		return body, t, nil
 	}
 	opsKey := ""
 	for k := range doc {
@@ -42,12 +51,13 @@ func NormalizePatchBody(rs Schema, body []byte) []byte {
 	}
 	var ops []map[string]any
 	if opsKey == "" || decodeNumbers(doc[opsKey], &ops) != nil {
-		return body
+		return body, t, nil
 	}
 	changed := false
 	var out []map[string]any
 	var removed []any // the members of Okta-style removes, while every operation is one
 	for i, op := range ops {
+		changed = quoteOpPath(op) || changed
 		if id, ok := memberFilterRemove(rs, op); ok {
 			out, changed = append(out, map[string]any{"op": patchRemove, "path": "members", "value": []any{map[string]any{"value": id}}}), true
 			if len(removed) == i {
@@ -55,12 +65,24 @@ func NormalizePatchBody(rs Schema, body []byte) []byte {
 			}
 			continue
 		}
+		keep, tolerated, err := rs.TolerateOp(op, &t)
+		if err != nil {
+			return body, t, err
+		}
+		changed = changed || tolerated
+		if !keep {
+			continue
+		}
 		next, ok := normalizePatchOp(rs, op)
 		changed = changed || ok
 		out = append(out, next...)
 	}
+	t.finish()
 	if !changed {
-		return body
+		return body, t, nil
+	}
+	if len(out) == 0 && len(ops) > 0 {
+		out = []map[string]any{{"op": patchReplace, "value": map[string]any{}}}
 	}
 	if len(removed) == len(ops) && len(ops) > 1 {
 		// Nothing but member removes, none of which can fail: one operation does them all
@@ -69,14 +91,14 @@ func NormalizePatchBody(rs Schema, body []byte) []byte {
 	}
 	raw, err := json.Marshal(out)
 	if err != nil {
-		return body
+		return body, t, nil
 	}
 	doc[opsKey] = raw
 	res, err := json.Marshal(doc)
 	if err != nil {
-		return body
+		return body, t, nil
 	}
-	return res
+	return res, t, nil
 }
 
 func decodeNumbers(raw []byte, v any) error {
@@ -258,4 +280,16 @@ func memberFilterPath(rs Schema, path string) (string, bool) {
 		return "", false
 	}
 	return id, true
+}
+
+// quoteOpPath quotes the bare values of the value filter of op's path, in place.
+func quoteOpPath(op map[string]any) bool {
+	_, pathKey, _ := opKeys(op)
+	path, ok := op[pathKey].(string)
+	if !ok || !strings.Contains(path, "[") {
+		return false
+	}
+	q := QuoteBareValues(path)
+	op[pathKey] = q
+	return q != path
 }

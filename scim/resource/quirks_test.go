@@ -36,7 +36,10 @@ func TestMemberFilterRemoveRewrite(t *testing.T) {
 					wantOps = len(okta) // each in its place: an error names the right index
 				}
 				body, _ := json.Marshal(map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"}, "Operations": okta})
-				rewritten := NormalizePatchBody(rs, body)
+				rewritten, _, err := NormalizePatchBody(rs, body)
+				if err != nil {
+					t.Fatal(err)
+				}
 				var doc struct{ Operations []map[string]any }
 				if err := json.Unmarshal(rewritten, &doc); err != nil {
 					t.Fatal(err)
@@ -88,7 +91,7 @@ func TestMemberFilterRemoveRewrite(t *testing.T) {
 	}
 	// A remove with a value keeps its meaning: not rewritten.
 	body := []byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"remove","path":"members[value eq \"a\"]","value":[{"value":"b"}]}]}`)
-	if got := NormalizePatchBody(rs, body); string(got) != string(body) {
+	if got, _, _ := NormalizePatchBody(rs, body); string(got) != string(body) {
 		t.Errorf("a remove with a value was rewritten: %s", got)
 	}
 }
