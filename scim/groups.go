@@ -4,9 +4,8 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"time"
 
-	"github.com/elimity-com/scim"
+	elimity "github.com/elimity-com/scim"
 	scimerrors "github.com/elimity-com/scim/errors"
 	"github.com/scim2/filter-parser/v2"
 
@@ -14,92 +13,28 @@ import (
 	"github.com/panther-scim/panther-scim/scim/resource"
 )
 
-// groupHandler serves /Groups for the library.
-type groupHandler struct{ h *handler }
-
-var (
-	_ scim.ResourceHandler  = (*groupHandler)(nil)
-	_ scim.ResourceSearcher = (*groupHandler)(nil)
-)
-
-func (g *groupHandler) Create(r *http.Request, attrs scim.ResourceAttributes) (scim.Resource, error) {
-	f, err := groupFields(attrs)
-	if err != nil {
-		return scim.Resource{}, fail(r, err)
-	}
-	rec, err := g.h.svc.CreateGroup(r.Context(), f)
-	if err != nil {
-		return scim.Resource{}, fail(r, err)
-	}
-	return g.resource(r, rec)
+// groups is /Groups.
+var groups = &resourceType[provision.Group, provision.GroupFields]{
+	schema:  resource.GroupSchema,
+	fields:  groupFields,
+	doc:     groupDoc,
+	present: groupResource,
+	source: source[provision.Group]{
+		rs:         resource.GroupSchema,
+		count:      RecordsTx.GroupCount,
+		scan:       RecordsTx.ScanGroups,
+		candidates: groupCandidates,
+		doc:        groupFilterDoc,
+	},
+	create: Service.CreateGroup,
+	get:    Service.GetGroup,
+	update: Service.UpdateGroup,
+	remove: Service.DeleteGroup,
 }
 
-func (g *groupHandler) Get(r *http.Request, id string) (scim.Resource, error) {
-	rec, err := g.h.svc.GetGroup(r.Context(), id)
-	if err != nil {
-		return scim.Resource{}, fail(r, err)
-	}
-	return g.resource(r, rec)
-}
-
-func (g *groupHandler) GetAll(r *http.Request, params scim.ListRequestParams) (scim.Page, error) {
-	q := r.URL.Query()
-	var expr filter.Expression
-	if params.FilterValidator != nil {
-		expr = params.FilterValidator.GetFilter()
-	} else {
-		expr = state(r).lookup
-	}
-	return g.list(r, expr, params.StartIndex, params.Count, q.Get("sortBy"), q.Get("sortOrder"))
-}
-
-func (g *groupHandler) Search(r *http.Request, params scim.SearchParams) (scim.Page, error) {
-	st := state(r)
-	st.attrs, st.excluded = params.Attributes, params.ExcludedAttributes
-	var expr filter.Expression
-	if params.FilterValidator != nil {
-		expr = params.FilterValidator.GetFilter()
-	}
-	return g.list(r, expr, params.StartIndex, params.Count, params.SortBy, params.SortOrder)
-}
-
-func (g *groupHandler) Replace(r *http.Request, id string, attrs scim.ResourceAttributes) (scim.Resource, error) {
-	f, err := groupFields(attrs)
-	if err != nil {
-		return scim.Resource{}, fail(r, err)
-	}
-	rec, err := g.h.svc.UpdateGroup(r.Context(), id, ifMatch(r), func(provision.Group) (provision.GroupFields, error) {
-		return f, nil
-	})
-	if err != nil {
-		return scim.Resource{}, fail(r, err)
-	}
-	return g.resource(r, rec)
-}
-
-func (g *groupHandler) Patch(r *http.Request, id string, ops []scim.PatchOperation) (scim.Resource, error) {
-	rec, err := g.h.svc.UpdateGroup(r.Context(), id, ifMatch(r), func(old provision.Group) (provision.GroupFields, error) {
-		next, err := resource.GroupSchema.ApplyPatch(groupDoc(old), patchOps(ops))
-		if err != nil {
-			return provision.GroupFields{}, err
-		}
-		return groupFields(next)
-	})
-	if err != nil {
-		return scim.Resource{}, fail(r, err)
-	}
-	return g.resource(r, rec)
-}
-
-func (g *groupHandler) Delete(r *http.Request, id string) error {
-	if err := g.h.svc.DeleteGroup(r.Context(), id, ifMatch(r)); err != nil {
-		return fail(r, err)
-	}
-	return nil
-}
-
-// groupFields turns a validated SCIM group document into what the IdP sets.
-func groupFields(doc map[string]any) (provision.GroupFields, error) {
+// groupFields turns a validated SCIM group document into what the IdP sets (a group
+// has no defaults, so whole makes no difference).
+func groupFields(doc map[string]any, whole bool) (provision.GroupFields, error) {
 	var f provision.GroupFields
 	for k, v := range doc {
 		switch strings.ToLower(k) {
@@ -142,12 +77,13 @@ func groupDoc(g provision.Group) map[string]any {
 	return doc
 }
 
-func (g *groupHandler) resource(r *http.Request, rec provision.Group) (scim.Resource, error) {
-	attrs := scim.ResourceAttributes{"displayName": rec.DisplayName}
+// groupResource builds the library's view of a group, with its members.
+func groupResource(h *handler, r *http.Request, rec provision.Group) (elimity.Resource, error) {
+	attrs := elimity.ResourceAttributes{"displayName": rec.DisplayName}
 	if len(rec.Members) > 0 && wantAttr(r, "members") {
-		members, err := g.h.members(r, rec.Members)
+		members, err := h.members(r, rec.Members)
 		if err != nil {
-			return scim.Resource{}, fail(r, err)
+			return elimity.Resource{}, fail(r, err)
 		}
 		attrs["members"] = members
 	}
@@ -157,7 +93,7 @@ func (g *groupHandler) resource(r *http.Request, rec provision.Group) (scim.Reso
 func (h *handler) members(r *http.Request, ids []string) ([]any, error) {
 	base := state(r).base
 	out := make([]any, 0, len(ids))
-	err := h.svc.Store().View(r.Context(), func(tx provision.ReadTx) error {
+	err := h.records.View(r.Context(), func(tx RecordsTx) error {
 		for _, id := range ids {
 			m := map[string]any{"value": id, "$ref": base + "/Users/" + id, "type": "User"}
 			if u, err := tx.UserState(id); err == nil {
@@ -172,30 +108,6 @@ func (h *handler) members(r *http.Request, ids []string) ([]any, error) {
 	return out, err
 }
 
-var groupSource = source[provision.Group]{
-	rs:         resource.GroupSchema,
-	count:      provision.ReadTx.GroupCount,
-	scan:       provision.ReadTx.ScanGroups,
-	candidates: groupCandidates,
-	doc:        groupFilterDoc,
-}
-
-func (g *groupHandler) list(r *http.Request, expr filter.Expression, start, count int, sortBy, sortOrder string) (scim.Page, error) {
-	recs, total, err := groupSource.query(r, g.h.svc.Store(), expr, start, count, sortBy, sortOrder)
-	if err != nil {
-		return scim.Page{}, fail(r, err)
-	}
-	res := make([]scim.Resource, 0, len(recs))
-	for _, x := range recs {
-		rr, err := g.resource(r, x)
-		if err != nil {
-			return scim.Page{}, err
-		}
-		res = append(res, rr)
-	}
-	return scim.Page{TotalResults: total, Resources: res}, nil
-}
-
 func groupFilterDoc(g provision.Group) map[string]any {
 	doc := groupDoc(g)
 	doc["meta"] = metaDoc("Group", g.Created, g.LastModified, g.Version)
@@ -204,7 +116,7 @@ func groupFilterDoc(g provision.Group) map[string]any {
 
 // groupCandidates uses the indexes for displayName eq, externalId eq, id eq and
 // members[value eq "id"] / members.value eq "id".
-func groupCandidates(tx provision.ReadTx, expr filter.Expression) ([]provision.Group, bool, error) {
+func groupCandidates(tx RecordsTx, expr filter.Expression) ([]provision.Group, bool, error) {
 	byIDs := func(ids []string) ([]provision.Group, bool, error) {
 		var out []provision.Group
 		for _, id := range ids {
@@ -221,12 +133,7 @@ func groupCandidates(tx provision.ReadTx, expr filter.Expression) ([]provision.G
 	}
 	switch e := expr.(type) {
 	case *filter.LogicalExpression:
-		if e.Operator == filter.AND {
-			if c, ok, err := groupCandidates(tx, e.Left); ok || err != nil {
-				return c, ok, err
-			}
-			return groupCandidates(tx, e.Right)
-		}
+		return eitherSide(tx, e, groupCandidates)
 	case *filter.ValuePath:
 		if strings.EqualFold(e.AttributePath.AttributeName, "members") {
 			if ae, ok := e.ValueFilter.(*filter.AttributeExpression); ok && ae.Operator == filter.EQ &&
@@ -247,14 +154,7 @@ func groupCandidates(tx provision.ReadTx, expr filter.Expression) ([]provision.G
 		}
 		switch strings.ToLower(attrName(e.AttributePath)) {
 		case "displayname":
-			gr, err := tx.GroupByDisplayName(v)
-			if errors.Is(err, provision.ErrNotFound) {
-				return nil, true, nil
-			}
-			if err != nil {
-				return nil, true, err
-			}
-			return []provision.Group{gr}, true, nil
+			return unique(tx.GroupByDisplayName(v))
 		case "externalid":
 			gs, err := tx.GroupsByExternalID(v)
 			return gs, true, err
@@ -269,13 +169,4 @@ func groupCandidates(tx provision.ReadTx, expr filter.Expression) ([]provision.G
 		}
 	}
 	return nil, false, nil
-}
-
-func metaDoc(resourceType string, created, modified time.Time, version int64) map[string]any {
-	return map[string]any{
-		"resourceType": resourceType,
-		"created":      created.UTC().Format(time.RFC3339),
-		"lastModified": modified.UTC().Format(time.RFC3339),
-		"version":      etagOf(version),
-	}
 }

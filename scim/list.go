@@ -4,9 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"strings"
 
-	"github.com/elimity-com/scim"
 	scimerrors "github.com/elimity-com/scim/errors"
 	"github.com/scim2/filter-parser/v2"
 
@@ -28,16 +26,16 @@ func page[T any](items []T, start, count int) []T {
 // source is how a list reads one resource type from the store.
 type source[T any] struct {
 	rs         resource.Schema
-	count      func(provision.ReadTx) (int, error)
-	scan       func(tx provision.ReadTx, offset int, fn func(T) bool) error
-	candidates func(provision.ReadTx, filter.Expression) ([]T, bool, error)
+	count      func(RecordsTx) (int, error)
+	scan       func(tx RecordsTx, offset int, fn func(T) bool) error
+	candidates func(RecordsTx, filter.Expression) ([]T, bool, error)
 	doc        func(T) map[string]any // what filters and sorting see
 }
 
 // query answers a list or search: the records of the requested page and the total.
 // An unfiltered, unsorted page skips to its offset without decoding what comes
 // before; a filter uses an index when it can, else scans; a sort orders all matches.
-func (src source[T]) query(r *http.Request, st provision.Store, expr filter.Expression, start, count int, sortBy, sortOrder string) ([]T, int, error) {
+func (src source[T]) query(r *http.Request, records Records, expr filter.Expression, start, count int, sortBy, sortOrder string) ([]T, int, error) {
 	var less func(a, b map[string]any) bool
 	desc := false
 	if sortBy != "" {
@@ -51,7 +49,7 @@ func (src source[T]) query(r *http.Request, st provision.Store, expr filter.Expr
 	}
 	var recs []T
 	total := 0
-	err := st.View(r.Context(), func(tx provision.ReadTx) error {
+	err := records.View(r.Context(), func(tx RecordsTx) error {
 		if expr == nil && less == nil {
 			n, err := src.count(tx)
 			if err != nil {
@@ -138,88 +136,28 @@ func (src source[T]) query(r *http.Request, st provision.Store, expr filter.Expr
 	return recs, total, nil
 }
 
-var userSource = source[provision.User]{
-	rs:         resource.UserSchema,
-	count:      provision.ReadTx.UserCount,
-	scan:       provision.ReadTx.ScanUsers,
-	candidates: userCandidates,
-	doc:        filterDoc,
-}
-
-func (u *userHandler) list(r *http.Request, expr filter.Expression, start, count int, sortBy, sortOrder string) (scim.Page, error) {
-	recs, total, err := userSource.query(r, u.h.svc.Store(), expr, start, count, sortBy, sortOrder)
+// unique is what one unique-index lookup gives a list: the record, or none when the
+// lookup misses.
+func unique[T any](x T, err error) ([]T, bool, error) {
+	if errors.Is(err, provision.ErrNotFound) {
+		return nil, true, nil
+	}
 	if err != nil {
-		return scim.Page{}, fail(r, err)
+		return nil, true, err
 	}
-	res := make([]scim.Resource, 0, len(recs))
-	for _, x := range recs {
-		rr, err := u.resource(r, x)
-		if err != nil {
-			return scim.Page{}, err
-		}
-		res = append(res, rr)
-	}
-	return scim.Page{TotalResults: total, Resources: res}, nil
+	return []T{x}, true, nil
 }
 
-// filterDoc is the document filters are evaluated on: the served user without groups.
-func filterDoc(u provision.User) map[string]any {
-	doc := userDoc(u)
-	doc["meta"] = metaDoc("User", u.Created, u.LastModified, u.Version)
-	return doc
-}
-
-// userCandidates narrows a filter to index lookups when it has an indexed equality
-// at its top (alone, or as one side of an "and"): userName, externalId, id or emails.
-// indexed is false when the whole store must be scanned.
-func userCandidates(tx provision.ReadTx, expr filter.Expression) (cands []provision.User, indexed bool, err error) {
-	switch e := expr.(type) {
-	case *filter.LogicalExpression:
-		if e.Operator == filter.AND {
-			if c, ok, err := userCandidates(tx, e.Left); ok || err != nil {
-				return c, ok, err
-			}
-			return userCandidates(tx, e.Right)
-		}
-	case *filter.AttributeExpression:
-		if e.Operator != filter.EQ {
-			return nil, false, nil
-		}
-		v, ok := e.CompareValue.(string)
-		if !ok {
-			return nil, false, nil
-		}
-		name := strings.ToLower(attrName(e.AttributePath))
-		one := func(u provision.User, err error) ([]provision.User, bool, error) {
-			if errors.Is(err, provision.ErrNotFound) {
-				return nil, true, nil
-			}
-			if err != nil {
-				return nil, true, err
-			}
-			return []provision.User{u}, true, nil
-		}
-		switch name {
-		case "username":
-			return one(tx.UserByUserName(v))
-		case "id":
-			return one(tx.User(v))
-		case "externalid":
-			us, err := tx.UsersByExternalID(v)
-			return us, true, err
-		case "emails", "emails.value":
-			// The index holds each user's Panther email; a hit is certain, a miss may
-			// still be a secondary address, so it falls back to a scan.
-			u, err := tx.UserByEmail(v)
-			if err == nil {
-				return []provision.User{u}, true, nil
-			}
-			if !errors.Is(err, provision.ErrNotFound) {
-				return nil, true, err
-			}
-		}
+// eitherSide narrows "a and b" to the candidates of whichever side an index answers
+// (the other side is checked on them with the whole filter); "or" needs a scan.
+func eitherSide[T any](tx RecordsTx, e *filter.LogicalExpression, candidates func(RecordsTx, filter.Expression) ([]T, bool, error)) ([]T, bool, error) {
+	if e.Operator != filter.AND {
+		return nil, false, nil
 	}
-	return nil, false, nil
+	if c, ok, err := candidates(tx, e.Left); ok || err != nil {
+		return c, ok, err
+	}
+	return candidates(tx, e.Right)
 }
 
 // attrName returns "name" or "name.sub" of a path, without its URN.

@@ -99,7 +99,7 @@ func TestLookupSameAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := NewHandler(provision.New(st, nil, provision.Options{}), Options{BaseURL: "https://scim.example.com/scim/v2"})
+	h, err := NewHandler(provision.New(st, nil, provision.Options{}), StoreRecords(st), Options{BaseURL: "https://scim.example.com/scim/v2"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,12 +20,12 @@ import (
 	"github.com/panther-scim/panther-scim/scim/resource"
 )
 
-// testServer is the SCIM handler over a store in a temporary directory, with no
-// mapping (so no user is invited and Panther is never called).
+// testServer is a SCIM handler under test. newTestServer serves it from the
+// provisioning service over a store in a temporary directory, with no mapping (so no
+// user is invited and Panther is never called); newFakeServer from a fakeDirectory.
 type testServer struct {
-	t     testing.TB
-	h     http.Handler
-	store provision.Store
+	t testing.TB
+	h http.Handler
 }
 
 func newTestServer(t testing.TB) *testServer {
@@ -35,11 +35,11 @@ func newTestServer(t testing.TB) *testServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	h, err := NewHandler(provision.New(st, nil, provision.Options{}), Options{BaseURL: "https://scim.example.com/scim/v2"})
+	h, err := NewHandler(provision.New(st, nil, provision.Options{}), StoreRecords(st), Options{BaseURL: "https://scim.example.com/scim/v2"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testServer{t: t, h: h, store: st}
+	return &testServer{t: t, h: h}
 }
 
 // do serves one request; body is marshalled unless it is a string.
@@ -92,7 +92,7 @@ func searchBody(fields map[string]any) map[string]any {
 // wantError checks an RFC 7644 error answer.
 func wantError(t testing.TB, code int, body map[string]any, status int, scimType string, fragments ...string) {
 	t.Helper()
-	if code != status || body["status"] != strconv.Itoa(status) || body["scimType"] != scimType {
+	if st, _ := body["scimType"].(string); code != status || body["status"] != strconv.Itoa(status) || st != scimType {
 		t.Fatalf("answer %d %v, want %d %s", code, body, status, scimType)
 	}
 	detail, _ := body["detail"].(string)
@@ -191,14 +191,16 @@ func TestPatchOperationsBoundedFirst(t *testing.T) {
 // TestListScanStopsWhenContextEnds checks that a filtered scan stops soon after the
 // request's context ends, instead of reading the whole store for a client that left.
 func TestListScanStopsWhenContextEnds(t *testing.T) {
-	s := newTestServer(t)
+	d := newFakeDirectory()
 	const n = 2000
 	for i := range n {
-		s.create("/Users", userBody(fmt.Sprintf("u%d@example.com", i)))
+		if _, err := d.CreateUser(context.Background(), provision.UserFields{UserName: fmt.Sprintf("u%d@example.com", i)}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	src := userSource
+	src := users.source
 	read := 0
 	doc := src.doc
 	src.doc = func(u provision.User) map[string]any {
@@ -212,7 +214,7 @@ func TestListScanStopsWhenContextEnds(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := httptest.NewRequest("GET", "/Users", nil).WithContext(ctx)
-	recs, _, err := src.query(r, s.store, expr, 1, 100, "", "")
+	recs, _, err := src.query(r, d, expr, 1, 100, "", "")
 	if err != context.Canceled {
 		t.Fatalf("query after cancel: %d records, err %v", len(recs), err)
 	}

@@ -14,7 +14,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
-	"github.com/elimity-com/scim"
+	elimity "github.com/elimity-com/scim"
 	scimerrors "github.com/elimity-com/scim/errors"
 	"github.com/elimity-com/scim/optional"
 	"github.com/elimity-com/scim/schema"
@@ -49,9 +49,10 @@ type Options struct {
 
 var allowStringValues sync.Once
 
-// NewHandler returns the SCIM API over svc. Mount it under Prefix with the prefix
-// stripped (paths it sees are /Users, /Groups, ...).
-func NewHandler(svc *provision.Service, opts Options) (http.Handler, error) {
+// NewHandler returns the SCIM API: writes go to svc (provision.Service), lists and
+// the references responses show are read from records (StoreRecords). Mount it under
+// Prefix with the prefix stripped (paths it sees are /Users, /Groups, ...).
+func NewHandler(svc Service, records Records, opts Options) (http.Handler, error) {
 	// Entra sends booleans as strings ("False"); without this they are 400s before
 	// our code runs. It is a package-global switch of the library, set once.
 	allowStringValues.Do(func() { schema.SetAllowStringValues(true) })
@@ -68,26 +69,24 @@ func NewHandler(svc *provision.Service, opts Options) (http.Handler, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{svc: svc, opts: opts, log: opts.Logger, unknown: newUnknownReporter(opts.Logger, opts.UnknownAttribute)}
-	users := &userHandler{h: h}
-	groups := &groupHandler{h: h}
-	srv, err := scim.NewServer(&scim.ServerArgs{
-		ServiceProviderConfig: &scim.ServiceProviderConfig{MaxResults: opts.MaxResults, SupportFiltering: true, SupportPatch: true},
-		ResourceTypes: []scim.ResourceType{
+	h := &handler{svc: svc, records: records, opts: opts, log: opts.Logger, unknown: newUnknownReporter(opts.Logger, opts.UnknownAttribute)}
+	srv, err := elimity.NewServer(&elimity.ServerArgs{
+		ServiceProviderConfig: &elimity.ServiceProviderConfig{MaxResults: opts.MaxResults, SupportFiltering: true, SupportPatch: true},
+		ResourceTypes: []elimity.ResourceType{
 			{
 				ID: optional.NewString("User"), Name: "User", Endpoint: "/Users",
 				Description: optional.NewString("User Account"),
 				Schema:      resource.UserSchema.Core,
-				SchemaExtensions: []scim.SchemaExtension{
+				SchemaExtensions: []elimity.SchemaExtension{
 					{Schema: schema.ExtensionEnterpriseUser()},
 				},
-				Handler: users,
+				Handler: resourceHandler[provision.User, provision.UserFields]{h, users},
 			},
 			{
 				ID: optional.NewString("Group"), Name: "Group", Endpoint: "/Groups",
 				Description: optional.NewString("Group"),
 				Schema:      resource.GroupSchema.Core,
-				Handler:     groups,
+				Handler:     resourceHandler[provision.Group, provision.GroupFields]{h, groups},
 			},
 		},
 	})
@@ -99,10 +98,11 @@ func NewHandler(svc *provision.Service, opts Options) (http.Handler, error) {
 }
 
 type handler struct {
-	svc     *provision.Service
+	svc     Service
+	records Records
 	opts    Options
 	log     *slog.Logger
-	lib     scim.Server
+	lib     elimity.Server
 	unknown *unknownReporter
 }
 

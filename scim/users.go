@@ -4,113 +4,39 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"time"
 
-	"github.com/elimity-com/scim"
+	elimity "github.com/elimity-com/scim"
 	scimerrors "github.com/elimity-com/scim/errors"
-	"github.com/elimity-com/scim/optional"
 	"github.com/scim2/filter-parser/v2"
 
 	"github.com/panther-scim/panther-scim/internal/provision"
 	"github.com/panther-scim/panther-scim/scim/resource"
 )
 
-// userHandler serves /Users for the library.
-type userHandler struct{ h *handler }
-
-var (
-	_ scim.ResourceHandler  = (*userHandler)(nil)
-	_ scim.ResourceSearcher = (*userHandler)(nil)
-)
+// users is /Users.
+var users = &resourceType[provision.User, provision.UserFields]{
+	schema:  resource.UserSchema,
+	fields:  userFields,
+	doc:     userDoc,
+	present: userResource,
+	source: source[provision.User]{
+		rs:         resource.UserSchema,
+		count:      RecordsTx.UserCount,
+		scan:       RecordsTx.ScanUsers,
+		candidates: userCandidates,
+		doc:        filterDoc,
+	},
+	create: Service.CreateUser,
+	get:    Service.GetUser,
+	update: Service.UpdateUser,
+	remove: Service.DeleteUser,
+}
 
 // Attributes that are not kept in User.Attributes: served from fields of the record,
 // computed, or never stored (password is writeOnly and panther-scim has no use for it).
 var userReserved = map[string]bool{
 	"id": true, "externalid": true, "meta": true, "schemas": true, "username": true,
 	"active": true, "groups": true, "password": true,
-}
-
-func (u *userHandler) Create(r *http.Request, attrs scim.ResourceAttributes) (scim.Resource, error) {
-	if err := resource.UserSchema.CheckValues(attrs); err != nil {
-		return scim.Resource{}, fail(r, err)
-	}
-	f, err := userFields(attrs, true)
-	if err != nil {
-		return scim.Resource{}, fail(r, err)
-	}
-	rec, err := u.h.svc.CreateUser(r.Context(), f)
-	if err != nil {
-		return scim.Resource{}, fail(r, err)
-	}
-	return u.resource(r, rec)
-}
-
-func (u *userHandler) Get(r *http.Request, id string) (scim.Resource, error) {
-	rec, err := u.h.svc.GetUser(r.Context(), id)
-	if err != nil {
-		return scim.Resource{}, fail(r, err)
-	}
-	return u.resource(r, rec)
-}
-
-func (u *userHandler) GetAll(r *http.Request, params scim.ListRequestParams) (scim.Page, error) {
-	q := r.URL.Query()
-	var expr filter.Expression
-	if params.FilterValidator != nil {
-		expr = params.FilterValidator.GetFilter()
-	} else {
-		expr = state(r).lookup
-	}
-	return u.list(r, expr, params.StartIndex, params.Count, q.Get("sortBy"), q.Get("sortOrder"))
-}
-
-func (u *userHandler) Search(r *http.Request, params scim.SearchParams) (scim.Page, error) {
-	st := state(r)
-	st.attrs, st.excluded = params.Attributes, params.ExcludedAttributes
-	var expr filter.Expression
-	if params.FilterValidator != nil {
-		expr = params.FilterValidator.GetFilter()
-	}
-	return u.list(r, expr, params.StartIndex, params.Count, params.SortBy, params.SortOrder)
-}
-
-func (u *userHandler) Replace(r *http.Request, id string, attrs scim.ResourceAttributes) (scim.Resource, error) {
-	if err := resource.UserSchema.CheckValues(attrs); err != nil {
-		return scim.Resource{}, fail(r, err)
-	}
-	f, err := userFields(attrs, true)
-	if err != nil {
-		return scim.Resource{}, fail(r, err)
-	}
-	rec, err := u.h.svc.UpdateUser(r.Context(), id, ifMatch(r), func(old provision.User) (provision.UserFields, error) {
-		return f, nil
-	})
-	if err != nil {
-		return scim.Resource{}, fail(r, err)
-	}
-	return u.resource(r, rec)
-}
-
-func (u *userHandler) Patch(r *http.Request, id string, ops []scim.PatchOperation) (scim.Resource, error) {
-	rec, err := u.h.svc.UpdateUser(r.Context(), id, ifMatch(r), func(old provision.User) (provision.UserFields, error) {
-		cur := userDoc(old)
-		next, err := resource.UserSchema.ApplyPatch(cur, patchOps(ops))
-		if err != nil {
-			return provision.UserFields{}, err
-		}
-		return userFields(next, false)
-	})
-	if err != nil {
-		return scim.Resource{}, fail(r, err)
-	}
-	return u.resource(r, rec)
-}
-
-func (u *userHandler) Delete(r *http.Request, id string) error {
-	if err := u.h.svc.DeleteUser(r.Context(), id, ifMatch(r)); err != nil {
-		return fail(r, err)
-	}
-	return nil
 }
 
 // userFields turns a validated SCIM document into what the IdP sets. active defaults
@@ -181,18 +107,18 @@ func userDoc(u provision.User) map[string]any {
 	return doc
 }
 
-// resource builds the library's view of a user, with its groups.
-func (u *userHandler) resource(r *http.Request, rec provision.User) (scim.Resource, error) {
-	attrs := make(scim.ResourceAttributes, len(rec.Attributes)+3)
+// userResource builds the library's view of a user, with its groups.
+func userResource(h *handler, r *http.Request, rec provision.User) (elimity.Resource, error) {
+	attrs := make(elimity.ResourceAttributes, len(rec.Attributes)+3)
 	for k, v := range rec.Attributes {
 		attrs[k] = v
 	}
 	attrs["userName"] = rec.UserName
 	attrs["active"] = rec.Active
 	if wantAttr(r, "groups") {
-		groups, err := u.h.userGroups(r, rec.ID)
+		groups, err := h.userGroups(r, rec.ID)
 		if err != nil {
-			return scim.Resource{}, fail(r, err)
+			return elimity.Resource{}, fail(r, err)
 		}
 		if len(groups) > 0 {
 			attrs["groups"] = groups
@@ -201,41 +127,10 @@ func (u *userHandler) resource(r *http.Request, rec provision.User) (scim.Resour
 	return resourceOf(rec.ID, rec.ExternalID, attrs, rec.Created, rec.LastModified, rec.Version), nil
 }
 
-func resourceOf(id, externalID string, attrs scim.ResourceAttributes, created, modified time.Time, version int64) scim.Resource {
-	res := scim.Resource{
-		ID: id, Attributes: attrs,
-		Meta: scim.Meta{Created: &created, LastModified: &modified, Version: etagOf(version)},
-	}
-	if externalID != "" {
-		res.ExternalID = optional.NewString(externalID)
-	}
-	return res
-}
-
-// wantAttr reports whether the response may include a top-level attribute, so that
-// expensive ones (groups, members) are only computed when they will be served.
-func wantAttr(r *http.Request, name string) bool {
-	st := state(r)
-	for _, a := range st.excluded {
-		if strings.EqualFold(strings.SplitN(a, ".", 2)[0], name) {
-			return false
-		}
-	}
-	if len(st.attrs) == 0 {
-		return true
-	}
-	for _, a := range st.attrs {
-		if strings.EqualFold(strings.SplitN(a, ".", 2)[0], name) {
-			return true
-		}
-	}
-	return false
-}
-
 func (h *handler) userGroups(r *http.Request, userID string) ([]any, error) {
 	var out []any
 	base := state(r).base
-	err := h.svc.Store().View(r.Context(), func(tx provision.ReadTx) error {
+	err := h.records.View(r.Context(), func(tx RecordsTx) error {
 		ids, err := tx.GroupIDsOfUser(userID)
 		if err != nil {
 			return err
@@ -257,10 +152,48 @@ func (h *handler) userGroups(r *http.Request, userID string) ([]any, error) {
 	return out, err
 }
 
-func patchOps(ops []scim.PatchOperation) []resource.PatchOp {
-	out := make([]resource.PatchOp, len(ops))
-	for i, op := range ops {
-		out[i] = resource.PatchOp{Op: op.Op, Path: op.Path, Value: op.Value}
+// filterDoc is the document filters are evaluated on: the served user without groups.
+func filterDoc(u provision.User) map[string]any {
+	doc := userDoc(u)
+	doc["meta"] = metaDoc("User", u.Created, u.LastModified, u.Version)
+	return doc
+}
+
+// userCandidates narrows a filter to index lookups when it has an indexed equality
+// at its top (alone, or as one side of an "and"): userName, externalId, id or emails.
+// indexed is false when the whole store must be scanned.
+func userCandidates(tx RecordsTx, expr filter.Expression) (cands []provision.User, indexed bool, err error) {
+	switch e := expr.(type) {
+	case *filter.LogicalExpression:
+		return eitherSide(tx, e, userCandidates)
+	case *filter.AttributeExpression:
+		if e.Operator != filter.EQ {
+			return nil, false, nil
+		}
+		v, ok := e.CompareValue.(string)
+		if !ok {
+			return nil, false, nil
+		}
+		name := strings.ToLower(attrName(e.AttributePath))
+		switch name {
+		case "username":
+			return unique(tx.UserByUserName(v))
+		case "id":
+			return unique(tx.User(v))
+		case "externalid":
+			us, err := tx.UsersByExternalID(v)
+			return us, true, err
+		case "emails", "emails.value":
+			// The index holds each user's Panther email; a hit is certain, a miss may
+			// still be a secondary address, so it falls back to a scan.
+			u, err := tx.UserByEmail(v)
+			if err == nil {
+				return []provision.User{u}, true, nil
+			}
+			if !errors.Is(err, provision.ErrNotFound) {
+				return nil, true, err
+			}
+		}
 	}
-	return out
+	return nil, false, nil
 }

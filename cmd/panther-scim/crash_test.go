@@ -53,24 +53,27 @@ func TestRealBinary(t *testing.T) {
 	t.Run("crash", func(t *testing.T) { testCrashes(t, bin) })
 	t.Run("reconcile command", func(t *testing.T) { testReconcileCommand(t, bin) })
 	t.Run("strangers survive crashes", func(t *testing.T) { testStrangersSurviveCrashes(t, bin) })
+	t.Run("audit export crash", func(t *testing.T) { testAuditExportCrash(t, bin) })
+	t.Run("failover drill", func(t *testing.T) { testFailoverDrill(t, bin) })
 }
 
 // rig is one bridge deployment: a config, a store file and a Panther double; the
 // process comes and goes.
 type rig struct {
-	t      *testing.T
-	bin    string
-	cfg    string
-	dbPath string
-	base   string // http://127.0.0.1:port
-	fake   *pantherfake.Server
-	client *http.Client
-	proc   *exec.Cmd
-	done   chan struct{} // closed when proc has exited
-	logs   *outBuf
+	t       testing.TB
+	bin     string
+	cfg     string
+	dbPath  string
+	base    string // http://127.0.0.1:port
+	fake    *pantherfake.Server
+	fakeURL string // the double's base URL
+	client  *http.Client
+	proc    *exec.Cmd
+	done    chan struct{} // closed when proc has exited
+	logs    *outBuf
 }
 
-func newRig(t *testing.T, bin string) *rig {
+func newRig(t testing.TB, bin string) *rig {
 	t.Helper()
 	fake := pantherfake.New(pantherfake.Options{APIKey: rigPantherKey, Seed: 7, RetryAfter: -1})
 	ps := httptest.NewServer(fake.Handler())
@@ -83,7 +86,7 @@ func newRig(t *testing.T, bin string) *rig {
 	ln.Close()
 	dir := t.TempDir()
 	r := &rig{t: t, bin: bin, cfg: filepath.Join(dir, "config.yaml"), dbPath: filepath.Join(dir, "scim.db"),
-		base: "http://" + addr, fake: fake, client: &http.Client{Timeout: 10 * time.Second}, logs: &outBuf{}}
+		base: "http://" + addr, fake: fake, fakeURL: ps.URL, client: &http.Client{Timeout: 10 * time.Second}, logs: &outBuf{}}
 	cfg := fmt.Sprintf(`server:
   addr: %q
   baseURL: %q

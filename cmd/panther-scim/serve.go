@@ -66,7 +66,8 @@ func newPantherClient(cfg config.Config, obs panther.Observer, log *slog.Logger)
 	return panther.New(panther.Config{
 		URL: cfg.Panther.URL, Token: tok, Timeout: cfg.Panther.Timeout, MaxRetries: cfg.Panther.MaxRetries,
 		MaxConcurrent: cfg.Panther.MaxConcurrent, RatePerSecond: cfg.Panther.RatePerSecond, Burst: cfg.Panther.Burst,
-		Observer: obs, UserAgent: "panther-scim/" + version, Logger: log,
+		FixedRate: !cfg.Panther.AdaptiveRate,
+		Observer:  obs, UserAgent: "panther-scim/" + version, Logger: log,
 	})
 }
 

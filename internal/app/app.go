@@ -187,7 +187,7 @@ func Start(ctx context.Context, opts Options, obs *Metrics) (*App, error) {
 	if base == "" {
 		base = a.scheme() + "://" + apiLn.Addr().String() + scim.Prefix
 	}
-	scimHandler, err := scim.NewHandler(a.Service, scim.Options{
+	scimHandler, err := scim.NewHandler(a.Service, scim.StoreRecords(a.Store), scim.Options{
 		BaseURL: base, MaxBodyBytes: opts.MaxBodyBytes, Logger: opts.Logger,
 		StrictAttributes: opts.StrictAttributes, UnknownAttribute: a.metrics.UnknownAttribute,
 	})

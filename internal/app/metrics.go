@@ -41,6 +41,8 @@ type Metrics struct {
 	adoptions        prometheus.Counter
 	refusals         *prometheus.CounterVec
 	unknownAttrs     *prometheus.CounterVec
+	// rateLimit is the Panther client's rate limit in force (the adaptive limiter's).
+	rateLimit prometheus.Gauge
 }
 
 // NewMetrics returns a fresh registry of the service's series. Build it before the
@@ -87,6 +89,10 @@ func NewMetrics() *Metrics {
 		adoptions: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "panther_scim_adoptions_total", Help: "Existing Panther users taken over under provisioning.adopt (each one audited).",
 		}),
+		rateLimit: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "panther_scim_panther_rate_limit_per_second",
+			Help: "The Panther calls per second the client allows now: panther.ratePerSecond, or less while Panther pushes back (429, bursts of 5xx); +Inf without a limit.",
+		}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "panther_scim_refusals_total", Help: "Changes panther-scim refused to make to a Panther account, by reason (each one audited).",
 		}, []string{"reason"}),
@@ -123,7 +129,7 @@ func NewMetrics() *Metrics {
 		return float64(m.health().WriteErrors)
 	})
 	reg.MustRegister(m.requests, m.latency, m.pantherCalls, m.pantherTime, m.retries, m.authFailures, m.drift, m.rejected, m.adoptions, m.refusals, m.unknownAttrs, writeErrors,
-		pendingIntents{m}, storeSpace{m}, m.schemaCompatible, m.unclassified,
+		pendingIntents{m}, storeSpace{m}, m.schemaCompatible, m.unclassified, m.rateLimit,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -208,6 +214,9 @@ func (m *Metrics) Adopted() { m.adoptions.Inc() }
 
 // Refused implements provision.Observer.
 func (m *Metrics) Refused(reason string) { m.refusals.WithLabelValues(reason).Inc() }
+
+// RateLimit implements the Panther client's RateObserver: the rate limit in force.
+func (m *Metrics) RateLimit(perSecond float64) { m.rateLimit.Set(perSecond) }
 
 // UnknownAttribute counts an attribute the schema does not declare, ignored (scim.Options.UnknownAttribute).
 func (m *Metrics) UnknownAttribute(label string) { m.unknownAttrs.WithLabelValues(label).Inc() }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"sync"
 	"time"
@@ -188,6 +189,13 @@ type pantherPinger interface {
 	Ping(ctx context.Context) error
 }
 
+// pantherRateLimiter is a Panther client with an adaptive rate limit
+// (*panther.Client): the rate in force, and the configured ceiling.
+type pantherRateLimiter interface {
+	RateLimit() float64
+	RateCeiling() float64
+}
+
 // readinessChecks are the checks of /readyz: the store, then Panther.
 func (a *App) readinessChecks() []ReadinessCheck {
 	return []ReadinessCheck{
@@ -229,8 +237,8 @@ func (a *App) checkPanther(ctx context.Context) (string, bool) {
 	}
 }
 
-// readinessInfo adds what /readyz reports besides the checks: the pending intents and
-// the store's write failures.
+// readinessInfo adds what /readyz reports besides the checks: the pending intents, the
+// store's write failures and the Panther rate limit in force.
 func (a *App) readinessInfo(ctx context.Context, body map[string]any) {
 	if n, oldest, err := a.Service.Pending(ctx); err == nil {
 		body["pendingIntents"] = n
@@ -245,6 +253,15 @@ func (a *App) readinessInfo(ctx context.Context, body map[string]any) {
 		st["lastWriteErrorAt"] = h.LastWriteErrorAt.Format(time.RFC3339)
 	}
 	body["store"] = st
+	if rl, ok := a.opts.Panther.(pantherRateLimiter); ok {
+		if limit, ceiling := rl.RateLimit(), rl.RateCeiling(); !math.IsInf(ceiling, 1) {
+			body["pantherRate"] = map[string]any{
+				"limitPerSecond":   math.Round(limit*10) / 10,
+				"ceilingPerSecond": ceiling,
+				"backedOff":        limit < ceiling,
+			}
+		}
+	}
 	if ae := a.auditExportReadiness(ctx); ae != nil {
 		body["auditExport"] = ae
 	}

@@ -94,8 +94,17 @@ type AuthFailure struct {
 	Count int64 `json:"count"`
 }
 
-// Audit entry actions that are not provisioning changes, and the keys of the After
-// map that carries their details in the audit trail.
+// Actions lists every action the bridge writes to its audit trail, and so exports:
+// the provisioning changes (provision), then the events written for the detections
+// (drift by the reconciler, delayed deprovisioning, failed SCIM authentication).
+var Actions = []string{
+	"user.create", "user.update", "user.deactivate", "user.reactivate", "user.delete", "user.role",
+	"group.create", "group.update", "group.delete",
+	ActionDrift, ActionDeprovision, ActionAuthFailed,
+}
+
+// Audit entry actions that are not provisioning changes; their After map carries
+// their details in the audit trail.
 const (
 	ActionDrift       = "drift.detected"
 	ActionDeprovision = "deprovision.delayed"

@@ -57,8 +57,9 @@ type Options struct {
 	Auth Auth
 	// BatchSize caps the events of one request (default 500).
 	BatchSize int
-	// MaxBodyBytes caps the body of one request (default 512 KiB; Panther takes up
-	// to 1 MB, headers included). A single larger event is sent alone.
+	// MaxBodyBytes caps the body of one request (default 400 KiB: Panther's HTTP
+	// sources take 1 MB with the headers today, and documented 500 KB before). A
+	// single larger event is sent alone.
 	MaxBodyBytes int
 	// Interval is how often an idle exporter looks for new entries (default 1s).
 	Interval time.Duration
@@ -120,7 +121,7 @@ func New(q Queue, opts Options) (*Exporter, error) {
 		opts.BatchSize = 500
 	}
 	if opts.MaxBodyBytes <= 0 {
-		opts.MaxBodyBytes = 512 << 10
+		opts.MaxBodyBytes = 400 << 10
 	}
 	if opts.Interval <= 0 {
 		opts.Interval = time.Second

@@ -165,7 +165,7 @@ func cachedEnv(b *testing.B, n int, key string, private bool) *env {
 	}
 	e := &env{store: &countingStore{Store: st}, calls: &timedPanther{Panther: client}, fake: f.fake, n: n}
 	e.svc = provision.New(e.store, e.calls, provision.Options{Mapping: Mapping(), SyncConcurrency: 8})
-	e.h, err = scim.NewHandler(e.svc, scim.Options{BaseURL: "https://scim.example.com/scim/v2"})
+	e.h, err = scim.NewHandler(e.svc, scim.StoreRecords(e.store), scim.Options{BaseURL: "https://scim.example.com/scim/v2"})
 	if err != nil {
 		b.Fatal(err)
 	}

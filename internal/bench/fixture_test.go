@@ -71,7 +71,7 @@ func TestFixture(t *testing.T) {
 	// The same user through the SCIM layer: a PUT of user 8 as the fixture wrote it,
 	// with another title (a change that needs no Panther call), must store the
 	// fixture's attributes with that title.
-	h, err := scim.NewHandler(provision.New(st, nil, provision.Options{}), scim.Options{BaseURL: "https://scim.example.com/scim/v2"})
+	h, err := scim.NewHandler(provision.New(st, nil, provision.Options{}), scim.StoreRecords(st), scim.Options{BaseURL: "https://scim.example.com/scim/v2"})
 	if err != nil {
 		t.Fatal(err)
 	}

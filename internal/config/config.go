@@ -93,9 +93,14 @@ type Panther struct {
 	MaxRetries int `yaml:"maxRetries"`
 	// MaxConcurrent bounds Panther calls in flight.
 	MaxConcurrent int `yaml:"maxConcurrent"`
-	// RatePerSecond and Burst limit the rate of Panther calls (token bucket).
+	// RatePerSecond is the ceiling of the rate of Panther calls (a token bucket of Burst):
+	// it must be positive (there is no unlimited setting). With AdaptiveRate the rate
+	// starts there, drops when Panther pushes back (429, bursts of 5xx) and climbs back,
+	// never above it; without, it stays there.
 	RatePerSecond float64 `yaml:"ratePerSecond"`
 	Burst         int     `yaml:"burst"`
+	// AdaptiveRate lets the rate follow Panther's push-back below RatePerSecond.
+	AdaptiveRate bool `yaml:"adaptiveRate"`
 }
 
 // Store configures the bbolt file.
@@ -273,8 +278,9 @@ func Default() Config {
 			Timeout:       10 * time.Second,
 			MaxRetries:    4,
 			MaxConcurrent: 8,
-			RatePerSecond: 20,
-			Burst:         20,
+			RatePerSecond: 50,
+			Burst:         50,
+			AdaptiveRate:  true,
 		},
 		Store: Store{
 			Path:        "panther-scim.db",

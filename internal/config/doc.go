@@ -40,6 +40,7 @@
 //	PANTHER_SCIM_PANTHER_MAX_CONCURRENT             panther.maxConcurrent
 //	PANTHER_SCIM_PANTHER_RATE_PER_SECOND            panther.ratePerSecond
 //	PANTHER_SCIM_PANTHER_BURST                      panther.burst
+//	PANTHER_SCIM_PANTHER_ADAPTIVE_RATE              panther.adaptiveRate
 //	PANTHER_SCIM_STORE_PATH                         store.path
 //	PANTHER_SCIM_STORE_OPEN_TIMEOUT                 store.openTimeout
 //	PANTHER_SCIM_AUTH_BEARER_TOKEN_HASHES           auth.bearerTokenHashes

@@ -37,6 +37,8 @@ type env struct {
 	Client     *http.Client
 	Logs       *syncBuffer
 	Panther    *panther.Client
+	// PantherURL is the double's GraphQL endpoint.
+	PantherURL string
 	opts       app.Options
 	metrics    *app.Metrics
 }
@@ -115,11 +117,16 @@ func newEnv(t testing.TB, opts ...option) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.Panther = client
+	e.Panther, e.PantherURL = client, ps.URL+"/public/graphql"
 	tok, _ := auth.GenerateToken()
 	e.Token = tok
 	log := slog.New(slog.NewJSONHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := auth.New(auth.Options{TokenHashes: []auth.Hash{auth.HashToken(tok)}, OnFailure: func(f auth.Failure) { e.metrics.AuthFailed(f.Reason) }})
+	a, err := auth.New(auth.Options{TokenHashes: []auth.Hash{auth.HashToken(tok)}, OnFailure: func(f auth.Failure) {
+		e.metrics.AuthFailed(f.Reason)
+		if l := e.opts.AuthFailures; l != nil {
+			l.Record(f)
+		}
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,6 +142,11 @@ func newEnv(t testing.TB, opts ...option) *env {
 	}
 	for _, f := range opts {
 		f(&o)
+	}
+	if x := o.AuditExport; x != nil && x.URL == "" {
+		// The export goes to the double's HTTP source, which checks its credential.
+		x.URL = ps.URL + pantherfake.HTTPSourcePath + "e2e"
+		fake.SetHTTPSourceAuth(pantherfake.HTTPSourceAuth{Method: x.Auth.Method, Header: x.Auth.Header, Algorithm: x.Auth.Algorithm, Secret: x.Auth.Secret})
 	}
 	e.opts = o
 	e.start()

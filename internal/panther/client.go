@@ -38,10 +38,19 @@ type Config struct {
 	// MaxConcurrent bounds the requests in flight to Panther at once. Default 8.
 	MaxConcurrent int
 	// RatePerSecond and Burst bound the rate of requests to Panther (a token bucket shared by
-	// all calls, retries included). Defaults 20/s and a burst equal to the rate; a negative
-	// RatePerSecond means no limit.
+	// all calls, retries included). Defaults 50/s and a burst equal to the rate. Panther
+	// documents no rate limit, so unless FixedRate is set the rate adapts: it starts at
+	// RatePerSecond, which it never exceeds, drops on Panther's push-back (a 429, a burst
+	// of 5xx answers) and climbs back (see adaptive.go). A negative RatePerSecond means no
+	// limit at all and no adapting (for measurements; the configuration file accepts only
+	// a positive rate).
 	RatePerSecond float64
 	Burst         int
+	// FixedRate keeps the rate at RatePerSecond whatever Panther answers (a 429's
+	// Retry-After still pauses every call).
+	FixedRate bool
+	// Now is the limiter's clock (tests); default time.Now.
+	Now func() time.Time
 	// HTTPClient is used for requests when set. Its redirect policy is replaced by one that
 	// refuses redirects (the API key must not follow a POST elsewhere).
 	HTTPClient *http.Client
@@ -63,15 +72,15 @@ const (
 	DefaultBaseBackoff   = 200 * time.Millisecond
 	DefaultMaxBackoff    = 10 * time.Second
 	DefaultMaxConcurrent = 8
-	DefaultRatePerSecond = 20
+	DefaultRatePerSecond = 50
 )
 
 // String describes the configuration without the token, so that a Config can be logged.
 func (c Config) String() string {
 	return fmt.Sprintf("panther.Config{URL:%q Token:%s Timeout:%s MaxRetries:%d MaxElapsed:%s "+
-		"BaseBackoff:%s MaxBackoff:%s MaxConcurrent:%d RatePerSecond:%g Burst:%d}",
+		"BaseBackoff:%s MaxBackoff:%s MaxConcurrent:%d RatePerSecond:%g Burst:%d FixedRate:%t}",
 		c.URL, redactedToken(c.Token), c.Timeout, c.MaxRetries, c.MaxElapsed, c.BaseBackoff, c.MaxBackoff,
-		c.MaxConcurrent, c.RatePerSecond, c.Burst)
+		c.MaxConcurrent, c.RatePerSecond, c.Burst, c.FixedRate)
 }
 
 // GoString is String for %#v, which would otherwise print the token.
@@ -87,6 +96,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("maxElapsed", c.MaxElapsed),
 		slog.Int("maxConcurrent", c.MaxConcurrent),
 		slog.Float64("ratePerSecond", c.RatePerSecond),
+		slog.Bool("fixedRate", c.FixedRate),
 	)
 }
 
@@ -103,7 +113,7 @@ type Client struct {
 	cfg     Config
 	http    *http.Client
 	sem     chan struct{}
-	limiter *rate.Limiter
+	limiter *adaptiveLimiter
 	// probeLimiter is Ping's own small budget (probeRate): readiness probes never take
 	// provisioning's slots or rate tokens, and cannot flood Panther either.
 	probeLimiter *rate.Limiter
@@ -161,11 +171,6 @@ func New(cfg Config) (*Client, error) {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "panther-scim"
 	}
-	limit := rate.Limit(cfg.RatePerSecond)
-	if cfg.RatePerSecond < 0 {
-		limit = rate.Inf
-	}
-
 	var hc http.Client
 	if cfg.HTTPClient != nil {
 		hc = *cfg.HTTPClient
@@ -180,10 +185,24 @@ func New(cfg Config) (*Client, error) {
 		cfg:          cfg,
 		http:         &hc,
 		sem:          make(chan struct{}, cfg.MaxConcurrent),
-		limiter:      rate.NewLimiter(limit, cfg.Burst),
+		limiter:      newAdaptiveLimiter(cfg.RatePerSecond, cfg.Burst, !cfg.FixedRate, cfg.Now, rateObserver(cfg.Observer)),
 		probeLimiter: rate.NewLimiter(probeRate, 1),
 	}, nil
 }
+
+func rateObserver(o Observer) func(float64) {
+	if ro, ok := o.(RateObserver); ok {
+		return ro.RateLimit
+	}
+	return nil
+}
+
+// RateLimit is the rate limit in force (calls per second; +Inf: none): RatePerSecond,
+// or less while Panther pushes back.
+func (c *Client) RateLimit() float64 { return c.limiter.Limit() }
+
+// RateCeiling is the configured RatePerSecond (+Inf: none), which RateLimit never exceeds.
+func (c *Client) RateCeiling() float64 { return c.limiter.Ceiling() }
 
 // policy says when an operation may be sent again after a transient failure (429, 5xx,
 // network error, timeout).

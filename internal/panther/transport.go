@@ -54,9 +54,9 @@ func (c *Client) attempt(ctx context.Context, req *graphql.Request, resp *graphq
 	// flight and the token is spent only by a request that is about to go out. It is held
 	// from the send to the end of the answer only: encoding before and decoding after are
 	// not Panther's time, and under load another call can use the slot meanwhile.
-	sem, limiter := c.sem, c.limiter
+	sem := c.sem
 	if probe {
-		sem, limiter = nil, c.probeLimiter
+		sem = nil
 	}
 	if sem != nil {
 		select {
@@ -74,7 +74,13 @@ func (c *Client) attempt(ctx context.Context, req *graphql.Request, resp *graphq
 		}
 	}
 	defer release()
-	if err := limiter.Wait(ctx); err != nil {
+	var sentAt time.Time
+	if probe {
+		err = c.probeLimiter.Wait(ctx)
+	} else {
+		sentAt, err = c.limiter.Wait(ctx)
+	}
+	if err != nil {
 		return &Error{Op: op, Kind: ErrUnavailable, Message: "gave up waiting for the client rate limit",
 			cause: errors.Join(err, ctx.Err()), reason: "queue"}
 	}
@@ -116,7 +122,26 @@ func (c *Client) attempt(ctx context.Context, req *graphql.Request, resp *graphq
 		return &Error{Op: op, StatusCode: hresp.StatusCode,
 			Message: fmt.Sprintf("response larger than %d bytes", maxResponseBytes)}
 	}
-	return c.decode(op, hresp, raw, resp)
+	err = c.decode(op, hresp, raw, resp)
+	if !probe {
+		c.feedback(sentAt, err)
+	}
+	return err
+}
+
+// feedback tells the rate limiter how Panther answered a call sent at sent: a 429 or a
+// GraphQL rate-limit error, a 5xx, or anything else (which changes nothing).
+func (c *Client) feedback(sent time.Time, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		return
+	}
+	switch {
+	case errors.Is(e.Kind, ErrRateLimited):
+		c.limiter.RateLimited(sent, e.retryAfter)
+	case e.StatusCode >= 500:
+		c.limiter.ServerError(sent, e.retryAfter)
+	}
 }
 
 // transportError describes a request that got no complete answer.

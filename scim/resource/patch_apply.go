@@ -732,23 +732,9 @@ func (p *patcher) applySub(kind string, t patchTarget, v any) error {
 		// Nothing to set the sub-attribute on: the value becomes the attribute's first element.
 		return p.storeList(t.ref, holder, []any{map[string]any{sub.Name(): nv}})
 	}
-	next := make([]any, 0, len(old))
-	var chosen []int
-	for _, e := range old {
-		m, ok := jsonObject(e)
-		if !ok {
-			next = append(next, e)
-			continue
-		}
-		if err := checkSubMutability(sub, name, m, nv); err != nil {
-			return err
-		}
-		m = withSub(m, sub, nv)
-		if jsonEmpty(m) {
-			continue
-		}
-		next = append(next, m)
-		chosen = append(chosen, len(next)-1)
+	next, chosen, err := setSubOnElements(old, sub, name, nv, func(int) bool { return true })
+	if err != nil {
+		return err
 	}
 	if sub.Name() == "primary" && nv == true {
 		if err := settlePrimary(attr, name, next, chosen); err != nil {
@@ -756,6 +742,29 @@ func (p *patcher) applySub(kind string, t patchTarget, v any) error {
 		}
 	}
 	return p.storeList(t.ref, holder, next)
+}
+
+// setSubOnElements sets sub to nv (nil removes it) on the elements of old that
+// selected picks, and drops those it leaves empty. written are the positions in next
+// of the elements it set.
+func setSubOnElements(old []any, sub schema.CoreAttribute, name string, nv any, selected func(int) bool) (next []any, written []int, err error) {
+	next = make([]any, 0, len(old))
+	for i, e := range old {
+		m, ok := jsonObject(e)
+		if !ok || !selected(i) {
+			next = append(next, e)
+			continue
+		}
+		if err := checkSubMutability(sub, name, m, nv); err != nil {
+			return nil, nil, err
+		}
+		if m = withSub(m, sub, nv); jsonEmpty(m) {
+			continue
+		}
+		next = append(next, m)
+		written = append(written, len(next)-1)
+	}
+	return next, written, nil
 }
 
 // checkSubMutability refuses to change or remove an immutable sub-attribute that has a value.
@@ -829,23 +838,12 @@ func (p *patcher) applyFiltered(kind string, t patchTarget, v any) error {
 				return err
 			}
 		}
-		for i, e := range old {
-			m, ok := jsonObject(e)
-			if !hit[i] || !ok {
-				next = append(next, e)
-				continue
-			}
-			if err := checkSubMutability(sub, name, m, nv); err != nil {
-				return err
-			}
-			m = withSub(m, sub, nv)
-			if jsonEmpty(m) {
-				continue
-			}
-			next = append(next, m)
-			if sub.Name() == "primary" && nv == true {
-				chosen = append(chosen, len(next)-1)
-			}
+		next, written, err := setSubOnElements(old, sub, name, nv, func(i int) bool { return hit[i] })
+		if err != nil {
+			return err
+		}
+		if sub.Name() == "primary" && nv == true {
+			chosen = written
 		}
 		if err := settlePrimary(attr, t.ref.Name(), next, chosen); err != nil {
 			return err

@@ -107,6 +107,9 @@ server's PANTHER_SCIM_<KEY> overrides, which win over the file.
 {{- $auditPanther := get (get $c "audit" | default dict) "panther" | default dict -}}
 {{- $vars = append $vars (list (get $auditPanther "secretEnv" | default "PANTHER_SCIM_AUDIT_SECRET") $k.auditSourceSecret) -}}
 {{- end -}}
+{{- if $k.adminTokenHashes -}}
+{{- $vars = append $vars (list "PANTHER_SCIM_AUTH_ADMIN_TOKEN_HASHES" $k.adminTokenHashes) -}}
+{{- end -}}
 {{- if $k.adminTokens -}}
 {{- $vars = append $vars (list (get $auth "adminTokensEnv" | default "PANTHER_SCIM_ADMIN_TOKENS") $k.adminTokens) -}}
 {{- end -}}

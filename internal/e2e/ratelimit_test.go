@@ -1,0 +1,121 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/panther-scim/panther-scim/internal/app"
+	"github.com/panther-scim/panther-scim/internal/panther"
+)
+
+// A Panther that answers 429 above 10 calls a second, behind a client configured for 50
+// (the default) that adapts: an import of 40 users pushed by 8 IdP connections at once
+// ends with every user in Panther exactly once, with its role, nothing pending, and the
+// client's rate backed off below its ceiling (shown in /readyz and /metrics). How well
+// the rate settles under Panther's is checked in virtual time by
+// internal/panther's TestAdaptiveLimiterFindsPanthersRate.
+func TestImportUnderPanthersRateLimit(t *testing.T) {
+	const users, ceiling = 40, 10
+	e := newEnv(t)
+	// The bridge with a client as serve makes it by default: 50/s, adaptive.
+	if err := e.App.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e.metrics = app.NewMetrics()
+	client, err := panther.New(panther.Config{
+		URL: e.PantherURL, Token: pantherKey, Timeout: 5 * time.Second, MaxRetries: 8,
+		BaseBackoff: 20 * time.Millisecond, MaxBackoff: 500 * time.Millisecond, Observer: e.metrics,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if client.RateCeiling() != panther.DefaultRatePerSecond || client.RateLimit() != panther.DefaultRatePerSecond {
+		t.Fatalf("client starts at %g/s (ceiling %g), want %d", client.RateLimit(), client.RateCeiling(), panther.DefaultRatePerSecond)
+	}
+	e.opts.Panther = client
+	e.start()
+	e.Fake.ResetCalls()
+	e.Fake.SetRateCeiling(ceiling)
+
+	var wg sync.WaitGroup
+	statuses := make(chan int, users)
+	work := make(chan int)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				r := e.do("POST", "/Users", newUser(fmt.Sprintf("rl%02d@example.com", i), "Rate", fmt.Sprintf("Limited%d", i)))
+				statuses <- r.Status
+			}
+		}()
+	}
+	for i := range users {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	close(statuses)
+	for st := range statuses {
+		// A POST whose Panther call outlived the request's sync budget is still
+		// accepted; its invite stays queued and the worker sends it.
+		if st != http.StatusCreated {
+			t.Errorf("POST answered %d, want 201", st)
+		}
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for e.pending() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d changes still pending", e.pending())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// Nothing lost, nothing twice.
+	for i := range users {
+		email := fmt.Sprintf("rl%02d@example.com", i)
+		if role := e.pantherRole(email); role != "AnalystReadOnly" {
+			t.Errorf("%s: Panther role %q, want AnalystReadOnly", email, role)
+		}
+	}
+	invited := map[string]int{}
+	refused := 0
+	for _, c := range e.Fake.Calls() {
+		switch {
+		case c.Status == http.StatusTooManyRequests:
+			refused++
+		case c.Op == "inviteUser" && c.Status == http.StatusOK && len(c.Errors) == 0:
+			in, _ := c.Variables["input"].(map[string]any)
+			invited[fmt.Sprint(in["email"])]++
+		}
+	}
+	if len(invited) != users {
+		t.Errorf("%d users invited, want %d", len(invited), users)
+	}
+	for email, n := range invited {
+		if n != 1 {
+			t.Errorf("%s invited %d times", email, n)
+		}
+	}
+	if refused == 0 {
+		t.Fatalf("Panther never answered 429: the test did not reach its rate limit")
+	}
+
+	// The client backed off, and says so.
+	if got := client.RateLimit(); got >= panther.DefaultRatePerSecond {
+		t.Errorf("rate limit %g/s after %d 429s, want below the ceiling %d", got, refused, panther.DefaultRatePerSecond)
+	}
+	ready := e.do("GET", e.opsURL("/readyz"), nil)
+	rate, _ := ready.Body["pantherRate"].(map[string]any)
+	if rate["backedOff"] != true || rate["ceilingPerSecond"] != float64(panther.DefaultRatePerSecond) {
+		t.Errorf("/readyz pantherRate %v, want backed off below %d: %s", rate, panther.DefaultRatePerSecond, ready.Raw)
+	}
+	_, ss := e.scrape()
+	if v, ok := metric(ss, "panther_scim_panther_rate_limit_per_second", nil); !ok || v >= panther.DefaultRatePerSecond {
+		t.Errorf("panther_scim_panther_rate_limit_per_second = %g (exported: %v), want below %d", v, ok, panther.DefaultRatePerSecond)
+	}
+	t.Logf("%d calls answered 429; rate limit now %.1f/s", refused, client.RateLimit())
+}
