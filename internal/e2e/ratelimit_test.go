@@ -11,14 +11,14 @@ import (
 	"github.com/panther-scim/panther-scim/internal/panther"
 )
 
-// A Panther that answers 429 above 10 calls a second, behind a client configured for 50
-// (the default) that adapts: an import of 40 users pushed by 8 IdP connections at once
+// A Panther that answers 429 above 5 calls a second, behind a client configured for 50
+// (the default) that adapts: an import of 30 users pushed by 8 IdP connections at once
 // ends with every user in Panther exactly once, with its role, nothing pending, and the
 // client's rate backed off below its ceiling (shown in /readyz and /metrics). How well
 // the rate settles under Panther's is checked in virtual time by
 // internal/panther's TestAdaptiveLimiterFindsPanthersRate.
 func TestImportUnderPanthersRateLimit(t *testing.T) {
-	const users, ceiling = 40, 10
+	const users, ceiling = 30, 5
 	e := newEnv(t)
 	// The bridge with a client as serve makes it by default: 50/s, adaptive.
 	if err := e.App.Close(); err != nil {
