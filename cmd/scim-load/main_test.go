@@ -80,3 +80,57 @@ func TestSelfSmall(t *testing.T) {
 		t.Error("poll made no requests")
 	}
 }
+
+// TestSelfReconcileAndRateLimit runs the reconcile and ratelimit scenarios small: a
+// reconcile without drift costs one users listing and no other Panther call; with
+// drift, each drifted user costs its ownership check and its repair; an import into a
+// double that answers 429 above 10/s loses no user and invites none twice.
+func TestSelfReconcileAndRateLimit(t *testing.T) {
+	var out bytes.Buffer
+	m := &Main{Out: &out}
+	err := m.ParseFlags([]string{"--self", "--prefill", "300", "--users", "30", "--concurrency", "4",
+		"--panther-latency", "1ms", "--scenarios", "reconcile,ratelimit", "--drift", "0.05", "--poll-rate", "40",
+		"--panther-ceiling", "10", "--panther-rate", "50", "--json", "--timeout", "2m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err = m.Run(ctx)
+	if cerr := m.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r Report
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("report: %v\n%s", err, out.String())
+	}
+	if len(r.Reconciles) != 2 {
+		t.Fatalf("%d reconcile runs, want 2", len(r.Reconciles))
+	}
+	if calls := r.Reconciles[0].PantherCalls; len(calls) != 1 || calls["users"] != 1 {
+		t.Errorf("reconcile without drift made %v, want one users listing and nothing else", calls)
+	}
+	d := r.Reconciles[1]
+	if d.Drifted == 0 || d.Drift != d.Drifted || d.Repaired != d.Drifted || d.Failed != 0 {
+		t.Errorf("drift run: %d changed, plan %d, repaired %d, failed %d", d.Drifted, d.Drift, d.Repaired, d.Failed)
+	}
+	if c := d.PantherCalls; c["users"] != 1 || c["updateUser"] != d.Drifted || c["userById"] != d.Drifted || len(c) != 3 {
+		t.Errorf("drift run made %v, want 1 users, and %d userById and updateUser", c, d.Drifted)
+	}
+	for _, run := range r.Reconciles {
+		if run.Idle.Count == 0 || run.During.Count == 0 || run.PeakRSSAnonMB <= 0 {
+			t.Errorf("run without lookups or memory figures: %+v", run)
+		}
+	}
+	rl := r.RateLimit
+	if rl == nil {
+		t.Fatal("no ratelimit figures")
+	}
+	if rl.Missing != 0 || rl.Duplicated != 0 || rl.Errors != 0 || rl.Accepted < 30 {
+		t.Errorf("ratelimit: %+v", *rl)
+	}
+	t.Logf("ratelimit: %d accepted, %d refused, client rate at the end %.1f/s", rl.Accepted, rl.Refused, rl.FinalLimit)
+}

@@ -16,6 +16,10 @@ type Report struct {
 	MemoryAfterPoll   *Memory  `json:"memoryAfterPoll,omitempty"`
 	MemoryEnd         *Memory  `json:"memoryEnd,omitempty"`
 	Phases            []Phase  `json:"phases"`
+	// Reconciles are the reconcile scenario's runs (no drift, then --drift).
+	Reconciles []ReconcileRun `json:"reconciles,omitempty"`
+	// RateLimit is the ratelimit scenario's run.
+	RateLimit *RateLimitRun `json:"rateLimit,omitempty"`
 }
 
 // Prefill is the fixture written before the server started.
@@ -72,6 +76,8 @@ type Phase struct {
 	// client measured (that plus the HTTP exchange and CPU waits on this machine).
 	DoubleCallMS float64 `json:"doubleCallMs,omitempty"`
 	ClientCallMS float64 `json:"clientCallMs,omitempty"`
+	// Progress is, for the import, the rate of creates in each tenth of it.
+	Progress []float64 `json:"progress,omitempty"`
 }
 
 func (r Report) print(w io.Writer) {
@@ -111,6 +117,13 @@ func (r Report) print(w io.Writer) {
 			l := p.Latency[k]
 			fmt.Fprintf(w, "  %-20s n=%-7d p50 %7.2f ms  p95 %7.2f ms  p99 %7.2f ms  max %7.2f ms\n", k, l.Count, l.P50, l.P95, l.P99, l.Max)
 		}
+		if len(p.Progress) > 0 {
+			parts := make([]string, len(p.Progress))
+			for i, r := range p.Progress {
+				parts[i] = fmt.Sprintf("%.0f", r)
+			}
+			fmt.Fprintf(w, "  creates per second in each tenth of the import: %s\n", strings.Join(parts, " "))
+		}
 		if p.PantherCalls != nil {
 			var parts []string
 			for op, n := range p.PantherCalls {
@@ -124,6 +137,10 @@ func (r Report) print(w io.Writer) {
 			fmt.Fprintf(w, "  mean time per Panther call: at the double %.2f ms, seen by the bridge %.2f ms\n", p.DoubleCallMS, p.ClientCallMS)
 		}
 	}
+	var b strings.Builder
+	printReconciles(&b, r.Reconciles, c.PollRate)
+	printRateLimit(&b, r.RateLimit)
+	io.WriteString(w, b.String())
 	printMemory(w, "\nmemory after import", r.MemoryAfterImport)
 	printMemory(w, "memory after poll", r.MemoryAfterPoll)
 	printMemory(w, "memory at the end", r.MemoryEnd)

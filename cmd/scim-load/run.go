@@ -41,6 +41,12 @@ type Config struct {
 	ServerCgroup       string
 	CallsLog           string
 	Timeout            time.Duration
+	// Drift is the share of Panther users the reconcile scenario changes for its
+	// second run; PollRate the lookups per second it sends meanwhile.
+	Drift    float64
+	PollRate float64
+	// PantherCeiling is the rate above which the double answers 429 (ratelimit).
+	PantherCeiling float64
 }
 
 // Main is one run of the load command.
@@ -54,6 +60,8 @@ type Main struct {
 	cleanup  []func()
 	report   Report
 	groupIDs []string // the import's groups, for reorg
+	// adminToken is the child's admin token (--self), for /admin/reconcile.
+	adminToken string
 
 	// fakeTime and fakeCalls add up the time the double took to answer (--self).
 	fakeTime, fakeCalls atomic.Int64
@@ -71,7 +79,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.BoolVar(&c.Self, "self", false, "start the Panther double and panther-scim on loopback and measure against them")
 	fs.StringVar(&c.URL, "url", "", "SCIM base URL of a running server (…/scim/v2), without --self")
 	fs.StringVar(&c.Token, "token", os.Getenv("SCIM_TOKEN"), "bearer token for --url (default $SCIM_TOKEN)")
-	fs.StringVar(&scenarios, "scenarios", "import,poll,reorg", "scenarios to run, in order: import, poll, reorg")
+	fs.StringVar(&scenarios, "scenarios", "import,poll,reorg", "scenarios to run, in order: import, poll, reorg, calibrate, reconcile, ratelimit")
 	fs.IntVar(&c.Users, "users", 1000, "users the import creates")
 	fs.IntVar(&c.Groups, "groups", 30, "groups the import pushes (mapped in turn to Admin, Analyst and the default role)")
 	fs.IntVar(&c.Prefill, "prefill", 0, "--self: users (with prefill/50 groups of 100) written to the store before start")
@@ -89,6 +97,9 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&c.ServerCPUProfile, "server-cpuprofile", "", "--self: write the server's CPU profile (from start to exit) to this file, and its mutex and block profiles beside it")
 	fs.StringVar(&c.ServerCgroup, "server-cgroup", "", "--self (Linux): a memory cgroup directory the server joins before it opens the store, e.g. one with a 150 MB limit; its usage and peak are reported")
 	fs.DurationVar(&c.Timeout, "timeout", 30*time.Minute, "stop everything after this long")
+	fs.Float64Var(&c.Drift, "drift", 0.01, "reconcile: share of the Panther users whose role its second run changes first")
+	fs.Float64Var(&c.PollRate, "poll-rate", 100, "reconcile: userName eq lookups per second sent before and during each reconcile")
+	fs.Float64Var(&c.PantherCeiling, "panther-ceiling", 20, "ratelimit: the double answers 429 above this many calls per second")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -97,11 +108,11 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	for _, s := range strings.Split(scenarios, ",") {
 		switch s = strings.TrimSpace(s); s {
-		case "import", "poll", "reorg", "calibrate":
+		case "import", "poll", "reorg", "calibrate", "reconcile", "ratelimit":
 			c.Scenarios = append(c.Scenarios, s)
 		case "":
 		default:
-			return fmt.Errorf("unknown scenario %q (import, poll, reorg, calibrate)", s)
+			return fmt.Errorf("unknown scenario %q (import, poll, reorg, calibrate, reconcile, ratelimit)", s)
 		}
 	}
 	switch {
@@ -113,6 +124,8 @@ func (m *Main) ParseFlags(args []string) error {
 		return errors.New("--concurrency, --batch and --panther-concurrency must be at least 1")
 	case c.Users < 0 || c.Prefill < 0 || c.Groups < 0:
 		return errors.New("--users, --groups and --prefill must not be negative")
+	case c.PollRate <= 0 || c.Drift < 0 || c.Drift > 1:
+		return errors.New("--poll-rate must be positive and --drift between 0 and 1")
 	}
 	if c.SyncConcurrency <= 0 {
 		c.SyncConcurrency = c.PantherConcurrency
@@ -156,6 +169,10 @@ func (m *Main) Run(ctx context.Context) error {
 			err = m.runReorg(ctx, d, imported)
 		case "calibrate":
 			err = m.runCalibrate(ctx)
+		case "reconcile":
+			err = m.runReconcile(ctx, d)
+		case "ratelimit":
+			err = m.runRateLimit(ctx, d)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", s, err)

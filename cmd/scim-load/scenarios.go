@@ -141,6 +141,7 @@ func (m *Main) runImport(ctx context.Context, d *driver) ([]importedUser, error)
 	c := m.Config
 	users := make([]importedUser, c.Users)
 	p := m.begin("import users")
+	created := make([]time.Time, c.Users) // when each create was answered
 	err := parallel(ctx, c.Concurrency, c.Users, func(ctx context.Context, i int) error {
 		name := fmt.Sprintf("load%06d@example.com", i)
 		u := importedUser{UserName: name, ExternalID: fmt.Sprintf("00l%06d", i), Group: -1}
@@ -161,13 +162,16 @@ func (m *Main) runImport(ctx context.Context, d *driver) ([]importedUser, error)
 			_ = json.Unmarshal(raw, &doc)
 			u.ID = doc.ID
 		}
+		created[i] = time.Now()
 		users[i] = u
 		return ctx.Err()
 	})
 	if err != nil {
 		return nil, err
 	}
-	m.report.Phases = append(m.report.Phases, m.end(ctx, p, map[string]int{"inviteUser": c.Users}))
+	ph := m.end(ctx, p, map[string]int{"inviteUser": c.Users})
+	ph.Progress = tenths(p.start, created)
+	m.report.Phases = append(m.report.Phases, ph)
 	if m.server != nil {
 		m.report.MemoryAfterImport = m.server.memory(ctx, m.client)
 	}
@@ -360,4 +364,25 @@ func (m *Main) writeCallsLog(phase string, calls []pantherfake.Call) {
 	for _, c := range calls {
 		_ = enc.Encode(map[string]any{"phase": phase, "op": c.Op, "atNs": c.Time.UnixNano(), "status": c.Status})
 	}
+}
+
+// tenths returns the rate (per second) at which each tenth of the answers came, in
+// order of answer: whether creating users slows down as the directory grows.
+func tenths(start time.Time, at []time.Time) []float64 {
+	at = slices.Clone(at)
+	slices.SortFunc(at, func(a, b time.Time) int { return a.Compare(b) })
+	n := len(at)
+	if n < 10 {
+		return nil
+	}
+	out := make([]float64, 10)
+	prev := start
+	for k := range 10 {
+		lo, hi := k*n/10, (k+1)*n/10
+		if d := at[hi-1].Sub(prev); d > 0 {
+			out[k] = float64(hi-lo) / d.Seconds()
+		}
+		prev = at[hi-1]
+	}
+	return out
 }

@@ -38,6 +38,7 @@ const childCommand = "__serve"
 // Environment of the child: secrets do not go on its command line.
 const (
 	envToken     = "SCIM_LOAD_TOKEN"
+	envAdmin     = "SCIM_LOAD_ADMIN_TOKEN"
 	envPantherKy = "SCIM_LOAD_PANTHER_KEY"
 )
 
@@ -89,6 +90,7 @@ func (m *Main) startSelf(ctx context.Context) error {
 	m.fakeURL = purl
 	m.cleanup = append(m.cleanup, stop)
 	m.Config.Token = randomToken()
+	m.adminToken = randomToken()
 	args := []string{
 		"--store", storePath, "--panther-url", purl, "--groups", strconv.Itoa(c.Groups),
 		"--panther-concurrency", strconv.Itoa(c.PantherConcurrency), "--panther-rate", fmt.Sprint(c.PantherRate),
@@ -104,7 +106,7 @@ func (m *Main) startSelf(ctx context.Context) error {
 	const startups = 3
 	var s Startup
 	for i := range startups {
-		ch, err := startChild(ctx, args, m.Config.Token)
+		ch, err := startChild(ctx, args, m.Config.Token, m.adminToken)
 		if err == nil {
 			ch.cgroup = c.ServerCgroup
 		}
@@ -216,13 +218,13 @@ type readyLine struct {
 	AppStartNS int64  `json:"appStartNs"`
 }
 
-func startChild(ctx context.Context, args []string, token string) (*child, error) {
+func startChild(ctx context.Context, args []string, token, adminToken string) (*child, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(exe, append([]string{childCommand}, args...)...)
-	cmd.Env = append(os.Environ(), envToken+"="+token, envPantherKy+"="+pantherfake.DefaultAPIKey)
+	cmd.Env = append(os.Environ(), envToken+"="+token, envAdmin+"="+adminToken, envPantherKy+"="+pantherfake.DefaultAPIKey)
 	cmd.Stderr = os.Stderr
 	setParentDeathSignal(cmd)
 	stdin, err := cmd.StdinPipe()
@@ -426,12 +428,18 @@ func runChild(args []string) error {
 	if err != nil {
 		return err
 	}
+	admin, err := auth.New(auth.Options{TokenHashes: []auth.Hash{auth.HashToken(os.Getenv(envAdmin))}})
+	if err != nil {
+		return err
+	}
 	app.TuneGC() // as serve does
 	start := time.Now()
 	a, err := app.Start(context.Background(), app.Options{
 		Addr: "127.0.0.1:0", StorePath: *storePath, Panther: client,
 		Provision:    provision.Options{Mapping: loadMapping(*groups), SyncConcurrency: *sconc},
-		Authenticate: authn.Middleware, Logger: log, ShutdownTimeout: 10 * time.Second,
+		Authenticate: authn.Middleware, AdminAuthenticate: admin.Middleware, Logger: log, ShutdownTimeout: 10 * time.Second,
+		// A full reconcile at 100k users answers after seconds.
+		WriteTimeout: 10 * time.Minute,
 	}, metrics)
 	if err != nil {
 		return err

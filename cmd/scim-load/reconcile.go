@@ -1,0 +1,347 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/panther-scim/panther-scim/internal/bench"
+)
+
+// ReconcileRun is one full reconcile (POST /admin/reconcile) measured while SCIM
+// lookups arrive at a steady rate.
+type ReconcileRun struct {
+	// DriftShare is the share of Panther users changed behind the bridge's back first.
+	DriftShare float64 `json:"driftShare"`
+	Drifted    int     `json:"drifted"`
+	// Repaired and Drift are from the plan the endpoint answered.
+	Drift    int `json:"drift"`
+	Repaired int `json:"repaired"`
+	Failed   int `json:"failed"`
+	// Seconds is the wall time of the request; ServerCPUSeconds the server's CPU in it.
+	Seconds          float64        `json:"seconds"`
+	ServerCPUSeconds float64        `json:"serverCpuSeconds"`
+	PantherCalls     map[string]int `json:"pantherCalls"`
+	// PeakRSSAnonMB is the server's largest anonymous RSS sampled every 50 ms during the
+	// reconcile (the Go heap and runtime; the store's mapped pages are RssFile), and
+	// PeakRSSMB the kernel's high-water mark of its whole RSS since it started.
+	PeakRSSAnonMB float64 `json:"peakRssAnonMB"`
+	PeakRSSMB     float64 `json:"peakRssMB"`
+	// PeakHeapMB is the largest go_memstats_heap_inuse_bytes scraped every 100 ms.
+	PeakHeapMB float64 `json:"peakHeapMB"`
+	// Idle and During are the lookups at --poll-rate for as long as the reconcile took,
+	// before it and while it ran.
+	Idle   Percentiles `json:"idle"`
+	During Percentiles `json:"during"`
+}
+
+// RateLimitRun is an import against a double that answers 429 above --panther-ceiling.
+type RateLimitRun struct {
+	Ceiling       float64 `json:"ceilingPerSecond"`
+	ClientCeiling float64 `json:"clientCeilingPerSecond"`
+	Users         int     `json:"users"`
+	// Seconds lasts until nothing is pending.
+	Seconds float64 `json:"seconds"`
+	// Accepted are the calls the double processed, Refused those it answered 429.
+	Accepted, Refused int
+	// AcceptedPerSecond is the rate of accepted calls between the first and the last
+	// tenth of them (the steady state), against Ceiling.
+	AcceptedPerSecond float64 `json:"acceptedPerSecond"`
+	Efficiency        float64 `json:"efficiency"`
+	// FinalLimit is the client's rate limit at the end (its /metrics gauge).
+	FinalLimit float64 `json:"finalLimitPerSecond"`
+	// Missing and Duplicated count users not in Panther at the end, or invited twice.
+	Missing    int `json:"missing"`
+	Duplicated int `json:"duplicated"`
+	Errors     int `json:"errors"`
+	FirstError string
+}
+
+// runReconcile measures a full reconcile of the pre-filled store against the double:
+// with no drift, then with --drift of the Panther users' roles changed behind the
+// bridge's back, each while lookups arrive at --poll-rate.
+func (m *Main) runReconcile(ctx context.Context, d *driver) error {
+	c := m.Config
+	if m.fake == nil || c.Prefill == 0 {
+		return errors.New("reconcile needs --self and --prefill")
+	}
+	for _, share := range []float64{0, c.Drift} {
+		r := ReconcileRun{DriftShare: share}
+		if share > 0 {
+			r.Drifted = m.makeDrift(share)
+		}
+		// The same lookups, first with nothing else running.
+		idleFor := 5 * time.Second
+		r.Idle = m.pacedLookups(ctx, d, func() bool { return false }, idleFor)
+
+		m.fake.ResetCalls()
+		m.server.peakAnon.Store(0)
+		var (
+			done     = make(chan struct{})
+			wg       sync.WaitGroup
+			during   Percentiles
+			peakHeap float64
+		)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			during = m.pacedLookups(ctx, d, func() bool {
+				select {
+				case <-done:
+					return true
+				default:
+					return false
+				}
+			}, time.Hour)
+		}()
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(100 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-t.C:
+					peakHeap = max(peakHeap, scrapeMemory(ctx, m.client, m.Config.URL).HeapInuseMB)
+				}
+			}
+		}()
+		cpu0, start := m.server.cpuTime(), time.Now()
+		plan, err := m.adminReconcile(ctx)
+		r.Seconds = time.Since(start).Seconds()
+		r.ServerCPUSeconds = (m.server.cpuTime() - cpu0).Seconds()
+		close(done)
+		wg.Wait()
+		if err != nil {
+			return err
+		}
+		r.During, r.PeakHeapMB = during, peakHeap
+		r.Drift, r.Repaired, r.Failed = plan.Drift, plan.Repaired, plan.Failed
+		r.PantherCalls = m.fake.CallCounts()
+		st := m.server.status()
+		r.PeakRSSAnonMB = max(float64(m.server.peakAnon.Load()), st["RssAnon"]) / 1024
+		r.PeakRSSMB = st["VmHWM"] / 1024
+		// Repairs queue nothing, but let any sync they started finish before the next run.
+		for pendingIntents(ctx, m.client, m.Config.URL) > 0 && ctx.Err() == nil {
+			time.Sleep(20 * time.Millisecond)
+		}
+		m.report.Reconciles = append(m.report.Reconciles, r)
+	}
+	return nil
+}
+
+// makeDrift moves the given share of the double's users to another role, as an
+// administrator in Panther's console would, and returns how many it moved.
+func (m *Main) makeDrift(share float64) int {
+	users := m.fake.Users()
+	step := max(1, int(1/share))
+	n := 0
+	for i := 0; i < len(users); i += step {
+		u := users[i]
+		to := "AnalystReadOnly"
+		if u.RoleName == to {
+			to = "Analyst"
+		}
+		if u.Admin {
+			continue // leave the administrators alone: Panther keeps one
+		}
+		if err := m.fake.SetUserRole(u.ID, to); err == nil {
+			n++
+		}
+	}
+	return n
+}
+
+type planSummary struct{ Drift, Repaired, Failed int }
+
+// adminReconcile asks the server to reconcile now and returns the plan's counts.
+func (m *Main) adminReconcile(ctx context.Context) (planSummary, error) {
+	u := strings.TrimSuffix(strings.TrimRight(m.Config.URL, "/"), "/scim/v2") + "/admin/reconcile"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	if err != nil {
+		return planSummary{}, err
+	}
+	req.Header.Set("Authorization", "Bearer "+m.adminToken)
+	res, err := m.client.Do(req)
+	if err != nil {
+		return planSummary{}, err
+	}
+	defer res.Body.Close()
+	var plan struct {
+		Drift    []json.RawMessage `json:"drift"`
+		Repaired int               `json:"repaired"`
+		Failed   int               `json:"failed"`
+	}
+	if res.StatusCode != http.StatusOK {
+		return planSummary{}, fmt.Errorf("POST /admin/reconcile: status %d", res.StatusCode)
+	}
+	if err := json.NewDecoder(res.Body).Decode(&plan); err != nil {
+		return planSummary{}, fmt.Errorf("POST /admin/reconcile: %w", err)
+	}
+	return planSummary{len(plan.Drift), plan.Repaired, plan.Failed}, nil
+}
+
+// pacedLookups sends userName eq lookups of random pre-filled users at --poll-rate
+// (an open loop: each at its time, whatever the answers' latency) from --concurrency
+// clients, until stop says so or d has passed, and returns their latency.
+func (m *Main) pacedLookups(ctx context.Context, d *driver, stop func() bool, dur time.Duration) Percentiles {
+	c := m.Config
+	rec := newRecorder()
+	interval := time.Duration(float64(time.Second) * float64(c.Concurrency) / c.PollRate)
+	end := time.Now().Add(dur)
+	_ = parallel(ctx, c.Concurrency, c.Concurrency, func(ctx context.Context, w int) error {
+		rng := rand.New(rand.NewPCG(uint64(w), 7))
+		next := time.Now().Add(time.Duration(rng.Int64N(int64(interval))))
+		for !stop() && time.Now().Before(end) && ctx.Err() == nil {
+			time.Sleep(time.Until(next))
+			next = next.Add(interval)
+			name := bench.UserName(rng.IntN(c.Prefill))
+			_, _ = rec.call(ctx, d, "lookup", "GET", "/Users?filter="+url.QueryEscape(fmt.Sprintf("userName eq %q", name)), nil, http.StatusOK)
+		}
+		return nil
+	})
+	return rec.percentiles()["lookup"]
+}
+
+// runRateLimit imports --users users into a double that answers 429 above
+// --panther-ceiling calls a second, and reports how close the bridge's adaptive rate
+// came to that ceiling, how often it was refused, and that nothing was lost.
+func (m *Main) runRateLimit(ctx context.Context, d *driver) error {
+	c := m.Config
+	if m.fake == nil || c.PantherCeiling <= 0 {
+		return errors.New("ratelimit needs --self and --panther-ceiling")
+	}
+	if c.PantherRate <= 0 {
+		return errors.New("ratelimit needs the bridge's --panther-rate (its ceiling, e.g. 50, the default of panther.ratePerSecond)")
+	}
+	m.fake.ResetCalls()
+	m.fake.SetRateCeiling(c.PantherCeiling)
+	defer m.fake.SetRateCeiling(0)
+	r := RateLimitRun{Ceiling: c.PantherCeiling, ClientCeiling: c.PantherRate, Users: c.Users}
+	rec := newRecorder()
+	start := time.Now()
+	names := make([]string, c.Users)
+	err := parallel(ctx, c.Concurrency, c.Users, func(ctx context.Context, i int) error {
+		name := fmt.Sprintf("rate%06d@example.com", i)
+		names[i] = name
+		_, _ = rec.call(ctx, d, "create", "POST", "/Users", map[string]any{
+			"schemas": []string{userSchema}, "userName": name,
+			"name":   map[string]any{"givenName": "Rate", "familyName": fmt.Sprintf("Limited%06d", i)},
+			"emails": []any{map[string]any{"primary": true, "value": name, "type": "work"}},
+			"active": true,
+		}, http.StatusCreated)
+		return ctx.Err()
+	})
+	if err != nil {
+		return err
+	}
+	for pendingIntents(ctx, m.client, m.Config.URL) > 0 && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.Seconds = time.Since(start).Seconds()
+	r.Errors = int(rec.errors.Load())
+	if s, ok := rec.firstEr.Load().(string); ok {
+		r.FirstError = s
+	}
+	var accepted []time.Time
+	invited := map[string]int{}
+	for _, call := range m.fake.Calls() {
+		if call.Status == http.StatusTooManyRequests {
+			r.Refused++
+			continue
+		}
+		r.Accepted++
+		accepted = append(accepted, call.Time)
+		if call.Op == "inviteUser" && call.Status == http.StatusOK && len(call.Errors) == 0 {
+			in, _ := call.Variables["input"].(map[string]any)
+			invited[fmt.Sprint(in["email"])]++
+		}
+	}
+	for _, name := range names {
+		if _, ok := m.fake.UserByEmail(name); !ok {
+			r.Missing++
+		}
+		if invited[name] > 1 {
+			r.Duplicated++
+		}
+	}
+	if n := len(accepted); n >= 20 {
+		slices.SortFunc(accepted, func(a, b time.Time) int { return a.Compare(b) })
+		lo, hi := n/10, n-1-n/10
+		if dt := accepted[hi].Sub(accepted[lo]); dt > 0 {
+			r.AcceptedPerSecond = float64(hi-lo) / dt.Seconds()
+			r.Efficiency = r.AcceptedPerSecond / c.PantherCeiling
+		}
+	}
+	r.FinalLimit = scrapeGauge(ctx, m.client, m.Config.URL, "panther_scim_panther_rate_limit_per_second")
+	m.report.RateLimit = &r
+	return nil
+}
+
+// scrapeGauge reads one unlabelled series from the server's /metrics (-1 when absent).
+func scrapeGauge(ctx context.Context, client *http.Client, scimURL, name string) float64 {
+	u := strings.TrimSuffix(strings.TrimRight(scimURL, "/"), "/scim/v2") + "/metrics"
+	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
+	if err != nil {
+		return -1
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		return -1
+	}
+	defer res.Body.Close()
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				return f
+			}
+		}
+	}
+	return -1
+}
+
+func printReconciles(w *strings.Builder, runs []ReconcileRun, pollRate float64) {
+	for _, r := range runs {
+		fmt.Fprintf(w, "\nreconcile, %.1f%% drift (%d Panther users changed): %.2fs, server CPU %.2fs; drift %d, repaired %d, failed %d\n",
+			100*r.DriftShare, r.Drifted, r.Seconds, r.ServerCPUSeconds, r.Drift, r.Repaired, r.Failed)
+		ops := slices.Sorted(maps.Keys(r.PantherCalls))
+		var parts []string
+		for _, op := range ops {
+			parts = append(parts, fmt.Sprintf("%s %d", op, r.PantherCalls[op]))
+		}
+		fmt.Fprintf(w, "  Panther calls: %s\n", strings.Join(parts, ", "))
+		fmt.Fprintf(w, "  server memory: peak anonymous RSS %.0f MB, peak heap in use %.0f MB (sampled), RSS high-water %.0f MB\n",
+			r.PeakRSSAnonMB, r.PeakHeapMB, r.PeakRSSMB)
+		fmt.Fprintf(w, "  lookups at %.0f/s: idle p50 %.2f p99 %.2f ms (n=%d); during p50 %.2f p99 %.2f ms (n=%d); p99 ratio %.2f\n",
+			pollRate, r.Idle.P50, r.Idle.P99, r.Idle.Count, r.During.P50, r.During.P99, r.During.Count, r.During.P99/max(r.Idle.P99, 1e-9))
+	}
+}
+
+func printRateLimit(w *strings.Builder, r *RateLimitRun) {
+	if r == nil {
+		return
+	}
+	fmt.Fprintf(w, "\nratelimit: %d users against a Panther that answers 429 above %.0f/s (client ceiling %.0f/s): done in %.1fs, %d errors\n",
+		r.Users, r.Ceiling, r.ClientCeiling, r.Seconds, r.Errors)
+	if r.FirstError != "" {
+		fmt.Fprintf(w, "  first error: %s\n", r.FirstError)
+	}
+	fmt.Fprintf(w, "  Panther calls: %d accepted, %d answered 429 (%.1f%%); accepted %.1f/s in the steady state = %.0f%% of the ceiling; client's rate at the end %.1f/s\n",
+		r.Accepted, r.Refused, 100*float64(r.Refused)/float64(max(1, r.Accepted+r.Refused)), r.AcceptedPerSecond, 100*r.Efficiency, r.FinalLimit)
+	fmt.Fprintf(w, "  lost: %d users missing from Panther, %d invited twice\n", r.Missing, r.Duplicated)
+}
+
