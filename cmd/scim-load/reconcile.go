@@ -344,4 +344,3 @@ func printRateLimit(w *strings.Builder, r *RateLimitRun) {
 		r.Accepted, r.Refused, 100*float64(r.Refused)/float64(max(1, r.Accepted+r.Refused)), r.AcceptedPerSecond, 100*r.Efficiency, r.FinalLimit)
 	fmt.Fprintf(w, "  lost: %d users missing from Panther, %d invited twice\n", r.Missing, r.Duplicated)
 }
-
