@@ -29,11 +29,12 @@ Commands:
   token         generate a SCIM bearer token (--admin: an admin token) and print its hash
   backup        write a consistent copy of the store (--out FILE)
   audit         print the audit trail (--since, --user)
+  verify        check the store for damage and inconsistency; exit 0 or 1
   healthcheck   exit 0 when the server's /healthz answers (for container health checks)
   fake-panther  serve the in-memory Panther double on a port, for demos and curl
   version       print the version
 
-explain, audit, reconcile and backup read a stopped server's store (--config), or ask a
+explain, audit, reconcile, backup and verify read a stopped server's store (--config), or ask a
 running one with --url BASE and an admin token in $PANTHER_SCIM_ADMIN_TOKEN.
 
 Run "panther-scim <command> -h" for the flags of a command.
@@ -77,6 +78,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdBackup(ctx, rest, stdout, stderr)
 	case "audit":
 		return cmdAudit(ctx, rest, stdout, stderr)
+	case "verify":
+		return cmdVerify(ctx, rest, stdout, stderr)
 	case "healthcheck":
 		return cmdHealthcheck(ctx, rest, stdout, stderr)
 	case "fake-panther":

@@ -237,6 +237,7 @@ func TestStaticBinary(t *testing.T) {
 	t.Run("check schema", func(t *testing.T) { testCheckSchema(t, bin) })
 	t.Run("serve with an incompatible schema", func(t *testing.T) { testServeIncompatible(t, bin) })
 	t.Run("admin commands --url", func(t *testing.T) { testAdminCommands(t, bin) })
+	t.Run("damaged stores", func(t *testing.T) { testDamagedStores(t, bin) })
 	t.Run("demo", func(t *testing.T) { testDemo(t, bin) })
 	t.Run("demo --panther-audit", func(t *testing.T) { testDemoPantherAudit(t, bin) })
 }

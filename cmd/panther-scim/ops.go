@@ -107,7 +107,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	srv, err := startApp(ctx, cfg, client, m, log)
+	srv, err := startApp(ctx, cfg, client, m, log, false)
 	if err != nil {
 		return err
 	}

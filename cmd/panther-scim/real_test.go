@@ -145,8 +145,14 @@ type serveRun struct {
 // (SIGKILL) when the test ends.
 func startServe(t *testing.T, bin, cfg string, env []string) *serveRun {
 	t.Helper()
+	return startServeArgs(t, bin, env, "serve", "--config", cfg)
+}
+
+// startServeArgs is startServe with the command line given.
+func startServeArgs(t *testing.T, bin string, env []string, args ...string) *serveRun {
+	t.Helper()
 	s := &serveRun{done: make(chan struct{}), stderr: &outBuf{}}
-	s.cmd = exec.Command(bin, "serve", "--config", cfg)
+	s.cmd = exec.Command(bin, args...)
 	s.cmd.Env = env
 	s.cmd.Stderr = s.stderr
 	if err := s.cmd.Start(); err != nil {

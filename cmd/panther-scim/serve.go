@@ -141,7 +141,7 @@ func newAdminAuthenticator(cfg config.Config, m *app.Metrics, log *slog.Logger) 
 func appOptions(cfg config.Config, p provision.Panther, a *auth.Authenticator, log *slog.Logger) app.Options {
 	o := app.Options{
 		Addr: cfg.Server.Addr, OpsAddr: cfg.Server.OpsAddr, ReadyCacheTTL: cfg.Server.ReadyCacheTTL,
-		StorePath: cfg.Store.Path, StoreOpenTimeout: cfg.Store.OpenTimeout,
+		StorePath: cfg.Store.Path, StoreOpenTimeout: cfg.Store.OpenTimeout, StoreCheckTimeout: storeCheckTimeout(cfg),
 		Panther: p,
 		Provision: provision.Options{
 			Mapping: cfg.Mapping, Deactivation: provision.DeactivationMode(cfg.Provisioning.Deactivation),
@@ -199,7 +199,17 @@ func auditExportOptions(cfg config.Config) (*auditexport.Options, error) {
 }
 
 // startApp builds and starts the App for cfg, and checks the mapped roles.
-func startApp(ctx context.Context, cfg config.Config, p provision.Panther, m *app.Metrics, log *slog.Logger) (*app.App, error) {
+// storeCheckTimeout is store.startCheckTimeout for the App, where 0 means the default:
+// 0 in the config skips the record check.
+func storeCheckTimeout(cfg config.Config) time.Duration {
+	if cfg.Store.StartCheckTimeout == 0 {
+		return -1
+	}
+	return cfg.Store.StartCheckTimeout
+}
+
+// initStore accepts an existing empty store file as a new store (serve --init).
+func startApp(ctx context.Context, cfg config.Config, p provision.Panther, m *app.Metrics, log *slog.Logger, initStore bool) (*app.App, error) {
 	logGC(log, app.TuneGC())
 	failures := app.NewAuthFailureLog()
 	a, err := newAuthenticator(cfg, m, log, failures.Record)
@@ -207,6 +217,7 @@ func startApp(ctx context.Context, cfg config.Config, p provision.Panther, m *ap
 		return nil, err
 	}
 	opts := appOptions(cfg, p, a, log)
+	opts.StoreInit = initStore
 	opts.AuthFailures = failures
 	if opts.AuditExport, err = auditExportOptions(cfg); err != nil {
 		return nil, err
@@ -266,6 +277,8 @@ func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", os.Getenv("PANTHER_SCIM_CONFIG"), "config file (YAML)")
+	initStore := fs.Bool("init", false, "accept an existing empty (0-byte) store file as a new, empty store; "+
+		"without it such a file is refused, as it may be one that lost its data")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -279,7 +292,7 @@ func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv, err := startApp(ctx, cfg, client, m, log)
+	srv, err := startApp(ctx, cfg, client, m, log, *initStore)
 	if err != nil {
 		return err
 	}

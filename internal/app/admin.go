@@ -34,6 +34,7 @@ func (a *App) adminRoutes(r chi.Router) {
 	r.Get("/explain", a.adminExplain)
 	r.Get("/reconcile", a.adminReconcile)
 	r.Post("/reconcile", a.adminReconcile)
+	r.Get("/verify", a.adminVerify)
 }
 
 // denyAll answers 401, as a wrong credential gets.

@@ -41,6 +41,12 @@ type Options struct {
 
 	StorePath        string
 	StoreOpenTimeout time.Duration
+	// StoreInit accepts an existing empty store file as a new store (serve --init).
+	StoreInit bool
+	// StoreCheckTimeout bounds the record check at start (every record decoded, every
+	// index compared; default 10s, negative: none); a store found inconsistent is
+	// refused, one with undecodable records served with them reported.
+	StoreCheckTimeout time.Duration
 
 	// Panther is the Panther API (a *panther.Client in production).
 	Panther provision.Panther
@@ -133,8 +139,14 @@ func Start(ctx context.Context, opts Options, obs *Metrics) (*App, error) {
 		opts.ShutdownTimeout = 30 * time.Second
 	}
 	a := &App{opts: opts, log: opts.Logger}
-	st, err := store.Open(opts.StorePath, store.Options{OpenTimeout: opts.StoreOpenTimeout})
+	st, err := store.Open(opts.StorePath, store.Options{
+		OpenTimeout: opts.StoreOpenTimeout, Init: opts.StoreInit, OnDamagedRecord: a.damagedRecord,
+	})
 	if err != nil {
+		return nil, err
+	}
+	if err := a.checkRecords(ctx, st); err != nil {
+		_ = st.Close()
 		return nil, err
 	}
 	a.Store = st

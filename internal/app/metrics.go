@@ -128,7 +128,16 @@ func NewMetrics() *Metrics {
 		}
 		return float64(m.health().WriteErrors)
 	})
-	reg.MustRegister(m.requests, m.latency, m.pantherCalls, m.pantherTime, m.retries, m.authFailures, m.drift, m.rejected, m.adoptions, m.refusals, m.unknownAttrs, writeErrors,
+	decodeErrors := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "panther_scim_store_decode_errors_total",
+		Help: "Store records found not to decode (each counted once): they are skipped in lists and shown in /readyz.",
+	}, func() float64 {
+		if m.health == nil {
+			return 0
+		}
+		return float64(m.health().DamagedRecords)
+	})
+	reg.MustRegister(m.requests, m.latency, m.pantherCalls, m.pantherTime, m.retries, m.authFailures, m.drift, m.rejected, m.adoptions, m.refusals, m.unknownAttrs, writeErrors, decodeErrors,
 		pendingIntents{m}, storeSpace{m}, m.schemaCompatible, m.unclassified, m.rateLimit,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/panther-scim/panther-scim/internal/provision"
+	"github.com/panther-scim/panther-scim/internal/store"
 )
 
 // ReadinessCheck is one named line of /readyz. The checks run in parallel, each
@@ -210,6 +211,9 @@ func (a *App) checkStore(ctx context.Context) (string, bool) {
 		if errors.Is(err, provision.ErrStoreWrite) {
 			return "not writable (see store.lastWriteError)", false
 		}
+		if errors.Is(err, store.ErrDamaged) {
+			return "damaged (see store.damagedPage)", false
+		}
 		return "not readable", false
 	}
 	return "ok", true
@@ -251,6 +255,15 @@ func (a *App) readinessInfo(ctx context.Context, body map[string]any) {
 	if h.LastWriteError != "" {
 		st["lastWriteError"] = h.LastWriteError
 		st["lastWriteErrorAt"] = h.LastWriteErrorAt.Format(time.RFC3339)
+	}
+	// Records that do not decode are skipped, and the store still serves: ready, but
+	// said here (and in panther_scim_store_decode_errors_total) so that someone acts.
+	st["damagedRecords"] = h.DamagedRecords
+	if h.LastDamagedRecord != "" {
+		st["lastDamagedRecord"] = h.LastDamagedRecord
+	}
+	if h.DamagedPage != "" {
+		st["damagedPage"] = h.DamagedPage
 	}
 	body["store"] = st
 	if rl, ok := a.opts.Panther.(pantherRateLimiter); ok {

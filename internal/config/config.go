@@ -109,6 +109,9 @@ type Store struct {
 	Path string `yaml:"path"`
 	// OpenTimeout bounds the wait for the file lock another process holds.
 	OpenTimeout time.Duration `yaml:"openTimeout"`
+	// StartCheckTimeout bounds the check of the records at start (0: no record
+	// check; the pages are always checked).
+	StartCheckTimeout time.Duration `yaml:"startCheckTimeout"`
 }
 
 // Auth configures how the IdP authenticates to the SCIM API. Any number of methods
@@ -283,8 +286,9 @@ func Default() Config {
 			AdaptiveRate:  true,
 		},
 		Store: Store{
-			Path:        "panther-scim.db",
-			OpenTimeout: time.Second,
+			Path:              "panther-scim.db",
+			OpenTimeout:       time.Second,
+			StartCheckTimeout: 10 * time.Second,
 		},
 		Auth: Auth{
 			BearerTokensEnv: "PANTHER_SCIM_BEARER_TOKENS",

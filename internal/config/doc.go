@@ -43,6 +43,7 @@
 //	PANTHER_SCIM_PANTHER_ADAPTIVE_RATE              panther.adaptiveRate
 //	PANTHER_SCIM_STORE_PATH                         store.path
 //	PANTHER_SCIM_STORE_OPEN_TIMEOUT                 store.openTimeout
+//	PANTHER_SCIM_STORE_START_CHECK_TIMEOUT          store.startCheckTimeout
 //	PANTHER_SCIM_AUTH_BEARER_TOKEN_HASHES           auth.bearerTokenHashes
 //	PANTHER_SCIM_AUTH_BEARER_TOKENS_ENV             auth.bearerTokensEnv
 //	PANTHER_SCIM_AUTH_BEARER_TOKENS_FILE            auth.bearerTokensFile

@@ -81,6 +81,7 @@ func (c Config) Validate() error {
 		v.add("store.path", "required")
 	}
 	v.duration("store.openTimeout", c.Store.OpenTimeout, false)
+	v.duration("store.startCheckTimeout", c.Store.StartCheckTimeout, true)
 
 	c.validateAuth(&v)
 

@@ -85,8 +85,8 @@ func (b *Bolt) commitBatches() {
 func (b *Bolt) commitBatch(calls []*batchCall) {
 	for len(calls) > 0 {
 		failed := -1
-		err := b.db.Update(func(tx *bolt.Tx) error {
-			w := &writeTx{readTx: readTx{tx: tx, keys: map[string]userKeys{}}, now: b.now}
+		err := b.batchUpdate(func(tx *bolt.Tx) error {
+			w := &writeTx{readTx: readTx{tx: tx, keys: map[string]userKeys{}, dmg: &b.damage}, now: b.now}
 			for i, c := range calls {
 				if err := callSafely(c.fn, w); err != nil {
 					failed = i
@@ -105,6 +105,14 @@ func (b *Bolt) commitBatch(calls []*batchCall) {
 		calls[failed].done <- errRunAlone
 		calls = append(calls[:failed:failed], calls[failed+1:]...)
 	}
+}
+
+// batchUpdate is db.Update for commitBatch, which runs on a goroutine of its own: a
+// panic bbolt raises on a damaged page is an error for the batch's callers rather
+// than the end of the process.
+func (b *Bolt) batchUpdate(fn func(*bolt.Tx) error) (err error) {
+	defer b.recoverPage(&err)
+	return b.db.Update(fn)
 }
 
 func callSafely(fn func(provision.Tx) error, tx provision.Tx) (err error) {

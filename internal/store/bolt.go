@@ -41,6 +41,12 @@ type Options struct {
 	// Now is the clock for the times the store writes itself (a group's LastModified
 	// when DeleteUser removes a member; an audit entry without a Time). Default time.Now.
 	Now func() time.Time
+	// Init accepts an existing empty (0-byte) file as a new store; without it such a
+	// file is ErrEmpty.
+	Init bool
+	// OnDamagedRecord, when set, is told of each record that fails to decode, the
+	// first time it is met (reads skip such records in scans and fail on them alone).
+	OnDamagedRecord func(kind, key string, err error)
 }
 
 // Bolt is the bbolt implementation of provision.Store. It is safe for concurrent use;
@@ -51,14 +57,52 @@ type Bolt struct {
 	now    func() time.Time
 	batch  batcher // Batch's group commit
 	health health  // commit failures, for Health
+	damage damage  // records that did not decode, a damaged page met
 }
 
 var _ provision.Store = (*Bolt)(nil)
 
 // Open opens the store file at path, creating it (mode 0600) with the current schema
 // when absent. A file that another process holds fails after opts.OpenTimeout with an
-// error wrapping ErrLocked; a file written by a newer release is refused.
+// error wrapping ErrLocked; a file written by a newer release is refused. Before it
+// writes anything it checks the file (preflight): an existing empty file is ErrEmpty
+// unless opts.Init, and a damaged one (cut short, or failing bbolt's own consistency
+// check) is an error wrapping ErrDamaged that says how to recover, never a panic.
 func Open(path string, opts Options) (*Bolt, error) {
+	if err := withFaults(func() error { return preflight(path, opts) }); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	var b *Bolt
+	err := withFaults(func() (err error) {
+		var db *bolt.DB
+		defer func() {
+			if p := recover(); p != nil {
+				if db != nil {
+					_ = db.Close()
+				}
+				err = fmt.Errorf("%w: reading %s failed (%v). %s", ErrDamaged, path, p, RestoreAdvice(path))
+			}
+		}()
+		db, err = openDB(path, opts)
+		if err != nil {
+			return err
+		}
+		now := opts.Now
+		if now == nil {
+			now = time.Now
+		}
+		b = &Bolt{db: db, now: now}
+		b.damage.onRecord = opts.OnDamagedRecord
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return b, nil
+}
+
+// openDB opens the bbolt file and brings it to the current schema.
+func openDB(path string, opts Options) (*bolt.DB, error) {
 	timeout := opts.OpenTimeout
 	if timeout <= 0 {
 		timeout = defaultOpenTimeout
@@ -72,27 +116,23 @@ func Open(path string, opts Options) (*Bolt, error) {
 		FreelistType: bolt.FreelistArrayType,
 	})
 	if errors.Is(err, bolt.ErrTimeout) {
-		return nil, fmt.Errorf("open store %s: %w: another panther-scim is probably running with this data file (gave up after %s): %w",
-			path, ErrLocked, timeout, err)
+		return nil, fmt.Errorf("%w: another panther-scim is probably running with this data file (gave up after %s): %w",
+			ErrLocked, timeout, err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		return nil, err
 	}
 	if err := db.Update(prepare); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		return nil, err
 	}
 	for _, finish := range []func(*bolt.DB) error{rewriteUsers, rewriteGroups, rebuildIndexes} {
 		if err := finish(db); err != nil {
 			_ = db.Close()
-			return nil, fmt.Errorf("open store %s: %w", path, err)
+			return nil, err
 		}
 	}
-	now := opts.Now
-	if now == nil {
-		now = time.Now
-	}
-	return &Bolt{db: db, now: now}, nil
+	return db, nil
 }
 
 // migrations[v] upgrades a file from schema v to v+1. Each runs inside the opening
@@ -159,12 +199,13 @@ func (b *Bolt) Path() string { return b.db.Path() }
 
 // View runs fn in a read-only transaction, a consistent snapshot. It returns ctx.Err()
 // without calling fn when ctx is done, and fn's error as is.
-func (b *Bolt) View(ctx context.Context, fn func(provision.ReadTx) error) error {
+func (b *Bolt) View(ctx context.Context, fn func(provision.ReadTx) error) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	defer b.recoverPage(&err)
 	return b.db.View(func(tx *bolt.Tx) error {
-		return fn(&readTx{tx: tx})
+		return fn(&readTx{tx: tx, dmg: &b.damage})
 	})
 }
 
@@ -173,17 +214,18 @@ func (b *Bolt) View(ctx context.Context, fn func(provision.ReadTx) error) error 
 // commit that fails (disk full, I/O error) is an error wrapping ErrWriteFailed.
 // When ctx is done before fn starts, including while Update waits for the single
 // writer lock, it returns ctx.Err() without calling fn.
-func (b *Bolt) Update(ctx context.Context, fn func(provision.Tx) error) error {
+func (b *Bolt) Update(ctx context.Context, fn func(provision.Tx) error) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	defer b.recoverPage(&err)
 	fnFailed := false
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err = b.db.Update(func(tx *bolt.Tx) error {
 		if err := ctx.Err(); err != nil {
 			fnFailed = true
 			return err
 		}
-		err := fn(&writeTx{readTx: readTx{tx: tx, keys: map[string]userKeys{}}, now: b.now})
+		err := fn(&writeTx{readTx: readTx{tx: tx, keys: map[string]userKeys{}, dmg: &b.damage}, now: b.now})
 		fnFailed = err != nil
 		return err
 	})
@@ -192,9 +234,9 @@ func (b *Bolt) Update(ctx context.Context, fn func(provision.Tx) error) error {
 
 // Backup writes a consistent copy of the whole store to w while other transactions go
 // on, and returns the number of bytes written. The copy is a store file Open accepts.
-func (b *Bolt) Backup(w io.Writer) (int64, error) {
-	var n int64
-	err := b.db.View(func(tx *bolt.Tx) error {
+func (b *Bolt) Backup(w io.Writer) (n int64, err error) {
+	defer b.recoverPage(&err)
+	err = b.db.View(func(tx *bolt.Tx) error {
 		var err error
 		n, err = tx.WriteTo(w)
 		return err

@@ -635,10 +635,24 @@ func TestScanSkipsWithoutDecoding(t *testing.T) {
 		if err := tx.ScanGroups(2, func(provision.Group) bool { return true }); err != nil {
 			t.Errorf("ScanGroups(2) decoded a skipped record: %v", err)
 		}
-		// From the start, the bad record is reached and reported with its key.
-		err := tx.ScanUsers(0, func(provision.User) bool { return true })
-		if err == nil || !strings.Contains(err.Error(), `"u-000001"`) {
-			t.Errorf("ScanUsers(0) = %v, want a decode error naming u-000001", err)
+		if h := s.Health(); h.DamagedRecords != 0 {
+			t.Errorf("records stepped over were decoded: %+v", h)
+		}
+		// From the start, the bad record is reached, skipped and reported with its key,
+		// once however often it is met.
+		for range 2 {
+			ids = nil
+			err := tx.ScanUsers(0, func(u provision.User) bool { ids = append(ids, u.ID); return true })
+			if err != nil || len(ids) != 4 || ids[1] != "u-000002" {
+				t.Errorf("ScanUsers(0) = %v, %v; want the 4 good records", ids, err)
+			}
+		}
+		if h := s.Health(); h.DamagedRecords != 1 || !strings.Contains(h.LastDamagedRecord, `"u-000001"`) {
+			t.Errorf("health after meeting the bad record: %+v", h)
+		}
+		// Read alone, it is an ErrDamaged error.
+		if _, err := tx.User("u-000001"); !errors.Is(err, ErrDamaged) {
+			t.Errorf("User(u-000001) = %v, want ErrDamaged", err)
 		}
 		return nil
 	})

@@ -7,7 +7,7 @@
 // Every top-level bucket and what its keys and values are:
 //
 //	meta                  "schema" -> uint64 BE; "count/users", "count/groups", "count/intents" -> uint64 BE;
-//	                      "probe" -> last Probe time (decimal nanos)
+//	                      "probe" -> when Check last probed a write (decimal nanos; written only while commits fail)
 //	users                 id -> header (userName, active, linked) ++ JSON provision.User, zstd-compressed
 //	                      with a fixed dictionary (codec.go)
 //	groups                id -> header (displayName, externalId) ++ JSON provision.Group (Members in
@@ -34,6 +34,14 @@
 // as itself and 0x00. Record and index change in the same transaction, and the
 // counters in meta change with them, so counts are O(1). Ids may not be empty or
 // contain a NUL byte: NUL separates the parts of composite keys.
+//
+// Damage: Open checks the file before writing to it (damage.go): an existing empty
+// file is refused unless Options.Init, a file shorter than its pages or failing
+// bbolt's own consistency check is ErrDamaged, with the steps to recover. Records are
+// zstd frames with a checksum (frames written before checksums were turned on decode
+// without one): one that does not decode is skipped by scans and reported once
+// (Health, Options.OnDamagedRecord); a panic bbolt raises on a damaged page is an
+// ErrDamaged error, never the end of the process.
 //
 // Schema history: 1, every value JSON; 2, user records compressed; 3, a plain state
 // header before each compressed user record; 4, group records compressed behind a

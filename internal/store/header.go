@@ -19,7 +19,9 @@ func (r *readTx) GroupHeader(id string) (provision.GroupHeader, error) {
 	}
 	h, err := decodeGroupHeader(v)
 	if err != nil {
-		return provision.GroupHeader{}, fmt.Errorf("decode group %q: %w", id, err)
+		err = fmt.Errorf("decode group %q: %w", id, err)
+		r.dmg.record("group", []byte(id), err)
+		return provision.GroupHeader{}, fmt.Errorf("%w: %w", ErrDamaged, err)
 	}
 	h.ID = id
 	return h, nil
@@ -37,7 +39,9 @@ func (r *readTx) UserState(id string) (provision.UserState, error) {
 	}
 	st, err := storedState(v)
 	if err != nil {
-		return provision.UserState{}, fmt.Errorf("decode user %q: %w", id, err)
+		err = fmt.Errorf("decode user %q: %w", id, err)
+		r.dmg.record("user", []byte(id), err)
+		return provision.UserState{}, fmt.Errorf("%w: %w", ErrDamaged, err)
 	}
 	return provision.UserState{ID: id, UserName: st.userName, Active: st.active, Linked: st.linked}, nil
 }

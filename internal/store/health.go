@@ -28,6 +28,13 @@ type Health struct {
 	LastWriteErrorAt time.Time
 	// WritesFailing says the latest commit failed: no commit has succeeded since.
 	WritesFailing bool
+	// DamagedRecords counts the records met that failed to decode (each once);
+	// LastDamagedRecord is the latest one's error, which names it.
+	DamagedRecords    int
+	LastDamagedRecord string
+	// DamagedPage is the first failure bbolt raised on a damaged page ("" when none):
+	// from then on the store is reported as damaged.
+	DamagedPage string
 }
 
 // health tracks commit failures. Its lock is never held across a transaction.
@@ -42,11 +49,18 @@ type health struct {
 // Health returns the store's health counters.
 func (b *Bolt) Health() Health {
 	b.health.mu.Lock()
-	defer b.health.mu.Unlock()
-	return Health{
+	h := Health{
 		WriteErrors: b.health.writeErrors, LastWriteError: b.health.lastErr,
 		LastWriteErrorAt: b.health.lastErrAt, WritesFailing: b.health.failing,
 	}
+	b.health.mu.Unlock()
+	b.damage.mu.Lock()
+	h.DamagedRecords, h.LastDamagedRecord = len(b.damage.records), b.damage.lastError
+	if b.damage.pageErr != nil {
+		h.DamagedPage = b.damage.pageErr.Error()
+	}
+	b.damage.mu.Unlock()
+	return h
 }
 
 // committed records how a write transaction ended: err is what db.Update returned and
@@ -74,11 +88,18 @@ func (b *Bolt) committed(err error, fnFailed bool) error {
 // no fsync, so probing costs next to nothing) and, only while the latest commit has
 // failed, tries a small write to learn whether writes work again: without it a store
 // that stopped taking writes could stay "not ready" with nothing left to write.
-func (b *Bolt) Check(ctx context.Context) error {
+func (b *Bolt) Check(ctx context.Context) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := b.db.View(func(tx *bolt.Tx) error {
+	b.damage.mu.Lock()
+	pageErr := b.damage.pageErr
+	b.damage.mu.Unlock()
+	if pageErr != nil {
+		return pageErr
+	}
+	defer b.recoverPage(&err)
+	err = b.db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
 			return errors.New("meta bucket missing")

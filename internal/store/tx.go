@@ -24,6 +24,8 @@ type readTx struct {
 	// otherwise decode (and decompress) the stored record again to move its index
 	// entries. nil in read transactions.
 	keys map[string]userKeys
+	// dmg notes the records that fail to decode (nil: not noted).
+	dmg *damage
 }
 
 // userKeys are the indexed values of a stored user record.
@@ -74,7 +76,7 @@ func (r *readTx) User(id string) (provision.User, error) {
 	if v == nil {
 		return provision.User{}, fmt.Errorf("user %q: %w", id, ErrNotFound)
 	}
-	u, err := decode[provision.User]("user", k, v)
+	u, err := decodeAs[provision.User](r, "user", k, v)
 	if err == nil && r.keys != nil {
 		r.keys[id] = keysOf(u)
 	}
@@ -143,7 +145,7 @@ func (r *readTx) UserCount() (int, error) { return r.count(keyCountUsers), nil }
 // ScanUsers calls fn for users in id order after skipping offset records, which it
 // steps over with the cursor without decoding them.
 func (r *readTx) ScanUsers(offset int, fn func(provision.User) bool) error {
-	return scan(r.bucket(bucketUsers), "user", offset, fn)
+	return scan(r, r.bucket(bucketUsers), "user", offset, fn)
 }
 
 // --- groups ---
@@ -155,7 +157,7 @@ func (r *readTx) Group(id string) (provision.Group, error) {
 	if v == nil {
 		return provision.Group{}, fmt.Errorf("group %q: %w", id, ErrNotFound)
 	}
-	return decode[provision.Group]("group", k, v)
+	return decodeAs[provision.Group](r, "group", k, v)
 }
 
 // GroupByDisplayName finds a group by displayName, case-insensitively, or ErrNotFound.
@@ -193,7 +195,7 @@ func (r *readTx) GroupCount() (int, error) { return r.count(keyCountGroups), nil
 
 // ScanGroups calls fn for groups in id order after skipping offset records undecoded.
 func (r *readTx) ScanGroups(offset int, fn func(provision.Group) bool) error {
-	return scan(r.bucket(bucketGroups), "group", offset, fn)
+	return scan(r, r.bucket(bucketGroups), "group", offset, fn)
 }
 
 // GroupIDsOfUser returns the ids of the user's groups in group id order, from the
@@ -215,12 +217,12 @@ func (r *readTx) Intent(userID string) (provision.Intent, error) {
 	if v == nil {
 		return provision.Intent{}, fmt.Errorf("intent of user %q: %w", userID, ErrNotFound)
 	}
-	return decode[provision.Intent]("intent of user", k, v)
+	return decodeAs[provision.Intent](r, "intent of user", k, v)
 }
 
 // ScanIntents calls fn for each pending intent, in user id order.
 func (r *readTx) ScanIntents(fn func(provision.Intent) bool) error {
-	return scan(r.bucket(bucketIntents), "intent of user", 0, fn)
+	return scan(r, r.bucket(bucketIntents), "intent of user", 0, fn)
 }
 
 // IntentCount is the number of pending intents.
@@ -231,9 +233,9 @@ func (r *readTx) IntentCount() (int, error) { return r.count(keyCountIntents), n
 func (r *readTx) ScanAudit(since time.Time, fn func(provision.AuditEntry) bool) error {
 	c := r.bucket(bucketAudit).Cursor()
 	for k, v := c.Seek(auditKey(since, 0)); k != nil; k, v = c.Next() {
-		e, err := decode[provision.AuditEntry]("audit entry", k, v)
+		e, err := decodeAs[provision.AuditEntry](r, "audit entry", k, v)
 		if err != nil {
-			return err
+			continue // noted; the rest of the trail is still worth reading
 		}
 		if !fn(e) {
 			return nil
@@ -248,23 +250,36 @@ func (r *readTx) count(key []byte) int {
 }
 
 // scan walks bk in key order, steps over offset entries without decoding them, then
-// decodes the rest and hands them to fn until it returns false.
-func scan[T any](bk *bolt.Bucket, kind string, offset int, fn func(T) bool) error {
+// decodes the rest and hands them to fn until it returns false. A record that does
+// not decode is noted (damage.record) and skipped: one damaged record must not make
+// every list and every scan fail.
+func scan[T any](r *readTx, bk *bolt.Bucket, kind string, offset int, fn func(T) bool) error {
 	c := bk.Cursor()
 	k, v := c.First()
 	for ; offset > 0 && k != nil; offset-- {
 		k, v = c.Next()
 	}
 	for ; k != nil; k, v = c.Next() {
-		x, err := decode[T](kind, k, v)
+		x, err := decodeAs[T](r, kind, k, v)
 		if err != nil {
-			return err
+			continue
 		}
 		if !fn(x) {
 			return nil
 		}
 	}
 	return nil
+}
+
+// decodeAs is decode that notes a record that fails to decode as damaged: its error
+// wraps ErrDamaged.
+func decodeAs[T any](r *readTx, kind string, key, v []byte) (T, error) {
+	x, err := decode[T](kind, key, v)
+	if err != nil {
+		r.dmg.record(kind, key, err)
+		err = fmt.Errorf("%w: %w", ErrDamaged, err)
+	}
+	return x, err
 }
 
 // decode unmarshals a stored value; key only names it in the error.
@@ -304,7 +319,7 @@ func (w *writeTx) PutUser(u provision.User) error {
 		v := users.Get(key)
 		isNew = v == nil
 		if !isNew {
-			stored, err := decode[provision.User]("user", key, v)
+			stored, err := decodeAs[provision.User](&w.readTx, "user", key, v)
 			if err != nil {
 				return err
 			}
@@ -443,7 +458,7 @@ func (w *writeTx) PutGroup(g provision.Group) error {
 	isNew := v == nil
 	if !isNew {
 		var err error
-		if old, err = decode[provision.Group]("group", key, v); err != nil {
+		if old, err = decodeAs[provision.Group](&w.readTx, "group", key, v); err != nil {
 			return err
 		}
 	}

@@ -14,27 +14,81 @@ import (
 // maxProblems caps the problems Verify reports: past that, more detail does not help.
 const maxProblems = 50
 
-// Verify checks, in one read transaction, that every index, the membership index, the
-// group member lists and the counters agree with the records, both ways. It returns
-// nil, or an error joining the problems found (at most 50). It reads the whole file,
-// so it is for `check`, tests and support, not for a request path.
+// Report is what Inspect found in the store.
+type Report struct {
+	// Users, Groups and Intents are the records read.
+	Users, Groups, Intents int
+	// Damaged lists the records that did not decode (at most 50); DamagedCount
+	// counts them all. They are skipped by scans and reported, not fatal.
+	Damaged      []string
+	DamagedCount int
+	// Problems lists every other inconsistency (at most 50): an index and its
+	// records disagreeing, a counter off, a member who is no user.
+	Problems []string
+	// Complete is false when ctx ended before the whole file was read.
+	Complete bool
+}
+
+// OK says whether the store is free of damage and inconsistency as far as it was read.
+func (r Report) OK() bool { return len(r.Problems) == 0 && r.DamagedCount == 0 }
+
+// Verify checks, in one read transaction, that every record decodes and that every
+// index, the membership index, the group member lists and the counters agree with
+// the records, both ways. It returns nil, or an error joining the problems found (at
+// most 50). It reads the whole file, so it is for `verify`, tests and support, not for
+// a request path.
 func (b *Bolt) Verify(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
+	r, err := b.Inspect(ctx)
+	if err != nil {
 		return err
 	}
-	return b.db.View(func(tx *bolt.Tx) error {
-		v := verifier{tx: tx}
+	if r.OK() {
+		return nil
+	}
+	var errs []error
+	for _, d := range r.Damaged {
+		errs = append(errs, fmt.Errorf("%w: %s", ErrDamaged, d))
+	}
+	for _, p := range r.Problems {
+		errs = append(errs, errors.New(p))
+	}
+	return fmt.Errorf("store %s is inconsistent: %w", b.Path(), errors.Join(errs...))
+}
+
+// Inspect is Verify's check, reported in detail; it stops early, with Complete
+// false, when ctx ends (deadline: a bounded check at start). Records that fail to
+// decode are noted as damaged (Health, OnDamagedRecord) as a read would note them.
+func (b *Bolt) Inspect(ctx context.Context) (rep Report, err error) {
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
+	defer b.recoverPage(&err)
+	err = b.db.View(func(tx *bolt.Tx) error {
+		v := verifier{tx: tx, ctx: ctx, dmg: &b.damage}
 		v.run()
-		if len(v.problems) == 0 {
-			return nil
+		rep = Report{Users: v.nUsers, Groups: v.nGroups, Intents: v.nIntents, Damaged: v.damaged,
+			DamagedCount: v.damagedCount, Complete: !v.stopped}
+		for _, p := range v.problems {
+			rep.Problems = append(rep.Problems, p.Error())
 		}
-		return fmt.Errorf("store %s is inconsistent: %w", b.Path(), errors.Join(v.problems...))
+		return nil
 	})
+	return rep, err
 }
 
 type verifier struct {
 	tx       *bolt.Tx
+	ctx      context.Context
+	dmg      *damage
 	problems []error
+	// damaged lists the records that did not decode; badUsers and badGroups hold their
+	// ids, which exist (their index entries are not stale) but cannot be compared.
+	damaged                   []string
+	damagedCount              int
+	badUsers, badGroups       map[string]bool
+	nUsers, nGroups, nIntents int
+	stopped                   bool
+	sinceCtx                  int
 }
 
 func (v *verifier) fail(format string, args ...any) {
@@ -42,6 +96,29 @@ func (v *verifier) fail(format string, args ...any) {
 		v.problems = append(v.problems, fmt.Errorf(format, args...))
 	}
 }
+
+// undecodable notes a record that did not decode.
+func (v *verifier) undecodable(kind string, k []byte, err error) {
+	v.dmg.record(kind, k, err)
+	v.damagedCount++
+	if len(v.damaged) < maxProblems {
+		v.damaged = append(v.damaged, err.Error())
+	}
+}
+
+// done says whether to stop: ctx is looked at every 256 records.
+func (v *verifier) done() bool {
+	if v.stopped {
+		return true
+	}
+	if v.sinceCtx++; v.sinceCtx%256 == 0 && v.ctx.Err() != nil {
+		v.stopped = true
+	}
+	return v.stopped
+}
+
+// errStop ends a ForEach early.
+var errStop = errors.New("stop")
 
 func (v *verifier) run() {
 	for _, name := range allBuckets {
@@ -53,12 +130,18 @@ func (v *verifier) run() {
 	if ver, _ := readU64(v.tx.Bucket(bucketMeta).Get(keySchema)); ver != SchemaVersion {
 		v.fail("schema version %d, want %d", ver, SchemaVersion)
 	}
+	v.badUsers, v.badGroups = map[string]bool{}, map[string]bool{}
 
 	users := map[string]provision.User{}
 	_ = v.tx.Bucket(bucketUsers).ForEach(func(k, val []byte) error {
+		if v.done() {
+			return errStop
+		}
+		v.nUsers++
 		u, err := decode[provision.User]("user", k, val)
 		if err != nil {
-			v.fail("%w", err)
+			v.badUsers[string(k)] = true
+			v.undecodable("user", k, err)
 			return nil
 		}
 		if u.ID != string(k) {
@@ -75,9 +158,14 @@ func (v *verifier) run() {
 	})
 	groups := map[string]provision.Group{}
 	_ = v.tx.Bucket(bucketGroups).ForEach(func(k, val []byte) error {
+		if v.done() {
+			return errStop
+		}
+		v.nGroups++
 		g, err := decode[provision.Group]("group", k, val)
 		if err != nil {
-			v.fail("%w", err)
+			v.badGroups[string(k)] = true
+			v.undecodable("group", k, err)
 			return nil
 		}
 		if g.ID != string(k) {
@@ -92,6 +180,19 @@ func (v *verifier) run() {
 		groups[string(k)] = g
 		return nil
 	})
+	_ = v.tx.Bucket(bucketIntents).ForEach(func(k, val []byte) error {
+		if v.done() {
+			return errStop
+		}
+		v.nIntents++
+		if _, err := decode[provision.Intent]("intent of user", k, val); err != nil {
+			v.undecodable("intent of user", k, err)
+		}
+		return nil
+	})
+	if v.stopped {
+		return // the cross-checks need every record
+	}
 
 	userAttr := map[string]func(provision.User) string{
 		"userName":   func(u provision.User) string { return u.UserName },
@@ -120,7 +221,7 @@ func (v *verifier) run() {
 
 	v.pairs(bucketUserExternalID, "user externalId", func(ext, id string) bool {
 		u, ok := users[id]
-		return ok && u.ExternalID == ext
+		return v.badUsers[id] || ok && u.ExternalID == ext
 	})
 	for id, u := range users {
 		if u.ExternalID != "" && v.tx.Bucket(bucketUserExternalID).Get(pairKey(u.ExternalID, id)) == nil {
@@ -129,7 +230,7 @@ func (v *verifier) run() {
 	}
 	v.pairs(bucketGroupExtID, "group externalId", func(ext, id string) bool {
 		g, ok := groups[id]
-		return ok && g.ExternalID == ext
+		return v.badGroups[id] || ok && g.ExternalID == ext
 	})
 	for id, g := range groups {
 		if g.ExternalID != "" && v.tx.Bucket(bucketGroupExtID).Get(pairKey(g.ExternalID, id)) == nil {
@@ -147,7 +248,7 @@ func (v *verifier) run() {
 				v.fail("group %q lists member %q twice", gid, m)
 			}
 			seen[m] = true
-			if _, ok := users[m]; !ok {
+			if _, ok := users[m]; !ok && !v.badUsers[m] {
 				v.fail("group %q lists member %q, who is no user", gid, m)
 			}
 			if mb.Get(memberKey(m, gid)) == nil {
@@ -158,11 +259,16 @@ func (v *verifier) run() {
 	}
 	indexed := 0
 	_ = mb.ForEach(func(k, _ []byte) error {
-		indexed++
 		if _, gid, err := splitMemberKey(k); err != nil {
+			indexed++
 			v.fail("membership index: %w: %q", err, k)
+		} else if v.badGroups[gid] {
+			// the members of a group that did not decode cannot be compared
 		} else if _, ok := groups[gid]; !ok {
+			indexed++
 			v.fail("membership index: stale entry %q (no group %q)", k, gid)
+		} else {
+			indexed++
 		}
 		return nil
 	})
@@ -174,8 +280,8 @@ func (v *verifier) run() {
 		key  []byte
 		want int
 	}{
-		{keyCountUsers, len(users)},
-		{keyCountGroups, len(groups)},
+		{keyCountUsers, len(users) + len(v.badUsers)},
+		{keyCountGroups, len(groups) + len(v.badGroups)},
 		{keyCountIntents, v.tx.Bucket(bucketIntents).Stats().KeyN},
 		{keyCountOutbox, v.outbox()},
 	} {
@@ -211,6 +317,9 @@ func (v *verifier) unique(ix uniqueIndex, records int, valueOf func(id string) (
 			return nil
 		}
 		value, ok := valueOf(id)
+		if !ok && (v.badUsers[id] || v.badGroups[id]) {
+			return nil // a record that did not decode: reported as damaged
+		}
 		if !ok {
 			v.fail("%s index: %q points to missing record %q", ix.attr, k, id)
 		} else if !bytes.Equal(ix.key(value), k) {
