@@ -461,6 +461,11 @@ func testCrashes(t *testing.T, bin string) {
 				if l.body["totalResults"] != float64(1) {
 					return fmt.Errorf("lookup after the crash: %s", l.raw)
 				}
+				// A client that retries the POST blindly gets 409 uniqueness (README), and
+				// nothing is invited again.
+				if a := r.must("POST", "/Users", scimUser(crashEmail, "Cra", "Sh"), http.StatusConflict); a.body["scimType"] != "uniqueness" || r.invites() != 1 {
+					return fmt.Errorf("a retried POST: %s, %d invites", a.raw, r.invites())
+				}
 				return nil
 			},
 			stored: linked,
