@@ -187,22 +187,15 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errSilent
 	}
 	lookup := func(ref string) (bool, bool, error) {
-		r, err := client.RoleByName(ctx, ref)
-		if errors.Is(err, provision.ErrNotFound) {
-			r, err = client.RoleByID(ctx, ref)
-		}
-		if errors.Is(err, provision.ErrNotFound) {
+		r, err := provision.LookupRole(ctx, client, ref)
+		var unknown *provision.UnknownRoleError
+		if errors.As(err, &unknown) {
 			return false, false, nil
 		}
 		if err != nil {
 			return false, false, err
 		}
-		for _, p := range r.Permissions {
-			if p == "UserModify" {
-				return true, true, nil
-			}
-		}
-		return true, false, nil
+		return true, r.Administrator(), nil
 	}
 	m := cfg.Mapping
 	if cfg.Provisioning.DeactivationRole != "" {

@@ -229,7 +229,7 @@ func startApp(ctx context.Context, cfg config.Config, p provision.Panther, m *ap
 	if err != nil {
 		return nil, err
 	}
-	if err := checkRoles(ctx, srv.Service, cfg); err != nil {
+	if err := checkRoles(ctx, srv.Service); err != nil {
 		if errors.Is(err, errUnknownRole) {
 			_ = srv.Close()
 			return nil, err
@@ -255,22 +255,15 @@ func logGC(log *slog.Logger, s app.GCSettings) {
 }
 
 // checkRoles resolves every role the config names; an unknown one stops the start.
-func checkRoles(ctx context.Context, svc *provision.Service, cfg config.Config) error {
+func checkRoles(ctx context.Context, svc *provision.Service) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	roles := cfg.Mapping.Roles()
-	if cfg.Provisioning.DeactivationRole != "" {
-		roles = append(roles, cfg.Provisioning.DeactivationRole)
+	_, err := svc.ResolveRoles(ctx)
+	var unknown *provision.UnknownRoleError
+	if errors.As(err, &unknown) {
+		return fmt.Errorf("%w: the mapping names role %q, which Panther does not have", errUnknownRole, unknown.Ref)
 	}
-	for _, r := range roles {
-		if _, err := svc.RoleFor(ctx, r); err != nil {
-			if provision.ErrorCode(err) == provision.CodeInternal && errors.Is(err, provision.ErrNotFound) {
-				return fmt.Errorf("%w: the mapping names role %q, which Panther does not have", errUnknownRole, r)
-			}
-			return err
-		}
-	}
-	return nil
+	return err
 }
 
 func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) error {

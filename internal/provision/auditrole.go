@@ -2,9 +2,7 @@ package provision
 
 import (
 	"context"
-	"slices"
 	"strconv"
-	"strings"
 )
 
 // PermissionUserModify is the Panther permission to manage users ("Manage Users"): a
@@ -28,7 +26,7 @@ func (s *Service) withAccess(m map[string]string, d desired) map[string]string {
 	m["role"] = d.Role
 	if r, ok := s.knownRole(d.Role); ok {
 		m["role"] = r.Name
-		m["roleUserModify"] = strconv.FormatBool(slices.Contains(r.Permissions, PermissionUserModify))
+		m["roleUserModify"] = strconv.FormatBool(r.Administrator())
 	}
 	return m
 }
@@ -42,15 +40,6 @@ func (s *Service) accessOf(tx ReadTx, refs *groupRefCache, id string, active, li
 		return m
 	}
 	return s.withAccess(m, d)
-}
-
-// knownRole is a role already resolved with Panther (RoleFor's cache); it never calls
-// Panther, so that writing the audit trail never waits on it.
-func (s *Service) knownRole(ref string) (PantherRole, bool) {
-	s.rolesMu.RLock()
-	defer s.rolesMu.RUnlock()
-	r, ok := s.roles[strings.ToLower(ref)]
-	return r, ok
 }
 
 // ActorReconciler is the actor of the audit entries the reconciler writes.

@@ -338,6 +338,5 @@ type Panther interface {
 	UpdateUser(ctx context.Context, in UpdateInput) (PantherUser, error)
 	DeleteUser(ctx context.Context, id string) error
 	Roles(ctx context.Context) ([]PantherRole, error)
-	RoleByID(ctx context.Context, id string) (PantherRole, error)
-	RoleByName(ctx context.Context, name string) (PantherRole, error)
+	RoleLookup
 }

@@ -629,19 +629,6 @@ func (s *Service) preflightRemoval(ctx context.Context, id string) error {
 	return nil
 }
 
-// knownNonAdmin reports whether a role id is one of the roles the mapping assigns and
-// its permissions (as last read) lack UserModify.
-func (s *Service) knownNonAdmin(roleID string) bool {
-	s.rolesMu.RLock()
-	defer s.rolesMu.RUnlock()
-	for _, r := range s.roles {
-		if r.ID == roleID {
-			return !r.Administrator()
-		}
-	}
-	return false
-}
-
 // ---- groups ---------------------------------------------------------------------
 
 // GroupFields is what the IdP sets on a group.
@@ -766,13 +753,6 @@ var errNeedAdmins = errors.New("need Panther's administrators")
 type adminSnapshot struct {
 	byID    map[string]PantherUser
 	checked bool
-}
-
-// roleMayAdmin reports whether a mapped role may hold UserModify: it does, or its
-// permissions are not known.
-func (s *Service) roleMayAdmin(ref string) bool {
-	r := s.cachedRole(ref)
-	return r.ID == "" || r.Administrator()
 }
 
 func (s *Service) writeGroupOnce(ctx context.Context, id, action string, change func(Tx) (*Group, *Group, error), admins *adminSnapshot) (Group, error) {

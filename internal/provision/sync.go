@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"time"
 
@@ -104,32 +103,6 @@ func (s *Service) desiredOf(tx ReadTx, refs *groupRefCache, id string, active, l
 		return desired{}, nil
 	}
 	return desired{Access: true, Role: role}, nil
-}
-
-// RoleFor resolves a mapping role reference (a Panther role name, matched
-// case-insensitively, or a role id) to the Panther role, caching the answer.
-func (s *Service) RoleFor(ctx context.Context, ref string) (PantherRole, error) {
-	key := strings.ToLower(ref)
-	s.rolesMu.RLock()
-	r, ok := s.roles[key]
-	s.rolesMu.RUnlock()
-	if ok {
-		return r, nil
-	}
-	r, err := s.panther.RoleByName(ctx, ref)
-	if errors.Is(err, ErrNotFound) {
-		r, err = s.panther.RoleByID(ctx, ref)
-	}
-	if errors.Is(err, ErrNotFound) {
-		return PantherRole{}, newError(CodeInternal, err, "mapped role %q does not exist in Panther", ref)
-	}
-	if err != nil {
-		return PantherRole{}, err
-	}
-	s.rolesMu.Lock()
-	s.roles[key] = r
-	s.rolesMu.Unlock()
-	return r, nil
 }
 
 // SyncUser makes Panther match the store for one user, if an intent says it may not.

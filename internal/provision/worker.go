@@ -189,17 +189,9 @@ func (s *Service) Run(ctx context.Context, tick, reconcileEvery time.Duration, o
 // store, but resolves the rules' roles with Panther (cached), so it fails while Panther
 // is unreachable. It returns the number of users queued.
 func (s *Service) RequeueChanged(ctx context.Context) (int, error) {
-	refs := s.opts.Mapping.Roles()
-	if s.opts.DeactivationRole != "" {
-		refs = append(refs, s.opts.DeactivationRole)
-	}
-	roleIDs := make(map[string]string, len(refs))
-	for _, ref := range refs {
-		r, err := s.RoleFor(ctx, ref)
-		if err != nil {
-			return 0, err
-		}
-		roleIDs[ref] = r.ID
+	roles, err := s.ResolveRoles(ctx)
+	if err != nil {
+		return 0, err
 	}
 	stale := func(tx ReadTx, groups *groupRefCache, u User) (bool, error) {
 		if _, err := tx.Intent(u.ID); err == nil {
@@ -212,12 +204,12 @@ func (s *Service) RequeueChanged(ctx context.Context) (int, error) {
 			return false, err
 		}
 		if want.Access {
-			return u.Panther.ID == "" || u.Panther.RoleID != roleIDs[want.Role], nil
+			return u.Panther.ID == "" || u.Panther.RoleID != roles[want.Role].ID, nil
 		}
 		return u.Panther.ID != "", nil
 	}
 	var ids []string
-	err := s.store.View(ctx, func(tx ReadTx) error {
+	err = s.store.View(ctx, func(tx ReadTx) error {
 		groups := newGroupRefCache(tx)
 		var scanErr error
 		err := tx.ScanUsers(0, func(u User) bool {
@@ -352,15 +344,9 @@ func (s *Service) Reconcile(ctx context.Context, dryRun bool) (Plan, error) {
 		byID[pu.ID] = pu
 		byEmail[EmailKey(pu.Email)] = pu
 	}
-	for _, ref := range s.opts.Mapping.Roles() {
-		if _, err := s.RoleFor(ctx, ref); err != nil {
-			return plan, err
-		}
-	}
-	if s.opts.DeactivationRole != "" {
-		if _, err := s.RoleFor(ctx, s.opts.DeactivationRole); err != nil {
-			return plan, err
-		}
+	roles, err := s.ResolveRoles(ctx)
+	if err != nil {
+		return plan, err
 	}
 	managed := map[string]bool{}
 	// Linked users missing from the listing may have been invited after it was taken:
@@ -438,7 +424,7 @@ func (s *Service) Reconcile(ctx context.Context, dryRun bool) (Plan, error) {
 				d.Action = "delete"
 				d.differs("account", "present", "absent", "should have no Panther access")
 			case want.Access:
-				role := s.cachedRole(want.Role)
+				role := roles[want.Role]
 				if !SameEmail(pu.Email, ident.Email) {
 					d.differs("email", pu.Email, ident.Email, "")
 				}
@@ -542,12 +528,6 @@ func (s *Service) Reconcile(ctx context.Context, dryRun bool) (Plan, error) {
 		s.log.Error("could not record the drift in the audit trail", "err", err)
 	}
 	return plan, nil
-}
-
-func (s *Service) cachedRole(ref string) PantherRole {
-	s.rolesMu.RLock()
-	defer s.rolesMu.RUnlock()
-	return s.roles[strings.ToLower(ref)]
 }
 
 // deepEqualJSON compares two attribute maps as JSON values (json.Number and float64
