@@ -115,16 +115,11 @@ func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return fmt.Errorf("reading the explanation: %w", err)
 		}
 	} else {
-		cfg, err := loadConfig(*cfgPath)
-		if err != nil {
+		err := withService(*cfgPath, stderr, func(svc *provision.Service) (err error) {
+			ex, err = svc.Explain(ctx, who, *audit)
 			return err
-		}
-		svc, st, err := openService(cfg, true)
+		})
 		if err != nil {
-			return err
-		}
-		defer st.Close()
-		if ex, err = svc.Explain(ctx, who, *audit); err != nil {
 			return err
 		}
 	}

@@ -77,7 +77,7 @@ func TestAppOptionsFromConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := appOptions(cfg, nil, a, slog.New(slog.DiscardHandler))
+	o := appOptions(cfg, nil, nil, a, slog.New(slog.DiscardHandler))
 	for _, c := range []struct {
 		name      string
 		got, want any
@@ -240,6 +240,7 @@ func TestStaticBinary(t *testing.T) {
 	t.Run("damaged stores", func(t *testing.T) { testDamagedStores(t, bin) })
 	t.Run("demo", func(t *testing.T) { testDemo(t, bin) })
 	t.Run("demo --panther-audit", func(t *testing.T) { testDemoPantherAudit(t, bin) })
+	t.Run("demo --config", func(t *testing.T) { testDemoConfig(t, bin) })
 }
 
 func testStatic(t *testing.T, bin string) {
@@ -699,6 +700,57 @@ func testDemoPantherAudit(t *testing.T, bin string) {
 		if err := json.Unmarshal([]byte(line), &e); err != nil || e["eventId"] == "" || e["time"] == nil {
 			t.Errorf("source event %q: %v", line, err)
 		}
+	}
+}
+
+// testDemoConfig: demo --config runs on the file's rules with no secret in the
+// environment (the file names PANTHER_API_TOKEN and PANTHER_SCIM_BEARER_TOKENS, which
+// the demo replaces with its own key and token).
+func testDemoConfig(t *testing.T, bin string) {
+	const pantherKey = "demo-config-panther-key-0123456789"
+	cfg := filepath.Join(t.TempDir(), "demo.yaml")
+	if err := os.WriteFile(cfg, []byte(`panther:
+  url: https://panther.example.com/public/graphql
+  tokenEnv: PANTHER_API_TOKEN
+auth:
+  bearerTokensEnv: PANTHER_SCIM_BEARER_TOKENS
+mapping:
+  defaultRole: Analyst
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	token, _ := auth.GenerateToken()
+	d := startDemo(t, bin, "--config", cfg, "--addr", "127.0.0.1:0", "--panther-addr", "127.0.0.1:0",
+		"--panther-key", pantherKey, "--token", token)
+	client := &http.Client{Timeout: 10 * time.Second}
+	post := func(url, body string, header ...string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest("POST", url, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	code, body := post(d.fields["SCIM base URL"]+"/Users",
+		`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ada@example.com","name":{"givenName":"Ada","familyName":"Lovelace"},"active":true}`,
+		"Authorization", "Bearer "+token, "Content-Type", "application/scim+json")
+	if code != http.StatusCreated {
+		t.Fatalf("create user: %d %s", code, body)
+	}
+	// The file's default role, not the built-in example's (AnalystReadOnly).
+	code, body = post(d.fields["Panther double"], `{"query":"{ users { email role { name } } }"}`,
+		"X-API-Key", pantherKey, "Content-Type", "application/json")
+	if code != http.StatusOK || !strings.Contains(body, `{"email":"ada@example.com","role":{"name":"Analyst"}}`) {
+		t.Errorf("Panther users: %d %s", code, body)
 	}
 }
 

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/panther-scim/panther-scim/internal/app"
 	"github.com/panther-scim/panther-scim/internal/auth"
 	"github.com/panther-scim/panther-scim/internal/config"
 	"github.com/panther-scim/panther-scim/internal/pantherfake"
@@ -38,7 +37,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var cfg config.Config
 	var err error
 	if *cfgPath != "" {
-		cfg, err = config.Load(*cfgPath)
+		// Validated below, once the demo has put in its own secrets and listeners.
+		cfg, err = config.Read(*cfgPath)
 	} else {
 		cfg, err = config.Parse(config.Example)
 	}
@@ -101,13 +101,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	// The demo's base URL is its listener's address, known once it listens (--addr
 	// may name port 0): an empty BaseURL tells the App to take it from there.
 	cfg.Server.BaseURL = ""
-	log := newLogger(cfg, stderr)
-	m := app.NewMetrics()
-	client, err := newPantherClient(cfg, m, log)
-	if err != nil {
-		return err
-	}
-	srv, err := startApp(ctx, cfg, client, m, log, false)
+	srv, _, err := startApp(ctx, cfg, stderr, false)
 	if err != nil {
 		return err
 	}
@@ -218,29 +212,25 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-// openService opens the store for an offline command (the server must not be running:
-// bbolt allows one process).
-func openService(cfg config.Config, needPanther bool) (*provision.Service, *store.Bolt, error) {
+// withService runs fn with the provisioning service of the config at cfgPath, over
+// its store, logging to stderr. The server must not be running: bbolt lets one process
+// hold the file.
+func withService(cfgPath string, stderr io.Writer, fn func(*provision.Service) error) error {
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		return err
+	}
 	st, err := store.Open(cfg.Store.Path, store.Options{OpenTimeout: cfg.Store.OpenTimeout})
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	var p provision.Panther
-	if needPanther {
-		client, err := newPantherClient(cfg, nil, nil)
-		if err != nil {
-			_ = st.Close()
-			return nil, nil, err
-		}
-		p = client
+	defer st.Close()
+	log := newLogger(cfg, stderr)
+	client, err := newPantherClient(cfg, nil, log)
+	if err != nil {
+		return err
 	}
-	svc := provision.New(st, p, provision.Options{
-		Mapping: cfg.Mapping, Deactivation: provision.DeactivationMode(cfg.Provisioning.Deactivation),
-		DeactivationRole: cfg.Provisioning.DeactivationRole, ProtectedEmails: cfg.Provisioning.ProtectedEmails,
-		Adopt:           provision.AdoptPolicy(cfg.Provisioning.Adopt),
-		SyncConcurrency: cfg.Provisioning.SyncConcurrency,
-	})
-	return svc, st, nil
+	return fn(provision.New(st, client, provisionOptions(cfg, log)))
 }
 
 func cmdReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -260,16 +250,11 @@ func cmdReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return err
 		}
 	} else {
-		cfg, err := loadConfig(*cfgPath)
-		if err != nil {
+		err := withService(*cfgPath, stderr, func(svc *provision.Service) (err error) {
+			plan, err = svc.Reconcile(ctx, *dry)
 			return err
-		}
-		svc, st, err := openService(cfg, true)
+		})
 		if err != nil {
-			return err
-		}
-		defer st.Close()
-		if plan, err = svc.Reconcile(ctx, *dry); err != nil {
 			return err
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/panther-scim/panther-scim/internal/config"
 	"github.com/panther-scim/panther-scim/internal/panther"
 	"github.com/panther-scim/panther-scim/internal/provision"
+	"github.com/panther-scim/panther-scim/internal/store"
 )
 
 func loadConfig(path string) (config.Config, error) {
@@ -137,19 +138,23 @@ func newAdminAuthenticator(cfg config.Config, m *app.Metrics, log *slog.Logger) 
 	return a.Middleware, nil
 }
 
-// appOptions turns the configuration into the App's options.
-func appOptions(cfg config.Config, p provision.Panther, a *auth.Authenticator, log *slog.Logger) app.Options {
+// provisionOptions turns the configuration into the rules' options, for the server
+// and the commands that work on a stopped server's store alike.
+func provisionOptions(cfg config.Config, log *slog.Logger) provision.Options {
+	return provision.Options{
+		Mapping: cfg.Mapping, Deactivation: provision.DeactivationMode(cfg.Provisioning.Deactivation),
+		DeactivationRole: cfg.Provisioning.DeactivationRole, ProtectedEmails: cfg.Provisioning.ProtectedEmails,
+		Adopt:           provision.AdoptPolicy(cfg.Provisioning.Adopt),
+		SyncConcurrency: cfg.Provisioning.SyncConcurrency, RequestSyncTimeout: cfg.Provisioning.RequestSyncTimeout,
+		Logger: log, Hooks: crashHooks(),
+	}
+}
+
+// appOptions turns the configuration into the App's options, on the store st.
+func appOptions(cfg config.Config, st app.Store, p provision.Panther, a *auth.Authenticator, log *slog.Logger) app.Options {
 	o := app.Options{
 		Addr: cfg.Server.Addr, OpsAddr: cfg.Server.OpsAddr, ReadyCacheTTL: cfg.Server.ReadyCacheTTL,
-		StorePath: cfg.Store.Path, StoreOpenTimeout: cfg.Store.OpenTimeout, StoreCheckTimeout: storeCheckTimeout(cfg),
-		Panther: p,
-		Provision: provision.Options{
-			Mapping: cfg.Mapping, Deactivation: provision.DeactivationMode(cfg.Provisioning.Deactivation),
-			DeactivationRole: cfg.Provisioning.DeactivationRole, ProtectedEmails: cfg.Provisioning.ProtectedEmails,
-			Adopt:           provision.AdoptPolicy(cfg.Provisioning.Adopt),
-			SyncConcurrency: cfg.Provisioning.SyncConcurrency, RequestSyncTimeout: cfg.Provisioning.RequestSyncTimeout,
-			Hooks: crashHooks(),
-		},
+		Store: st, Panther: p, Provision: provisionOptions(cfg, log), StoreCheckTimeout: storeCheckTimeout(cfg),
 		Authenticate: a.Middleware, MaxBodyBytes: cfg.Server.MaxBodyBytes, StrictAttributes: cfg.SCIM.StrictAttributes,
 		MaxConcurrentRequests: cfg.Server.MaxConcurrentRequests, ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
 		ReadTimeout: cfg.Server.ReadTimeout, WriteTimeout: cfg.Server.WriteTimeout, IdleTimeout: cfg.Server.IdleTimeout,
@@ -198,7 +203,6 @@ func auditExportOptions(cfg config.Config) (*auditexport.Options, error) {
 	}, nil
 }
 
-// startApp builds and starts the App for cfg, and checks the mapped roles.
 // storeCheckTimeout is store.startCheckTimeout for the App, where 0 means the default:
 // 0 in the config skips the record check.
 func storeCheckTimeout(cfg config.Config) time.Duration {
@@ -208,35 +212,52 @@ func storeCheckTimeout(cfg config.Config) time.Duration {
 	return cfg.Store.StartCheckTimeout
 }
 
-// initStore accepts an existing empty store file as a new store (serve --init).
-func startApp(ctx context.Context, cfg config.Config, p provision.Panther, m *app.Metrics, log *slog.Logger, initStore bool) (*app.App, error) {
+// startApp is the start-up of serve and demo: it builds the logger (on stderr), the
+// metrics, the Panther client and the authenticators for cfg, opens the store
+// (initStore accepts an existing empty file as a new store: serve --init), starts the
+// App on them and checks the mapped roles. It returns the App and its logger.
+func startApp(ctx context.Context, cfg config.Config, stderr io.Writer, initStore bool) (*app.App, *slog.Logger, error) {
+	log := newLogger(cfg, stderr)
+	m := app.NewMetrics()
+	client, err := newPantherClient(cfg, m, log)
+	if err != nil {
+		return nil, nil, err
+	}
 	logGC(log, app.TuneGC())
 	failures := app.NewAuthFailureLog()
 	a, err := newAuthenticator(cfg, m, log, failures.Record)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	opts := appOptions(cfg, p, a, log)
-	opts.StoreInit = initStore
-	opts.AuthFailures = failures
-	if opts.AuditExport, err = auditExportOptions(cfg); err != nil {
-		return nil, err
-	}
-	if opts.AdminAuthenticate, err = newAdminAuthenticator(cfg, m, log); err != nil {
-		return nil, err
-	}
-	srv, err := app.Start(ctx, opts, m)
+	auditExport, err := auditExportOptions(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	adminAuth, err := newAdminAuthenticator(cfg, m, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	// cmd/ picks the store's backend; the App takes any app.Store.
+	st, err := store.Open(cfg.Store.Path, store.Options{
+		OpenTimeout: cfg.Store.OpenTimeout, Init: initStore, OnDamagedRecord: app.LogDamagedRecord(log),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := appOptions(cfg, st, client, a, log)
+	opts.AuthFailures, opts.AuditExport, opts.AdminAuthenticate = failures, auditExport, adminAuth
+	srv, err := app.Start(ctx, opts, m) // closes st when it fails
+	if err != nil {
+		return nil, nil, err
 	}
 	if err := checkRoles(ctx, srv.Service); err != nil {
 		if errors.Is(err, errUnknownRole) {
 			_ = srv.Close()
-			return nil, err
+			return nil, nil, err
 		}
 		log.Warn("could not check the mapped roles in Panther yet", "err", err)
 	}
-	return srv, nil
+	return srv, log, nil
 }
 
 var errUnknownRole = errors.New("unknown role")
@@ -279,13 +300,7 @@ func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, stderr)
-	m := app.NewMetrics()
-	client, err := newPantherClient(cfg, m, log)
-	if err != nil {
-		return err
-	}
-	srv, err := startApp(ctx, cfg, client, m, log, *initStore)
+	srv, log, err := startApp(ctx, cfg, stderr, *initStore)
 	if err != nil {
 		return err
 	}

@@ -33,7 +33,7 @@ type Prefill struct {
 // Startup is the server's start-up time on the pre-filled store.
 type Startup struct {
 	StoreUsers int `json:"storeUsers"`
-	// AppStartMS is the time app.Start took (open the store, listen); FirstAnswerMS
+	// AppStartMS is the time opening the store and app.Start took (listen); FirstAnswerMS
 	// the time from process start to the first authenticated SCIM answer.
 	AppStartMS          []float64 `json:"appStartMs"`
 	FirstAnswerMS       []float64 `json:"firstAnswerMs"`

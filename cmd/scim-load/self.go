@@ -29,6 +29,7 @@ import (
 	"github.com/panther-scim/panther-scim/internal/panther"
 	"github.com/panther-scim/panther-scim/internal/pantherfake"
 	"github.com/panther-scim/panther-scim/internal/provision"
+	"github.com/panther-scim/panther-scim/internal/store"
 	"github.com/panther-scim/panther-scim/mappings"
 )
 
@@ -434,8 +435,12 @@ func runChild(args []string) error {
 	}
 	app.TuneGC() // as serve does
 	start := time.Now()
+	st, err := store.Open(*storePath, store.Options{})
+	if err != nil {
+		return err
+	}
 	a, err := app.Start(context.Background(), app.Options{
-		Addr: "127.0.0.1:0", StorePath: *storePath, Panther: client,
+		Addr: "127.0.0.1:0", Store: st, Panther: client,
 		Provision:    provision.Options{Mapping: loadMapping(*groups), SyncConcurrency: *sconc},
 		Authenticate: authn.Middleware, AdminAuthenticate: admin.Middleware, Logger: log, ShutdownTimeout: 10 * time.Second,
 		// A full reconcile at 100k users answers after seconds.

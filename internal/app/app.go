@@ -26,7 +26,6 @@ import (
 	"github.com/panther-scim/panther-scim/internal/auth"
 	"github.com/panther-scim/panther-scim/internal/panther"
 	"github.com/panther-scim/panther-scim/internal/provision"
-	"github.com/panther-scim/panther-scim/internal/store"
 	"github.com/panther-scim/panther-scim/scim"
 )
 
@@ -39,10 +38,9 @@ type Options struct {
 	// demo); never a request's Host or X-Forwarded-* headers.
 	BaseURL string
 
-	StorePath        string
-	StoreOpenTimeout time.Duration
-	// StoreInit accepts an existing empty store file as a new store (serve --init).
-	StoreInit bool
+	// Store holds the records. Start takes it over: Close closes it, and so does a
+	// Start that fails.
+	Store Store
 	// StoreCheckTimeout bounds the record check at start (every record decoded, every
 	// index compared; default 10s, negative: none); a store found inconsistent is
 	// refused, one with undecodable records served with them reported.
@@ -107,7 +105,7 @@ type Options struct {
 type App struct {
 	opts    Options
 	log     *slog.Logger
-	Store   *store.Bolt
+	Store   Store
 	Service *provision.Service
 	metrics *Metrics
 	// exporter sends the audit trail to Panther; nil when the export is off.
@@ -125,9 +123,13 @@ type App struct {
 	schema atomic.Pointer[schemaState] // Panther's schema, as last checked
 }
 
-// Start opens the store, starts the listeners and the background worker.
+// Start starts the listeners and the background worker on opts.Store.
 // The caller must Close the App.
 func Start(ctx context.Context, opts Options, obs *Metrics) (*App, error) {
+	st := opts.Store
+	if st == nil {
+		return nil, errors.New("app: no store")
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -138,18 +140,11 @@ func Start(ctx context.Context, opts Options, obs *Metrics) (*App, error) {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 30 * time.Second
 	}
-	a := &App{opts: opts, log: opts.Logger}
-	st, err := store.Open(opts.StorePath, store.Options{
-		OpenTimeout: opts.StoreOpenTimeout, Init: opts.StoreInit, OnDamagedRecord: a.damagedRecord,
-	})
-	if err != nil {
-		return nil, err
-	}
+	a := &App{opts: opts, log: opts.Logger, Store: st}
 	if err := a.checkRecords(ctx, st); err != nil {
 		_ = st.Close()
 		return nil, err
 	}
-	a.Store = st
 	if obs == nil {
 		obs = NewMetrics()
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -20,7 +21,7 @@ const defaultStoreCheckTimeout = 10 * time.Second
 // access must not be served); records that do not decode are reported (logged, counted,
 // in /readyz) and the store is served without them. A check cut short by its deadline
 // is logged: the records it did not reach are checked as they are read.
-func (a *App) checkRecords(ctx context.Context, st *store.Bolt) error {
+func (a *App) checkRecords(ctx context.Context, st Store) error {
 	timeout := a.opts.StoreCheckTimeout
 	if timeout < 0 {
 		return nil
@@ -60,10 +61,13 @@ func (a *App) checkRecords(ctx context.Context, st *store.Bolt) error {
 	return nil
 }
 
-// damagedRecord logs a record that does not decode, once (the store reports each once).
-func (a *App) damagedRecord(kind, key string, err error) {
-	a.log.Error("store record does not decode: it is skipped in lists and reported in /readyz; restore it from a backup or have the IdP push it again",
-		"kind", kind, "id", key, "err", err)
+// LogDamagedRecord is the store's OnDamagedRecord for a server: it logs on log each
+// record that does not decode (the store reports each once).
+func LogDamagedRecord(log *slog.Logger) func(kind, key string, err error) {
+	return func(kind, key string, err error) {
+		log.Error("store record does not decode: it is skipped in lists and reported in /readyz; restore it from a backup or have the IdP push it again",
+			"kind", kind, "id", key, "err", err)
+	}
 }
 
 // VerifyReport is the answer of GET /admin/verify: store.Inspect's report of the

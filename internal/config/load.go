@@ -22,6 +22,19 @@ const EnvPrefix = "PANTHER_SCIM_"
 // overrides and validates the result. The returned Config is usable for reporting
 // even when err is a validation error; serve must not start on any error.
 func Load(path string) (Config, error) {
+	c, err := Read(path)
+	if err != nil {
+		return c, err
+	}
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("invalid config:\n%w", err)
+	}
+	return c, nil
+}
+
+// Read is Load without the validation, for a caller that changes the Config before
+// validating it (demo replaces the secrets and listeners a file names with its own).
+func Read(path string) (Config, error) {
 	var data []byte
 	if path != "" {
 		var err error
@@ -31,16 +44,10 @@ func Load(path string) (Config, error) {
 		}
 	}
 	c, err := Parse(data)
-	if err != nil {
-		if path != "" {
-			err = fmt.Errorf("%s: %w", path, err)
-		}
-		return c, err
+	if err != nil && path != "" {
+		err = fmt.Errorf("%s: %w", path, err)
 	}
-	if err := c.Validate(); err != nil {
-		return c, fmt.Errorf("invalid config:\n%w", err)
-	}
-	return c, nil
+	return c, err
 }
 
 // Parse builds a Config from YAML without validating it, in this order: Default(),

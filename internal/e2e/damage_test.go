@@ -20,7 +20,7 @@ func TestStartRefusesInconsistentStore(t *testing.T) {
 	if err := e.App.Close(); err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(e.opts.StorePath)
+	b, err := os.ReadFile(e.storePath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,9 +41,10 @@ func TestStartRefusesInconsistentStore(t *testing.T) {
 	if changed == 0 {
 		t.Fatal("no record header for the user")
 	}
-	if err := os.WriteFile(e.opts.StorePath, b, 0o600); err != nil {
+	if err := os.WriteFile(e.storePath, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	e.opts.Store = e.openStore()
 	srv, err := app.Start(context.Background(), e.opts, nil)
 	if err == nil {
 		srv.Close()

@@ -791,7 +791,7 @@ func TestDeactivationRacingStartupReplay(t *testing.T) {
 	}
 	// The state a kill after the invite leaves: Panther has the user, the record has no
 	// link, and the intent has never failed; it records the invite, made before it.
-	st, err := store.Open(e.opts.StorePath, store.Options{})
+	st, err := store.Open(e.storePath, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

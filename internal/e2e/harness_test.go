@@ -20,6 +20,7 @@ import (
 	"github.com/panther-scim/panther-scim/internal/panther"
 	"github.com/panther-scim/panther-scim/internal/pantherfake"
 	"github.com/panther-scim/panther-scim/internal/provision"
+	"github.com/panther-scim/panther-scim/internal/store"
 	"github.com/panther-scim/panther-scim/mappings"
 )
 
@@ -41,6 +42,8 @@ type env struct {
 	PantherURL string
 	opts       app.Options
 	metrics    *app.Metrics
+	// storePath is the bbolt file each start opens for the App.
+	storePath string
 }
 
 // syncBuffer collects logs from concurrent goroutines.
@@ -107,7 +110,8 @@ func newEnv(t testing.TB, opts ...option) *env {
 	}
 	ps := httptest.NewServer(fake.Handler())
 	t.Cleanup(ps.Close)
-	e := &env{t: t, Fake: fake, Logs: &syncBuffer{}, Client: &http.Client{Timeout: 30 * time.Second}}
+	e := &env{t: t, Fake: fake, Logs: &syncBuffer{}, Client: &http.Client{Timeout: 30 * time.Second},
+		storePath: filepath.Join(t.TempDir(), "scim.db")}
 	e.metrics = app.NewMetrics()
 	client, err := panther.New(panther.Config{
 		URL: ps.URL + "/public/graphql", Token: pantherKey, Timeout: 2 * time.Second,
@@ -136,7 +140,7 @@ func newEnv(t testing.TB, opts ...option) *env {
 		t.Fatal(err)
 	}
 	o := app.Options{
-		Addr: "127.0.0.1:0", StorePath: filepath.Join(t.TempDir(), "scim.db"), Panther: client,
+		Addr: "127.0.0.1:0", Panther: client,
 		Provision:    provision.Options{Mapping: exampleMapping, RequestSyncTimeout: 5 * time.Second},
 		Authenticate: a.Middleware, AdminAuthenticate: admin.Middleware, Logger: log, WorkerTick: 50 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
 	}
@@ -153,8 +157,19 @@ func newEnv(t testing.TB, opts ...option) *env {
 	return e
 }
 
+// openStore opens the env's store file for the next App, as serve does.
+func (e *env) openStore() *store.Bolt {
+	e.t.Helper()
+	st, err := store.Open(e.storePath, store.Options{OnDamagedRecord: app.LogDamagedRecord(e.opts.Logger)})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return st
+}
+
 func (e *env) start() {
 	e.t.Helper()
+	e.opts.Store = e.openStore()
 	srv, err := app.Start(context.Background(), e.opts, e.metrics)
 	if err != nil {
 		e.t.Fatal(err)

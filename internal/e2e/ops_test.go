@@ -874,7 +874,7 @@ func TestMetricsAfterSession(t *testing.T) {
 		t.Errorf("pending intents %v after a settled session", v)
 	}
 	// The store's room, measured at the scrape: the file's own size, and free space beside it.
-	fi, err := os.Stat(e.App.Store.Path())
+	fi, err := os.Stat(e.storePath)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -436,7 +436,7 @@ func TestUncertainRecoveryNeverDeletesStrangers(t *testing.T) {
 	}
 	// What a kill after the store write leaves: intents pending for both. The second
 	// records an invite made after the Panther user it met was created.
-	st, err := store.Open(e.opts.StorePath, store.Options{})
+	st, err := store.Open(e.storePath, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
