@@ -568,3 +568,24 @@ func (p *timedPanther) RoleByID(ctx context.Context, id string) (provision.Panth
 	defer p.time(time.Now())
 	return p.Panther.RoleByID(ctx, id)
 }
+
+// BenchmarkReconcile is a full reconcile with no drift (a dry run: nothing to repair)
+// against the double on loopback at L = 0: one users listing of n users and one read
+// of every record.
+func BenchmarkReconcile(b *testing.B) {
+	forSizes(b, func(b *testing.B, n int) {
+		e := readEnv(b, n)
+		ctx := context.Background()
+		if _, err := e.svc.Reconcile(ctx, true); err != nil { // roles resolved, fixture warm
+			b.Fatal(err)
+		}
+		stop := cpuClock(b)
+		for b.Loop() {
+			plan, err := e.svc.Reconcile(ctx, true)
+			if err != nil || len(plan.Drift) != 0 {
+				b.Fatalf("%d drift, %v", len(plan.Drift), err)
+			}
+		}
+		stop()
+	})
+}

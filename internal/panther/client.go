@@ -312,19 +312,14 @@ func (c *Client) once(ctx context.Context, op string, send func(context.Context,
 	return err
 }
 
-// Users lists every Panther user (Panther does not paginate).
+// Users lists every Panther user (Panther does not paginate). The answer is decoded as
+// it arrives (userstream.go): the heap holds the users, not the answer.
 func (c *Client) Users(ctx context.Context) ([]provision.PantherUser, error) {
 	var out []provision.PantherUser
-	err := c.call(ctx, "users", policy{idempotent: true}, func(ctx context.Context, gql graphql.Client) error {
-		resp, err := users(ctx, gql)
-		if err != nil {
-			return err
-		}
-		out = make([]provision.PantherUser, 0, len(resp.Users))
-		for _, u := range resp.Users {
-			out = append(out, toUser(u.userFields))
-		}
-		return nil
+	err := c.call(ctx, "users", policy{idempotent: true}, func(ctx context.Context, _ graphql.Client) error {
+		var err error
+		out, err = c.streamUsers(ctx, out[:0]) // a retry starts the list again
+		return err
 	})
 	if err != nil {
 		return nil, err

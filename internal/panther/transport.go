@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/Khan/genqlient/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
 // maxResponseBytes caps a response body. users is not paginated: 100k users are ~30 MB.
@@ -43,6 +44,29 @@ func (t transport) MakeRequest(ctx context.Context, req *graphql.Request, resp *
 // attempt is one HTTP exchange: wait for a concurrency slot and a rate token (a probe
 // only for a token of its own limiter), POST, read the answer, classify it.
 func (c *Client) attempt(ctx context.Context, req *graphql.Request, resp *graphql.Response, probe bool) error {
+	return c.exchange(ctx, req, probe, func(op string, hresp *http.Response, release func(), readErr func(error) *Error) error {
+		raw, err := io.ReadAll(io.LimitReader(hresp.Body, maxResponseBytes+1))
+		if err != nil {
+			return readErr(err)
+		}
+		release()
+		if len(raw) > maxResponseBytes {
+			return &Error{Op: op, StatusCode: hresp.StatusCode,
+				Message: fmt.Sprintf("response larger than %d bytes", maxResponseBytes)}
+		}
+		return c.decode(op, hresp, raw, resp)
+	})
+}
+
+// answerFunc reads and classifies an answer whose status line and headers have come.
+// It calls release once it has read the body (freeing the connection slot for another
+// call while it decodes), and readErr to describe an error reading the body.
+type answerFunc func(op string, hresp *http.Response, release func(), readErr func(error) *Error) error
+
+// exchange sends req once, after waiting for a slot and a rate token, and hands the
+// answer to read; it tells the rate limiter how Panther answered. Every error is an
+// *Error.
+func (c *Client) exchange(ctx context.Context, req *graphql.Request, probe bool, read answerFunc) error {
 	op := req.OpName
 
 	body, err := json.Marshal(req)
@@ -110,19 +134,13 @@ func (c *Client) attempt(ctx context.Context, req *graphql.Request, resp *graphq
 		return c.transportError(op, err, sent.Load(), actx, ctx)
 	}
 	defer hresp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(hresp.Body, maxResponseBytes+1))
-	if err != nil {
+	readErr := func(err error) *Error {
 		// The status line arrived, so Panther got the request and may have acted on it.
 		e := c.transportError(op, err, true, actx, ctx)
 		e.StatusCode = hresp.StatusCode
 		return e
 	}
-	release()
-	if len(raw) > maxResponseBytes {
-		return &Error{Op: op, StatusCode: hresp.StatusCode,
-			Message: fmt.Sprintf("response larger than %d bytes", maxResponseBytes)}
-	}
-	err = c.decode(op, hresp, raw, resp)
+	err = read(op, hresp, release, readErr)
 	if !probe {
 		c.feedback(sentAt, err)
 	}
@@ -216,25 +234,31 @@ func (c *Client) decode(op string, h *http.Response, raw []byte, resp *graphql.R
 		return e
 	}
 	if len(resp.Errors) > 0 {
-		kind, code, msg := classifyGraphQL(resp.Errors)
-		if kind == nil && status == http.StatusBadRequest {
-			kind = ErrInvalid
-		}
-		e.Kind, e.Code, e.Message = kind, c.redact(code), c.redact(msg)
-		switch kind {
-		case ErrUnavailable:
-			// An internal error inside a resolver: it may have done part of the work.
-			e.reason, e.mayHaveApplied = "graphql_error", true
-		case ErrRateLimited:
-			e.reason = "graphql_error"
-		}
-		return e
+		return c.graphQLError(e, resp.Errors)
 	}
 	if status != http.StatusOK {
 		e.Message = "unexpected answer: " + c.bodyMessage(raw)
 		return e
 	}
 	return nil
+}
+
+// graphQLError classifies the GraphQL errors of an answer into e (whose Op and
+// StatusCode are set).
+func (c *Client) graphQLError(e *Error, errs gqlerror.List) error {
+	kind, code, msg := classifyGraphQL(errs)
+	if kind == nil && e.StatusCode == http.StatusBadRequest {
+		kind = ErrInvalid
+	}
+	e.Kind, e.Code, e.Message = kind, c.redact(code), c.redact(msg)
+	switch kind {
+	case ErrUnavailable:
+		// An internal error inside a resolver: it may have done part of the work.
+		e.reason, e.mayHaveApplied = "graphql_error", true
+	case ErrRateLimited:
+		e.reason = "graphql_error"
+	}
+	return e
 }
 
 // bodyMessage extracts a readable message from an error body: a GraphQL or {"message"} JSON
