@@ -21,6 +21,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -495,5 +496,42 @@ func TestBaseURLFromIngress(t *testing.T) {
 				t.Errorf("%s: config.yaml lacks %q:\n%s", values, want, cm.Data["config.yaml"])
 			}
 		}
+	}
+}
+
+// TestImageAgrees: the image's environment overrides the config file (PANTHER_SCIM_<KEY>
+// wins over config.yaml), and its user is the chart's: they must say what the chart says.
+func TestImageAgrees(t *testing.T) {
+	dockerfile, err := os.ReadFile("../../../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg string
+	var sts *appsv1.StatefulSet
+	for _, o := range decodeAll(t, render(t, map[string]any{})) {
+		switch x := o.obj.(type) {
+		case *corev1.ConfigMap:
+			cfg = x.Data["config.yaml"]
+		case *appsv1.StatefulSet:
+			sts = x
+		}
+	}
+	for env, want := range map[string]string{
+		"PANTHER_SCIM_STORE_PATH":  "path: /data/panther-scim.db\n",
+		"PANTHER_SCIM_SERVER_ADDR": "addr: 0.0.0.0:8080\n",
+	} {
+		m := regexp.MustCompile(env + `=(\S+)`).FindSubmatch(dockerfile)
+		if m == nil {
+			continue // the image no longer sets it: nothing to agree with
+		}
+		_, value, _ := strings.Cut(strings.TrimSpace(want), ": ")
+		if string(m[1]) != value || !strings.Contains(cfg, want) {
+			t.Errorf("the image sets %s=%s, the chart's config has %q", env, m[1], want)
+		}
+	}
+	user := regexp.MustCompile(`(?m)^USER (\d+):(\d+)`).FindSubmatch(dockerfile)
+	sc := sts.Spec.Template.Spec.SecurityContext
+	if user == nil || fmt.Sprint(*sc.RunAsUser) != string(user[1]) || fmt.Sprint(*sc.RunAsGroup) != string(user[2]) {
+		t.Errorf("the image's USER %s, the chart runs as %d:%d", user, *sc.RunAsUser, *sc.RunAsGroup)
 	}
 }
