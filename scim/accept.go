@@ -3,6 +3,7 @@ package scim
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -265,4 +266,45 @@ func (u *unknownReporter) note(name string) (label string, logIt, overflow bool)
 func labelable(name string) bool {
 	return name != "" && name != UnknownOther && len(name) <= maxUnknownLabelLen &&
 		strings.IndexFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }) < 0
+}
+
+// detachChange returns r with a context that its client's hang-up does not cancel
+// when r asks for a change (POST other than .search, PUT, PATCH, DELETE): the change
+// is then applied, or queued, exactly as if the client had stayed, within the same
+// bounds (provisioning.requestSyncTimeout for Panther), instead of being cut off
+// between the store and Panther. Reads keep the client's context: a long scan stops
+// when nobody waits for it. The moment the client goes is logged at debug; call done
+// when the request is served.
+func (h *handler) detachChange(r *http.Request) (_ *http.Request, done func()) {
+	switch r.Method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+	default:
+		return r, func() {}
+	}
+	if strings.HasSuffix(r.URL.Path, "/.search") {
+		return r, func() {}
+	}
+	ctx, method, path := r.Context(), r.Method, r.URL.Path
+	stop := context.AfterFunc(ctx, func() {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			h.log.DebugContext(context.WithoutCancel(ctx), "the client closed the connection; the change it asked for goes on",
+				"method", method, "path", path)
+		}
+	})
+	return r.WithContext(context.WithoutCancel(ctx)), func() { stop() }
+}
+
+// clientGone ends a request whose client hung up before the answer: nobody reads
+// it, so it is logged at info with status 499 (StatusClientClosedRequest), which the
+// access log and the request metrics see too, never as a server error. status and err
+// are what the client would have been answered.
+func (h *handler) clientGone(w http.ResponseWriter, r *http.Request, status int, err error) {
+	attrs := []any{"status", StatusClientClosedRequest, "method", r.Method, "path", r.URL.Path}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	} else {
+		attrs = append(attrs, "answer", status)
+	}
+	h.log.InfoContext(r.Context(), "the client closed the connection before the answer", attrs...)
+	w.WriteHeader(StatusClientClosedRequest)
 }

@@ -63,9 +63,10 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	case errors.As(err, &se):
 		status, scimType, detail = se.Status, string(se.ScimType), se.Detail
 	case errors.Is(err, context.Canceled):
-		// The client went away (or the server is shutting down): nobody reads this answer.
-		status, detail = http.StatusServiceUnavailable, "The request was cancelled."
-		log.InfoContext(ctx, "request cancelled")
+		// The client went away (or the server is closing its connections): nobody reads
+		// this answer, and it is no server error.
+		status, detail = StatusClientClosedRequest, "The request was cancelled."
+		log.InfoContext(ctx, "request cancelled: the client closed the connection", "status", status)
 	default:
 		log.ErrorContext(ctx, "request failed", "err", err)
 	}

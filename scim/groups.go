@@ -19,6 +19,9 @@ var groups = &resourceType[provision.Group, provision.GroupFields]{
 	fields:  groupFields,
 	doc:     groupDoc,
 	present: groupResource,
+	version: func(g provision.Group) int64 { return g.Version },
+	// Entra ID's documentation asks for 204; Okta accepts 200 and 204 alike.
+	patchNoContent: true,
 	source: source[provision.Group]{
 		rs:         resource.GroupSchema,
 		count:      RecordsTx.GroupCount,

@@ -24,6 +24,12 @@ type resourceType[R, F any] struct {
 	doc func(R) map[string]any
 	// present builds the library's view of a record, with the references it shows.
 	present func(h *handler, r *http.Request, rec R) (elimity.Resource, error)
+	// version is a record's version (its ETag).
+	version func(R) int64
+	// patchNoContent answers a PATCH 204 No Content, without the resource, unless the
+	// request asks for attributes or excludedAttributes (RFC 7644 §3.5.2 allows either;
+	// Entra asks for 204 on /Groups, whose members may be many).
+	patchNoContent bool
 	// source is how lists read the records.
 	source source[R]
 
@@ -109,6 +115,11 @@ func (x resourceHandler[R, F]) Patch(r *http.Request, id string, ops []elimity.P
 	})
 	if err != nil {
 		return elimity.Resource{}, fail(r, err)
+	}
+	if st := state(r); x.t.patchNoContent && len(st.attrs) == 0 && len(st.excluded) == 0 {
+		// A resource without attributes is the library's 204; the ETag goes on it (finish).
+		st.etag = etagOf(x.t.version(rec))
+		return elimity.Resource{}, nil
 	}
 	return x.t.present(x.h, r, rec)
 }

@@ -115,6 +115,8 @@ type reqState struct {
 	base     string
 	// lookup is the filter takeLookup parsed in place of the library, if any.
 	lookup filter.Expression
+	// etag is the ETag of an answer without a body (a group PATCH's 204).
+	etag string
 }
 
 type stateKey struct{}
@@ -139,8 +141,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	st.attrs, st.excluded = resource.ParseAttrList(q.Get("attributes")), resource.ParseAttrList(q.Get("excludedAttributes"))
 	r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
-
 	path := canonicalizeRequestPath(r)
+	// A change goes on when its client hangs up, as if it had stayed (clientGone).
+	client := r.Context()
+	r, served := h.detachChange(r)
+	defer served()
 	if path == "/ServiceProviderConfig" && r.Method == http.MethodGet {
 		h.serviceProviderConfig(w, r)
 		return
@@ -191,6 +196,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	rec := &recorder{header: http.Header{}}
 	h.lib.ServeHTTP(rec, r)
+	if client.Err() != nil {
+		h.clientGone(w, r, rec.status, st.err)
+		return
+	}
 	if st.err != nil {
 		WriteError(w, r, h.log, st.err)
 		return
@@ -210,6 +219,9 @@ func (h *handler) finish(w http.ResponseWriter, r *http.Request, rec *recorder, 
 		return
 	}
 	if rec.status >= 300 || rec.body.Len() == 0 {
+		if st.etag != "" && rec.status == http.StatusNoContent {
+			w.Header().Set("ETag", st.etag)
+		}
 		w.WriteHeader(rec.status)
 		_, _ = w.Write(rec.body.Bytes())
 		return

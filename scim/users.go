@@ -19,6 +19,7 @@ var users = &resourceType[provision.User, provision.UserFields]{
 	fields:  userFields,
 	doc:     userDoc,
 	present: userResource,
+	version: func(u provision.User) int64 { return u.Version },
 	source: source[provision.User]{
 		rs:         resource.UserSchema,
 		count:      RecordsTx.UserCount,

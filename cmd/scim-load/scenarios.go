@@ -224,7 +224,7 @@ func (m *Main) runImport(ctx context.Context, d *driver) ([]importedUser, error)
 		}
 		_, _ = p.rec.call(ctx, d, "group patch", "PATCH", "/Groups/"+groupIDs[b.group], map[string]any{
 			"schemas": []string{patchSchema}, "Operations": []any{map[string]any{"op": "add", "path": "members", "value": values}},
-		}, http.StatusOK)
+		}, http.StatusNoContent) // a group PATCH answers 204
 		return ctx.Err()
 	})
 	if err != nil {
@@ -337,10 +337,10 @@ func (m *Main) runReorg(ctx context.Context, d *driver, imported []importedUser)
 		}
 		_, _ = p.rec.call(ctx, d, "group patch add", "PATCH", "/Groups/"+m.groupIDs[b.mv.to], map[string]any{
 			"schemas": []string{patchSchema}, "Operations": []any{map[string]any{"op": "add", "path": "members", "value": add}},
-		}, http.StatusOK)
+		}, http.StatusNoContent)
 		_, _ = p.rec.call(ctx, d, "group patch remove", "PATCH", "/Groups/"+m.groupIDs[b.mv.from], map[string]any{
 			"schemas": []string{patchSchema}, "Operations": remove,
-		}, http.StatusOK)
+		}, http.StatusNoContent)
 		return ctx.Err()
 	})
 	if err != nil {

@@ -445,7 +445,7 @@ func BenchmarkPatchGroupAdd10k(b *testing.B) {
 				for i := 0; i < b.N; i++ {
 					m0 := e.marks()
 					cpu0 := cpuTime()
-					e.do(b, "PATCH", "/Groups/"+gid, body, 200)
+					e.do(b, "PATCH", "/Groups/"+gid, body, 204)
 					cpu += cpuTime() - cpu0
 					d := e.marks().minus(m0)
 					moved = counts{moved.calls + d.calls, moved.updates + d.updates, moved.batches + d.batches, moved.pantherNS + d.pantherNS}
@@ -483,7 +483,7 @@ func BenchmarkPatchGroupRemoveOkta(b *testing.B) {
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			cpu0 := cpuTime()
-			e.do(b, "PATCH", "/Groups/"+gid, body, 200)
+			e.do(b, "PATCH", "/Groups/"+gid, body, 204)
 			cpu += cpuTime() - cpu0
 			e.putBack(b, orig)
 		}

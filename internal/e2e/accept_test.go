@@ -4,11 +4,16 @@ package e2e
 // over HTTP and checks the answer, what was stored, and what reached Panther.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/panther-scim/panther-scim/internal/app"
 	"github.com/panther-scim/panther-scim/internal/provision"
@@ -294,7 +299,7 @@ func TestAcceptBareFilterValues(t *testing.T) {
 	if n := totalOf(t, e.do("GET", "/Groups?filter="+q(`members[value eq `+ada+`]`), nil).must(t, http.StatusOK)); n != 1 {
 		t.Errorf("groups with member %s: %d", ada, n)
 	}
-	e.do("PATCH", "/Groups/"+gid, patchOp(map[string]any{"op": "remove", "path": "members[value eq " + ada + "]"})).must(t, http.StatusOK)
+	e.do("PATCH", "/Groups/"+gid, patchOp(map[string]any{"op": "remove", "path": "members[value eq " + ada + "]"})).must(t, http.StatusNoContent)
 	if st := e.storedGroup(gid); len(st.Members) != 0 {
 		t.Errorf("member not removed: %+v", st)
 	}
@@ -341,5 +346,138 @@ func TestAcceptResourcePaths(t *testing.T) {
 	e.do("DELETE", "/users/"+id+"/", nil).must(t, http.StatusNoContent)
 	if _, ok := e.Fake.UserByEmail("lin@example.com"); ok {
 		t.Error("DELETE /users/{id}/ did not reach Panther")
+	}
+}
+
+// A group PATCH answers 204 No Content with the ETag; with attributes or
+// excludedAttributes it answers 200 with the group. A user PATCH answers 200 with the
+// user. Each change is stored and reaches Panther.
+func TestGroupPatchNoContent(t *testing.T) {
+	e := newEnv(t)
+	ada := e.createUser("ada@example.com", "Ada", "Lovelace")
+	gid := e.createGroup("Panther Admins")
+	r := e.do("PATCH", "/Groups/"+gid, patchOp(map[string]any{"op": "Add", "path": "members", "value": []any{map[string]any{"value": ada}}}))
+	r.must(t, http.StatusNoContent)
+	if r.Raw != "" {
+		t.Errorf("204 with a body: %s", r.Raw)
+	}
+	if g := e.do("GET", "/Groups/"+gid, nil).must(t, http.StatusOK); r.Header.Get("ETag") == "" || r.Header.Get("ETag") != g.Header.Get("ETag") {
+		t.Errorf("ETag %q, the group's %q", r.Header.Get("ETag"), g.Header.Get("ETag"))
+	}
+	if st := e.storedGroup(gid); len(st.Members) != 1 || st.Members[0] != ada {
+		t.Errorf("stored: %+v", st)
+	}
+	if e.pantherRole("ada@example.com") != "Admin" {
+		t.Errorf("role %q", e.pantherRole("ada@example.com"))
+	}
+	// Entra reads groups without their members.
+	w := e.do("PATCH", "/Groups/"+gid+"?excludedAttributes=members", patchOp(map[string]any{"op": "Replace", "path": "externalId", "value": "e-1"})).must(t, http.StatusOK)
+	if w.str("externalId") != "e-1" || w.Body["members"] != nil {
+		t.Errorf("PATCH with excludedAttributes: %s", w.Raw)
+	}
+	u := e.do("PATCH", "/Users/"+ada, patchOp(map[string]any{"op": "replace", "path": "name.familyName", "value": "King"})).must(t, http.StatusOK)
+	if u.str("id") != ada {
+		t.Errorf("user PATCH answer: %s", u.Raw)
+	}
+	if pu, _ := e.Fake.UserByEmail("ada@example.com"); pu.FamilyName != "King" {
+		t.Errorf("Panther user %+v", pu)
+	}
+}
+
+// stallPanther holds the answer of the first inviteUser, which Panther has applied,
+// until the test releases it; as a real call does, it gives up when its context ends.
+type stallPanther struct {
+	provision.Panther
+	invited, release chan struct{}
+	once             atomic.Bool
+}
+
+func (p *stallPanther) InviteUser(ctx context.Context, in provision.InviteInput) (provision.PantherUser, error) {
+	u, err := p.Panther.InviteUser(ctx, in)
+	if p.once.CompareAndSwap(false, true) {
+		close(p.invited)
+		select {
+		case <-p.release:
+		case <-ctx.Done():
+			return provision.PantherUser{}, fmt.Errorf("invite: waiting for Panther's answer: %w", ctx.Err())
+		}
+	}
+	return u, err
+}
+
+// A POST whose client hangs up after the invite: the request goes on as if the client
+// had stayed (the record is written and linked to the one Panther user) and is logged
+// at info with status 499, never as an error. The IdP's retry of the POST gets 409
+// uniqueness, and its lookup by userName finds the user.
+func TestClientHangsUpAfterInvite(t *testing.T) {
+	stall := &stallPanther{invited: make(chan struct{}), release: make(chan struct{})}
+	e := newEnv(t, func(o *app.Options) { stall.Panther, o.Panther = o.Panther, stall; o.OpsAddr = "127.0.0.1:0" })
+	body, _ := json.Marshal(newUser("ada@example.com", "Ada", "Lovelace"))
+	ctx, hangUp := context.WithCancel(context.Background())
+	defer hangUp()
+	req, err := http.NewRequestWithContext(ctx, "POST", e.Base+"/Users", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+e.Token)
+	req.Header.Set("Content-Type", "application/scim+json")
+	sent := make(chan error, 1)
+	go func() {
+		res, err := e.Client.Do(req)
+		if err == nil {
+			res.Body.Close()
+		}
+		sent <- err
+	}()
+	select {
+	case <-stall.invited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no invite")
+	}
+	hangUp()
+	if err := <-sent; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the client's request: %v, want cancelled", err)
+	}
+	waitFor(t, "the server to notice the hang-up", func() bool { return strings.Contains(e.Logs.String(), "the change it asked for goes on") })
+	close(stall.release)
+	waitFor(t, "the request's end", func() bool {
+		return strings.Contains(e.Logs.String(), `"msg":"the client closed the connection before the answer"`)
+	})
+
+	if n := pantherCopies(e.Fake, "ada@example.com"); n != 1 {
+		t.Fatalf("%d Panther users for the email", n)
+	}
+	pu, _ := e.Fake.UserByEmail("ada@example.com")
+	ids := e.idsByUserName("ada@example.com")
+	if len(ids) != 1 {
+		t.Fatalf("records: %v", ids)
+	}
+	if u, _ := e.storedUser(ids[0]); u.Panther.ID != pu.ID {
+		t.Errorf("the record is linked to %q, Panther's user is %q", u.Panther.ID, pu.ID)
+	}
+	if e.pending() != 0 {
+		t.Errorf("%d intents pending: the change was not finished", e.pending())
+	}
+	// The IdP retries the POST: 409 uniqueness; its lookup finds the user.
+	e.do("POST", "/Users", newUser("ada@example.com", "Ada", "Lovelace")).scimErr(t, http.StatusConflict, "uniqueness")
+	if n := pantherCopies(e.Fake, "ada@example.com"); n != 1 || appliedCalls(e.Fake, "inviteUser") != 1 {
+		t.Errorf("%d Panther users, %d invites after the retry", n, appliedCalls(e.Fake, "inviteUser"))
+	}
+
+	var access bool
+	for line := range strings.Lines(e.Logs.String()) {
+		if strings.Contains(line, `"level":"ERROR"`) || strings.Contains(line, `"status":500`) {
+			t.Errorf("logged as an error: %s", line)
+		}
+		if strings.Contains(line, `"msg":"request"`) && strings.Contains(line, `"method":"POST"`) && strings.Contains(line, `"status":499`) && strings.Contains(line, `"level":"INFO"`) {
+			access = true
+		}
+	}
+	if !access {
+		t.Errorf("no access log line at info with status 499:\n%s", e.Logs.String())
+	}
+	_, ss := e.scrape()
+	if n, _ := metric(ss, "panther_scim_http_requests_total", map[string]string{"method": "POST", "code": "499"}); n != 1 {
+		t.Errorf("requests counted with code 499: %v", n)
 	}
 }

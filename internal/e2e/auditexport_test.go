@@ -161,7 +161,7 @@ func TestAuditExportEveryAction(t *testing.T) {
 	e.Fake.ClearFaults()
 	e.do("PATCH", "/Users/"+bob, patchOp(map[string]any{"op": "replace", "path": "active", "value": true})).must(t, http.StatusOK)
 
-	e.do("PATCH", "/Groups/"+admins, patchOp(map[string]any{"op": "replace", "path": "displayName", "value": "Panther Admins (old)"})).must(t, http.StatusOK)
+	e.do("PATCH", "/Groups/"+admins, patchOp(map[string]any{"op": "replace", "path": "displayName", "value": "Panther Admins (old)"})).must(t, http.StatusNoContent)
 	e.do("DELETE", "/Groups/"+admins, nil).must(t, http.StatusNoContent)
 	e.do("DELETE", "/Users/"+ada, nil).must(t, http.StatusNoContent)
 

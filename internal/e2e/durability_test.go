@@ -376,7 +376,7 @@ func TestLeavingLastGroupWhileDown(t *testing.T) {
 	if ps := e.pendingList(); len(ps) != 1 || ps[0].UserID != id {
 		t.Fatalf("pending: %+v", ps)
 	}
-	e.do("PATCH", "/Groups/"+g, remove).must(t, http.StatusOK) // the IdP's retry: already recorded
+	e.do("PATCH", "/Groups/"+g, remove).must(t, http.StatusNoContent) // the IdP's retry: already recorded
 	e.Fake.Down(false)
 	e.waitDrained()
 	if pantherCopies(e.Fake, "leaver@example.com") != 0 {
@@ -427,7 +427,7 @@ func TestRateLimitStorm(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e.idpRetry("PATCH", "/Groups/"+analysts, addMemberOp(ids[i])).wantStatus(t, http.StatusOK)
+			e.idpRetry("PATCH", "/Groups/"+analysts, addMemberOp(ids[i])).wantStatus(t, http.StatusNoContent)
 		}()
 	}
 	wg.Wait()
@@ -559,7 +559,7 @@ func TestDroppedResponses(t *testing.T) {
 			g := e.createGroup("Panther Admins")
 			e.Fake.DropNext("updateUser", attempts)
 			e.do("PATCH", "/Groups/"+g, addMemberOp(id)).scimErr(e.t, http.StatusServiceUnavailable, "")
-			e.do("PATCH", "/Groups/"+g, addMemberOp(id)).must(e.t, http.StatusOK)
+			e.do("PATCH", "/Groups/"+g, addMemberOp(id)).must(e.t, http.StatusNoContent)
 			return id, "role@example.com"
 		}, true, "Ro", "Admin", 1},
 		{"deleteUser on DELETE, answer dropped once", func(e *env, _ *lossyPanther) (string, string) {
@@ -639,7 +639,7 @@ func TestConcurrentPatches(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e.idpRetry("PATCH", "/Groups/"+admins, addMemberOp(id)).wantStatus(t, http.StatusOK)
+			e.idpRetry("PATCH", "/Groups/"+admins, addMemberOp(id)).wantStatus(t, http.StatusNoContent)
 		}()
 	}
 	wg.Wait()

@@ -31,7 +31,7 @@ func TestOktaGroupPush(t *testing.T) {
 	gid := e.createGroup("Panther Analysts")
 	roles("empty group", "AnalystReadOnly", "AnalystReadOnly")
 	e.do("PATCH", "/Groups/"+gid, patchOp(map[string]any{"op": "add", "path": "members",
-		"value": []any{map[string]any{"value": ada, "display": "ada@example.com"}, map[string]any{"value": bob}}})).must(t, http.StatusOK)
+		"value": []any{map[string]any{"value": ada, "display": "ada@example.com"}, map[string]any{"value": bob}}})).must(t, http.StatusNoContent)
 	roles("add", "Analyst", "Analyst")
 
 	// The user shows its groups, read-only.
@@ -52,12 +52,12 @@ func TestOktaGroupPush(t *testing.T) {
 	}
 
 	// Remove one member with a value filter.
-	e.do("PATCH", "/Groups/"+gid, patchOp(map[string]any{"op": "remove", "path": fmt.Sprintf(`members[value eq "%s"]`, bob)})).must(t, http.StatusOK)
+	e.do("PATCH", "/Groups/"+gid, patchOp(map[string]any{"op": "remove", "path": fmt.Sprintf(`members[value eq "%s"]`, bob)})).must(t, http.StatusNoContent)
 	roles("remove bob", "Analyst", "AnalystReadOnly")
 
 	// Okta renames with a pathless replace that carries the read-only id.
 	updates := e.Fake.Count("updateUser")
-	e.do("PATCH", "/Groups/"+gid, patchOp(map[string]any{"op": "replace", "value": map[string]any{"id": gid, "displayName": "Panther Admins"}})).must(t, http.StatusOK)
+	e.do("PATCH", "/Groups/"+gid, patchOp(map[string]any{"op": "replace", "value": map[string]any{"id": gid, "displayName": "Panther Admins"}})).must(t, http.StatusNoContent)
 	roles("rename", "Admin", "AnalystReadOnly")
 	if e.Fake.Count("updateUser") != updates+1 {
 		t.Errorf("rename made %d updateUser calls, want 1", e.Fake.Count("updateUser")-updates)
@@ -65,7 +65,7 @@ func TestOktaGroupPush(t *testing.T) {
 
 	// A rename that keeps the mapping makes no Panther call.
 	updates = e.Fake.Count("updateUser")
-	e.do("PATCH", "/Groups/"+gid, patchOp(map[string]any{"op": "replace", "path": "displayName", "value": "panther admins"})).must(t, http.StatusOK)
+	e.do("PATCH", "/Groups/"+gid, patchOp(map[string]any{"op": "replace", "path": "displayName", "value": "panther admins"})).must(t, http.StatusNoContent)
 	if e.Fake.Count("updateUser") != updates {
 		t.Error("a case-only rename changed roles")
 	}
@@ -96,7 +96,7 @@ func TestEntraGroupForms(t *testing.T) {
 		t.Errorf("excludedAttributes=members: %s", r.Raw)
 	}
 	// Entra's Remove with a value list removes only the listed members.
-	e.do("PATCH", "/Groups/"+gid, patchOp(map[string]any{"op": "Remove", "path": "members", "value": []any{map[string]any{"value": b}}})).must(t, http.StatusOK)
+	e.do("PATCH", "/Groups/"+gid, patchOp(map[string]any{"op": "Remove", "path": "members", "value": []any{map[string]any{"value": b}}})).must(t, http.StatusNoContent)
 	g := e.do("GET", "/Groups/"+gid, nil).must(t, http.StatusOK)
 	if ms, _ := g.Body["members"].([]any); len(ms) != 2 {
 		t.Fatalf("Remove with value removed more than asked: %s", g.Raw)
@@ -118,7 +118,7 @@ func TestEntraGroupForms(t *testing.T) {
 		t.Error("half-applied PATCH")
 	}
 	// Replace members.
-	e.do("PATCH", "/Groups/"+gid, patchOp(map[string]any{"op": "Replace", "path": "members", "value": []any{map[string]any{"value": c}}})).must(t, http.StatusOK)
+	e.do("PATCH", "/Groups/"+gid, patchOp(map[string]any{"op": "Replace", "path": "members", "value": []any{map[string]any{"value": c}}})).must(t, http.StatusNoContent)
 	if e.pantherRole("a@example.com") != "AnalystReadOnly" || e.pantherRole("c@example.com") != "Admin" {
 		t.Error("roles after replace members")
 	}
@@ -158,7 +158,7 @@ func TestFirstRuleWinsAndEmptyDefault(t *testing.T) {
 		t.Fatal("back to Analyst")
 	}
 	// Leaving the last mapped group removes Panther access; the record stays.
-	e.do("PATCH", "/Groups/"+analysts, patchOp(map[string]any{"op": "remove", "path": fmt.Sprintf(`members[value eq "%s"]`, u)})).must(t, http.StatusOK)
+	e.do("PATCH", "/Groups/"+analysts, patchOp(map[string]any{"op": "remove", "path": fmt.Sprintf(`members[value eq "%s"]`, u)})).must(t, http.StatusNoContent)
 	if _, ok := e.Fake.UserByEmail("dana@example.com"); ok {
 		t.Fatal("still in Panther after leaving the last mapped group")
 	}
