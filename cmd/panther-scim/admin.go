@@ -68,6 +68,29 @@ func adminRequest(ctx context.Context, method, base, path string, query url.Valu
 	return nil, fmt.Errorf("%s %s: %s: %s", method, u.Path, resp.Status, msg)
 }
 
+// adminAnswer sends method base/admin/<path>?query with the admin token (adminRequest)
+// and decodes the JSON answer into a T; what starts the error of an answer that does
+// not decode.
+func adminAnswer[T any](ctx context.Context, method, base, path string, query url.Values, what string) (T, error) {
+	var out T
+	resp, err := adminRequest(ctx, method, base, path, query)
+	if err != nil {
+		return out, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return out, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}
+
+// printJSON writes v as indented JSON, for the commands' --json.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
 // parseInterspersed parses flags before and after the positional arguments, so that
 // `explain ada@example.com --json` works as `explain --json ada@example.com` does.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
@@ -106,27 +129,19 @@ func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	who := pos[0]
 	var ex provision.Explanation
 	if *base != "" {
-		resp, err := adminRequest(ctx, http.MethodGet, *base, "explain", url.Values{"user": {who}, "audit": {strconv.Itoa(*audit)}})
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if err := json.NewDecoder(resp.Body).Decode(&ex); err != nil {
-			return fmt.Errorf("reading the explanation: %w", err)
-		}
+		ex, err = adminAnswer[provision.Explanation](ctx, http.MethodGet, *base, "explain",
+			url.Values{"user": {who}, "audit": {strconv.Itoa(*audit)}}, "reading the explanation")
 	} else {
-		err := withService(*cfgPath, stderr, func(svc *provision.Service) (err error) {
+		err = withService(*cfgPath, stderr, func(svc *provision.Service) (err error) {
 			ex, err = svc.Explain(ctx, who, *audit)
 			return err
 		})
-		if err != nil {
-			return err
-		}
+	}
+	if err != nil {
+		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(ex)
+		return printJSON(stdout, ex)
 	}
 	printExplanation(stdout, ex)
 	return nil
@@ -236,14 +251,5 @@ func onlineReconcile(ctx context.Context, base string, dry bool) (provision.Plan
 	if dry {
 		method = http.MethodGet
 	}
-	var plan provision.Plan
-	resp, err := adminRequest(ctx, method, base, "reconcile", nil)
-	if err != nil {
-		return plan, err
-	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(&plan); err != nil {
-		return plan, fmt.Errorf("reading the plan: %w", err)
-	}
-	return plan, nil
+	return adminAnswer[provision.Plan](ctx, method, base, "reconcile", nil, "reading the plan")
 }

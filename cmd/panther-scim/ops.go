@@ -244,24 +244,20 @@ func cmdReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	var plan provision.Plan
+	var err error
 	if *base != "" {
-		var err error
-		if plan, err = onlineReconcile(ctx, *base, *dry); err != nil {
-			return err
-		}
+		plan, err = onlineReconcile(ctx, *base, *dry)
 	} else {
-		err := withService(*cfgPath, stderr, func(svc *provision.Service) (err error) {
+		err = withService(*cfgPath, stderr, func(svc *provision.Service) (err error) {
 			plan, err = svc.Reconcile(ctx, *dry)
 			return err
 		})
-		if err != nil {
-			return err
-		}
+	}
+	if err != nil {
+		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(plan)
+		return printJSON(stdout, plan)
 	}
 	if *dry {
 		fmt.Fprint(stdout, "plan (dry run, nothing changed):\n")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"os"
 
 	"github.com/panther-scim/panther-scim/internal/app"
-	"github.com/panther-scim/panther-scim/internal/store"
 )
 
 // cmdVerify checks a store file (the server stopped) or a running server's store
@@ -28,37 +26,22 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	var rep app.VerifyReport
 	if *base != "" {
-		resp, err := adminRequest(ctx, http.MethodGet, *base, "verify", nil)
-		if err != nil {
+		var err error
+		if rep, err = adminAnswer[app.VerifyReport](ctx, http.MethodGet, *base, "verify", nil, "GET /admin/verify"); err != nil {
 			return err
 		}
-		defer resp.Body.Close()
-		if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {
-			return fmt.Errorf("GET /admin/verify: %w", err)
-		}
 	} else {
-		st, path, err := openStoreFile(*cfgPath, *dataPath)
+		st, _, err := openStoreFile(*cfgPath, *dataPath)
 		if err != nil {
 			// A file Open refuses (cut short, failing bbolt's check, empty) is the answer.
 			fmt.Fprintf(stdout, "store: DAMAGED\n%v\n", err)
 			return errSilent
 		}
 		defer st.Close()
-		r, err := st.Inspect(ctx)
-		rep = app.VerifyReport{Path: path, Users: r.Users, Groups: r.Groups, Intents: r.Intents,
-			DamagedCount: r.DamagedCount, Damaged: r.Damaged, Problems: r.Problems, Complete: r.Complete && err == nil}
-		if err != nil {
-			rep.DamagedPage = err.Error()
-		}
-		rep.OK = err == nil && r.OK() && r.Complete
-		if !rep.OK {
-			rep.Advice = store.RestoreAdvice(path)
-		}
+		rep = app.Verify(ctx, st)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(rep)
+		_ = printJSON(stdout, rep)
 	} else {
 		printVerify(stdout, rep)
 	}
