@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/panther-scim/panther-scim/internal/provision"
 	"github.com/panther-scim/panther-scim/mappings"
@@ -218,5 +219,47 @@ func TestMappingChangeWhilePantherDown(t *testing.T) {
 	})
 	if appliedCalls(e.Fake, "inviteUser") != 2 {
 		t.Errorf("inviteUser applied %d times, want 2", appliedCalls(e.Fake, "inviteUser"))
+	}
+}
+
+// TestReconcileRepairsConcurrently: the repairs of a reconcile go to Panther
+// provisioning.syncConcurrency at a time (8 by default), not one after the other; each
+// repaired user costs its ownership check and its update, nothing more.
+func TestReconcileRepairsConcurrently(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	const n = 24
+	var emails []string
+	for i := range n {
+		email := "drift" + string(rune('a'+i)) + "@example.com"
+		e.createUser(email, "Dr", "Ift")
+		emails = append(emails, email)
+	}
+	for _, email := range emails {
+		pu, _ := e.Fake.UserByEmail(email)
+		if err := e.Fake.SetUserRole(pu.ID, "Analyst"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.Fake.ResetCalls()
+	e.Fake.SetLatency(30*time.Millisecond, 0) // long enough for calls sent together to overlap
+	plan, err := e.App.Service.Reconcile(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Fake.SetLatency(0, 0)
+	if plan.Repaired != n || plan.Failed != 0 {
+		t.Fatalf("repaired %d, failed %d; want %d and 0", plan.Repaired, plan.Failed, n)
+	}
+	for _, email := range emails {
+		if r := e.pantherRole(email); r != "AnalystReadOnly" {
+			t.Errorf("%s: role %q after the repair", email, r)
+		}
+	}
+	if got := e.Fake.CallCounts(); got["users"] != 1 || got["userById"] != n || got["updateUser"] != n || len(got) != 3 {
+		t.Errorf("calls %v, want 1 users and %d userById and updateUser", got, n)
+	}
+	if m := e.Fake.MaxInFlight(); m < 2 {
+		t.Errorf("at most %d Panther call in flight during the repairs: they went one after the other", m)
 	}
 }

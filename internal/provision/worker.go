@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -518,16 +519,31 @@ func (s *Service) Reconcile(ctx context.Context, dryRun bool) (Plan, error) {
 	if err != nil {
 		return plan, err
 	}
+	// The repairs go out SyncConcurrency at a time, as a group change's syncs do: one
+	// after the other, 1,000 repairs (an ownership check and an update each) took 40 s
+	// at 20 ms of Panther latency.
 	repaired := map[string]bool{}
+	var mu sync.Mutex
+	sem := make(chan struct{}, s.opts.SyncConcurrency)
+	var wg sync.WaitGroup
 	for _, id := range ids {
-		if err := s.SyncUser(ctx, id, false); err != nil {
-			plan.Failed++
-			s.log.Warn("reconcile repair failed", "user", id, "err", err)
-		} else {
-			plan.Repaired++
-			repaired[id] = true
-		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			err := s.SyncUser(ctx, id, false)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				plan.Failed++
+				s.log.Warn("reconcile repair failed", "user", id, "err", err)
+			} else {
+				plan.Repaired++
+				repaired[id] = true
+			}
+		}()
 	}
+	wg.Wait()
 	for _, d := range plan.Drift {
 		s.log.Info("drift", "user", d.UserID, "action", d.Action, "fields", strings.Join(d.Fields, "; "))
 	}
