@@ -204,9 +204,9 @@ func (c *Client) RateLimit() float64 { return c.limiter.Limit() }
 // RateCeiling is the configured RatePerSecond (+Inf: none), which RateLimit never exceeds.
 func (c *Client) RateCeiling() float64 { return c.limiter.Ceiling() }
 
-// policy says when an operation may be sent again after a transient failure (429, 5xx,
-// network error, timeout).
-type policy struct {
+// policy says when an operation answering a T may be sent again after a transient
+// failure (429, 5xx, network error, timeout).
+type policy[T any] struct {
 	// idempotent: sending the operation twice has the effect of sending it once, so any
 	// transient failure may be retried (queries, updateUser, deleteUser).
 	idempotent bool
@@ -214,16 +214,22 @@ type policy struct {
 	// applied means that attempt did the work.
 	goneMeansDone bool
 	// lookup (inviteUser, createRole: not idempotent) finds out whether an attempt that may
-	// have been applied was: found ends the call with success (lookup stores the result). It
+	// have been applied was: found ends the call with success, answering what it found. It
 	// runs before any re-send that follows such an attempt, and when a re-send reports a
 	// conflict. Without lookup, a non-idempotent operation is re-sent only after failures
 	// that prove it was not applied.
-	lookup func(ctx context.Context) (found bool, err error)
+	lookup func(ctx context.Context) (found T, ok bool, err error)
 }
 
-// call runs send (one attempt through the generated code) until it succeeds, fails for good,
-// or the retry budget (MaxRetries, MaxElapsed, ctx) runs out, following p.
-func (c *Client) call(ctx context.Context, op string, p policy, send func(context.Context, graphql.Client) error) (err error) {
+// idempotent is the policy of a query or of an operation that may be sent twice.
+func idempotent[T any]() policy[T] { return policy[T]{idempotent: true} }
+
+// call is the one way an operation reaches Panther: it runs send (one attempt through the
+// generated code, returning the operation's answer) until it succeeds, fails for good, or
+// the retry budget (MaxRetries, MaxElapsed, ctx) runs out, following p; it counts the call
+// and each retry. It returns the answer of the attempt that succeeded (or of p's lookup),
+// else the zero T and the error, classified (*Error wrapping one of the sentinels).
+func call[T any](ctx context.Context, c *Client, op string, p policy[T], send func(context.Context, graphql.Client) (T, error)) (_ T, err error) {
 	start := time.Now()
 	defer func() { c.observeCall(op, err, time.Since(start)) }()
 	deadline := start.Add(c.cfg.MaxElapsed)
@@ -231,6 +237,7 @@ func (c *Client) call(ctx context.Context, op string, p policy, send func(contex
 	defer cancel()
 
 	var (
+		zero           T
 		mayHaveApplied bool  // some attempt reached Panther and may have been acted on
 		needLookup     bool  // find out whether it was before sending again
 		conflict       error // a re-send's conflict, reported if the lookup finds nothing
@@ -239,37 +246,37 @@ func (c *Client) call(ctx context.Context, op string, p policy, send func(contex
 	for n := 0; ; n++ {
 		var reason string
 		if needLookup {
-			found, lerr := p.lookup(callCtx)
+			found, ok, lerr := p.lookup(callCtx)
 			switch {
-			case lerr == nil && found:
-				return nil
+			case lerr == nil && ok:
+				return found, nil
 			case lerr == nil:
 				// The earlier attempt did not create anything: sending again is safe.
 				needLookup = false
 				if conflict != nil {
-					return conflict
+					return zero, conflict
 				}
 			case provision.Retryable(lerr) && ctx.Err() == nil:
 				lastErr, reason = lerr, "lookup_failed"
 			default:
-				return lerr
+				return zero, lerr
 			}
 		}
 		if !needLookup {
-			err := send(callCtx, transport{c: c})
+			out, err := send(callCtx, transport{c: c})
 			if err == nil {
-				return nil
+				return out, nil
 			}
 			lastErr = err
 			switch {
 			case p.goneMeansDone && mayHaveApplied && errors.Is(err, ErrNotFound):
-				return nil
+				return zero, nil
 			case p.lookup != nil && mayHaveApplied && errors.Is(err, ErrConflict):
 				// Our own earlier attempt may be what now exists.
 				conflict, needLookup = err, true
 				continue
 			case !provision.Retryable(err) || ctx.Err() != nil:
-				return err
+				return zero, err
 			}
 			var e *Error
 			if errors.As(err, &e) {
@@ -278,7 +285,7 @@ func (c *Client) call(ctx context.Context, op string, p policy, send func(contex
 					mayHaveApplied = true
 					if !p.idempotent {
 						if p.lookup == nil {
-							return err
+							return zero, err
 						}
 						needLookup = true
 					}
@@ -287,44 +294,41 @@ func (c *Client) call(ctx context.Context, op string, p policy, send func(contex
 		}
 
 		if n >= c.cfg.MaxRetries {
-			return lastErr
+			return zero, lastErr
 		}
 		wait := c.backoff(n, lastErr)
 		if time.Until(deadline) < wait {
-			return lastErr
+			return zero, lastErr
 		}
 		c.observeRetry(op, reason)
 		if serr := sleep(callCtx, wait); serr != nil {
 			if ctx.Err() != nil {
-				return &Error{Op: op, Kind: ErrUnavailable, Message: "call cancelled while waiting to retry: " +
+				return zero, &Error{Op: op, Kind: ErrUnavailable, Message: "call cancelled while waiting to retry: " +
 					lastErr.Error(), cause: ctx.Err()}
 			}
-			return lastErr
+			return zero, lastErr
 		}
 	}
 }
 
-// once runs send a single time, for lookups made inside another call's retry loop.
-func (c *Client) once(ctx context.Context, op string, send func(context.Context, graphql.Client) error) error {
+// once runs send a single time and counts it, for lookups made inside another call's
+// retry loop.
+func once[T any](ctx context.Context, c *Client, op string, send func(context.Context, graphql.Client) (T, error)) (T, error) {
 	start := time.Now()
-	err := send(ctx, transport{c: c})
+	out, err := send(ctx, transport{c: c})
 	c.observeCall(op, err, time.Since(start))
-	return err
+	return out, err
 }
 
 // Users lists every Panther user (Panther does not paginate). The answer is decoded as
 // it arrives (userstream.go): the heap holds the users, not the answer.
 func (c *Client) Users(ctx context.Context) ([]provision.PantherUser, error) {
-	var out []provision.PantherUser
-	err := c.call(ctx, "users", policy{idempotent: true}, func(ctx context.Context, _ graphql.Client) error {
+	var buf []provision.PantherUser
+	return call(ctx, c, "users", idempotent[[]provision.PantherUser](), func(ctx context.Context, _ graphql.Client) ([]provision.PantherUser, error) {
 		var err error
-		out, err = c.streamUsers(ctx, out[:0]) // a retry starts the list again
-		return err
+		buf, err = c.streamUsers(ctx, buf[:0]) // a retry starts the list again, in the same memory
+		return buf, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // UserByID returns the Panther user with the id, or ErrNotFound.
@@ -332,19 +336,14 @@ func (c *Client) UserByID(ctx context.Context, id string) (provision.PantherUser
 	if id == "" {
 		return provision.PantherUser{}, &Error{Op: "userById", Kind: ErrInvalid, Message: "empty user id"}
 	}
-	var out provision.PantherUser
-	err := c.call(ctx, "userById", policy{idempotent: true}, func(ctx context.Context, gql graphql.Client) error {
+	return call(ctx, c, "userById", idempotent[provision.PantherUser](), func(ctx context.Context, gql graphql.Client) (provision.PantherUser, error) {
 		resp, err := userById(ctx, gql, id)
 		if err != nil {
-			return err
+			return provision.PantherUser{}, err
 		}
-		out = toUser(resp.UserById.userFields)
-		return missing("userById", out.ID)
+		u := toUser(resp.UserById.userFields)
+		return u, missing("userById", u.ID)
 	})
-	if err != nil {
-		return provision.PantherUser{}, err
-	}
-	return out, nil
 }
 
 // UserByEmail returns the Panther user with the email (Panther compares case-insensitively),
@@ -353,16 +352,9 @@ func (c *Client) UserByEmail(ctx context.Context, email string) (provision.Panth
 	if email == "" {
 		return provision.PantherUser{}, &Error{Op: "userByEmail", Kind: ErrInvalid, Message: "empty email"}
 	}
-	var out provision.PantherUser
-	err := c.call(ctx, "userByEmail", policy{idempotent: true}, func(ctx context.Context, gql graphql.Client) error {
-		var err error
-		out, err = getUserByEmail(ctx, gql, email)
-		return err
+	return call(ctx, c, "userByEmail", idempotent[provision.PantherUser](), func(ctx context.Context, gql graphql.Client) (provision.PantherUser, error) {
+		return getUserByEmail(ctx, gql, email)
 	})
-	if err != nil {
-		return provision.PantherUser{}, err
-	}
-	return out, nil
 }
 
 func getUserByEmail(ctx context.Context, gql graphql.Client, email string) (provision.PantherUser, error) {
@@ -407,45 +399,36 @@ func (c *Client) InviteUser(ctx context.Context, in provision.InviteInput) (prov
 		FamilyName: in.FamilyName,
 		Role:       roleInput(in.Role),
 	}
-	var out provision.PantherUser
 	sent := time.Now()
-	p := policy{lookup: func(ctx context.Context) (bool, error) {
+	p := policy[provision.PantherUser]{lookup: func(ctx context.Context) (provision.PantherUser, bool, error) {
 		u, err := c.lookupUser(ctx, in.Email)
 		if err != nil || u.ID == "" {
-			return false, err
+			return provision.PantherUser{}, false, err
 		}
 		if u.CreatedAt.IsZero() || u.CreatedAt.Before(sent) {
 			// It existed before the invite went out, so the invite did not create it:
 			// a duplicate, never a user to hand back as invited (the caller decides
 			// whether it may be adopted).
-			return false, &Error{Op: "inviteUser", Kind: ErrConflict, StatusCode: http.StatusOK,
+			return provision.PantherUser{}, false, &Error{Op: "inviteUser", Kind: ErrConflict, StatusCode: http.StatusOK,
 				Message: "a Panther user with this email existed before the invite was sent"}
 		}
-		out = u
-		return true, nil
+		return u, true, nil
 	}}
-	err := c.call(ctx, "inviteUser", p, func(ctx context.Context, gql graphql.Client) error {
+	return call(ctx, c, "inviteUser", p, func(ctx context.Context, gql graphql.Client) (provision.PantherUser, error) {
 		resp, err := inviteUser(ctx, gql, input)
 		if err != nil {
-			return err
+			return provision.PantherUser{}, err
 		}
-		out = toUser(resp.InviteUser.User.userFields)
-		return missing("inviteUser", out.ID)
+		u := toUser(resp.InviteUser.User.userFields)
+		return u, missing("inviteUser", u.ID)
 	})
-	if err != nil {
-		return provision.PantherUser{}, err
-	}
-	return out, nil
 }
 
 // lookupUser makes one userByEmail attempt for a retry decision: the zero user and no error
 // when Panther has no such user.
 func (c *Client) lookupUser(ctx context.Context, email string) (provision.PantherUser, error) {
-	var u provision.PantherUser
-	err := c.once(ctx, "userByEmail", func(ctx context.Context, gql graphql.Client) error {
-		var err error
-		u, err = getUserByEmail(ctx, gql, email)
-		return err
+	u, err := once(ctx, c, "userByEmail", func(ctx context.Context, gql graphql.Client) (provision.PantherUser, error) {
+		return getUserByEmail(ctx, gql, email)
 	})
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -475,19 +458,14 @@ func (c *Client) UpdateUser(ctx context.Context, in provision.UpdateInput) (prov
 		r := roleInput(*in.Role)
 		input.Role = &r
 	}
-	var out provision.PantherUser
-	err := c.call(ctx, "updateUser", policy{idempotent: true}, func(ctx context.Context, gql graphql.Client) error {
+	return call(ctx, c, "updateUser", idempotent[provision.PantherUser](), func(ctx context.Context, gql graphql.Client) (provision.PantherUser, error) {
 		resp, err := updateUser(ctx, gql, input)
 		if err != nil {
-			return err
+			return provision.PantherUser{}, err
 		}
-		out = toUser(resp.UpdateUser.User.userFields)
-		return missing("updateUser", out.ID)
+		u := toUser(resp.UpdateUser.User.userFields)
+		return u, missing("updateUser", u.ID)
 	})
-	if err != nil {
-		return provision.PantherUser{}, err
-	}
-	return out, nil
 }
 
 // DeleteUser removes the Panther user with the id; ErrNotFound if there is none.
@@ -499,31 +477,26 @@ func (c *Client) DeleteUser(ctx context.Context, id string) error {
 	if id == "" {
 		return &Error{Op: "deleteUser", Kind: ErrInvalid, Message: "empty user id"}
 	}
-	return c.call(ctx, "deleteUser", policy{idempotent: true, goneMeansDone: true},
-		func(ctx context.Context, gql graphql.Client) error {
-			_, err := deleteUser(ctx, gql, DeleteUserInput{Id: id})
-			return err
+	_, err := call(ctx, c, "deleteUser", policy[*deleteUserResponse]{idempotent: true, goneMeansDone: true},
+		func(ctx context.Context, gql graphql.Client) (*deleteUserResponse, error) {
+			return deleteUser(ctx, gql, DeleteUserInput{Id: id})
 		})
+	return err
 }
 
 // Roles lists every Panther role.
 func (c *Client) Roles(ctx context.Context) ([]provision.PantherRole, error) {
-	var out []provision.PantherRole
-	err := c.call(ctx, "roles", policy{idempotent: true}, func(ctx context.Context, gql graphql.Client) error {
+	return call(ctx, c, "roles", idempotent[[]provision.PantherRole](), func(ctx context.Context, gql graphql.Client) ([]provision.PantherRole, error) {
 		resp, err := roles(ctx, gql)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = make([]provision.PantherRole, 0, len(resp.Roles))
+		out := make([]provision.PantherRole, 0, len(resp.Roles))
 		for _, r := range resp.Roles {
 			out = append(out, toRole(r.roleFields))
 		}
-		return nil
+		return out, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // RoleByID returns the role with the id, or ErrNotFound.
@@ -531,19 +504,14 @@ func (c *Client) RoleByID(ctx context.Context, id string) (provision.PantherRole
 	if id == "" {
 		return provision.PantherRole{}, &Error{Op: "roleById", Kind: ErrInvalid, Message: "empty role id"}
 	}
-	var out provision.PantherRole
-	err := c.call(ctx, "roleById", policy{idempotent: true}, func(ctx context.Context, gql graphql.Client) error {
+	return call(ctx, c, "roleById", idempotent[provision.PantherRole](), func(ctx context.Context, gql graphql.Client) (provision.PantherRole, error) {
 		resp, err := roleById(ctx, gql, id)
 		if err != nil {
-			return err
+			return provision.PantherRole{}, err
 		}
-		out = toRole(resp.RoleById.roleFields)
-		return missing("roleById", out.ID)
+		r := toRole(resp.RoleById.roleFields)
+		return r, missing("roleById", r.ID)
 	})
-	if err != nil {
-		return provision.PantherRole{}, err
-	}
-	return out, nil
 }
 
 // RoleByName returns the role with the name (Panther compares case-insensitively), or ErrNotFound.
@@ -551,16 +519,9 @@ func (c *Client) RoleByName(ctx context.Context, name string) (provision.Panther
 	if name == "" {
 		return provision.PantherRole{}, &Error{Op: "roleByName", Kind: ErrInvalid, Message: "empty role name"}
 	}
-	var out provision.PantherRole
-	err := c.call(ctx, "roleByName", policy{idempotent: true}, func(ctx context.Context, gql graphql.Client) error {
-		var err error
-		out, err = getRoleByName(ctx, gql, name)
-		return err
+	return call(ctx, c, "roleByName", idempotent[provision.PantherRole](), func(ctx context.Context, gql graphql.Client) (provision.PantherRole, error) {
+		return getRoleByName(ctx, gql, name)
 	})
-	if err != nil {
-		return provision.PantherRole{}, err
-	}
-	return out, nil
 }
 
 func getRoleByName(ctx context.Context, gql graphql.Client, name string) (provision.PantherRole, error) {
@@ -581,35 +542,26 @@ func (c *Client) CreateRole(ctx context.Context, name string, permissions []stri
 	if permissions == nil {
 		permissions = []string{}
 	}
-	var out provision.PantherRole
-	p := policy{lookup: func(ctx context.Context) (bool, error) {
-		var r provision.PantherRole
-		err := c.once(ctx, "roleByName", func(ctx context.Context, gql graphql.Client) error {
-			var err error
-			r, err = getRoleByName(ctx, gql, name)
-			return err
+	p := policy[provision.PantherRole]{lookup: func(ctx context.Context) (provision.PantherRole, bool, error) {
+		r, err := once(ctx, c, "roleByName", func(ctx context.Context, gql graphql.Client) (provision.PantherRole, error) {
+			return getRoleByName(ctx, gql, name)
 		})
 		switch {
 		case errors.Is(err, ErrNotFound):
-			return false, nil
+			return provision.PantherRole{}, false, nil
 		case err != nil:
-			return false, fmt.Errorf("checking whether an unanswered createRole %s took effect: %w", name, err)
+			return provision.PantherRole{}, false, fmt.Errorf("checking whether an unanswered createRole %s took effect: %w", name, err)
 		}
-		out = r
-		return true, nil
+		return r, true, nil
 	}}
-	err := c.call(ctx, "createRole", p, func(ctx context.Context, gql graphql.Client) error {
+	return call(ctx, c, "createRole", p, func(ctx context.Context, gql graphql.Client) (provision.PantherRole, error) {
 		resp, err := createRole(ctx, gql, CreateRoleInput{Name: name, Permissions: permissions})
 		if err != nil {
-			return err
+			return provision.PantherRole{}, err
 		}
-		out = toRole(resp.CreateRole.Role.roleFields)
-		return missing("createRole", out.ID)
+		r := toRole(resp.CreateRole.Role.roleFields)
+		return r, missing("createRole", r.ID)
 	})
-	if err != nil {
-		return provision.PantherRole{}, err
-	}
-	return out, nil
 }
 
 // Ping makes one roles query, without retries, to tell whether Panther is reachable and

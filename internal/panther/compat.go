@@ -45,10 +45,11 @@ type Compatibility struct {
 // (wrapping Panther's answer) when Panther answers with an error or no schema; the call's
 // error when Panther is unreachable, rate-limits, or rejects the API key at the HTTP level.
 func (c *Client) Schema(ctx context.Context) (*ast.Schema, error) {
-	var data json.RawMessage
-	err := c.call(ctx, "introspection", policy{idempotent: true}, func(ctx context.Context, gql graphql.Client) error {
-		return gql.MakeRequest(ctx, &graphql.Request{OpName: "IntrospectionQuery", Query: IntrospectionQuery},
+	data, err := call(ctx, c, "introspection", idempotent[json.RawMessage](), func(ctx context.Context, gql graphql.Client) (json.RawMessage, error) {
+		var data json.RawMessage
+		err := gql.MakeRequest(ctx, &graphql.Request{OpName: "IntrospectionQuery", Query: IntrospectionQuery},
 			&graphql.Response{Data: &data})
+		return data, err
 	})
 	if err != nil {
 		var e *Error
