@@ -60,49 +60,39 @@ func canonicalizeRequestPath(r *http.Request) string {
 	return p
 }
 
-// quoteQueryFilters puts the bare values of the request's filter parameters in
-// quotes (QuoteBareValues), after checkQueryLimits has bounded them.
-func quoteQueryFilters(r *http.Request) {
-	q := r.URL.Query()
-	changed := false
-	for i, f := range q["filter"] {
-		if qf := resource.QuoteBareValues(f); qf != f {
-			q["filter"][i], changed = qf, true
-		}
+// takeSearchFilter does takeFilter's work on a .search body of /Users or /Groups: its
+// filter is parsed and checked here (the library's .search validation does not know
+// the common attributes, meta.created among them), taken out of the body, and put in
+// the request state. A body that does not decode, or without a filter, is returned
+// unchanged for the library.
+func takeSearchFilter(path string, body []byte, st *reqState) ([]byte, error) {
+	base := strings.TrimSuffix(path, "/.search")
+	attrs, ok := lookupAttrs[base]
+	if !ok {
+		return body, nil
 	}
-	if changed {
-		u := *r.URL
-		u.RawQuery = q.Encode()
-		r.URL = &u
-	}
-}
-
-// quoteSearchFilter does quoteQueryFilters' work on a .search body's filter. A body
-// that does not decode is returned unchanged for the library to refuse.
-func quoteSearchFilter(body []byte) []byte {
 	var doc map[string]json.RawMessage
 	if json.Unmarshal(body, &doc) != nil {
-		return body
+		return body, nil
 	}
-	changed := false
 	for k, raw := range doc {
 		var f string
-		if !strings.EqualFold(k, "filter") || json.Unmarshal(raw, &f) != nil {
+		if !strings.EqualFold(k, "filter") || json.Unmarshal(raw, &f) != nil || strings.TrimSpace(f) == "" {
 			continue
 		}
-		if qf := resource.QuoteBareValues(f); qf != f {
-			doc[k], _ = json.Marshal(qf)
-			changed = true
+		expr, err := checkedFilter(base, f, attrs)
+		if err != nil {
+			return nil, err
 		}
+		delete(doc, k)
+		out, err := json.Marshal(doc)
+		if err != nil {
+			return body, nil
+		}
+		st.lookup = expr
+		return out, nil
 	}
-	if !changed {
-		return body
-	}
-	out, err := json.Marshal(doc)
-	if err != nil {
-		return body
-	}
-	return out
+	return body, nil
 }
 
 // resourceSchemaOf returns the schema of the resource a canonical path names.

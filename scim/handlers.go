@@ -88,6 +88,8 @@ func (x resourceHandler[R, F]) Search(r *http.Request, params elimity.SearchPara
 	var expr filter.Expression
 	if params.FilterValidator != nil {
 		expr = params.FilterValidator.GetFilter()
+	} else {
+		expr = st.lookup
 	}
 	return x.list(r, expr, params.StartIndex, params.Count, params.SortBy, params.SortOrder)
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/scim2/filter-parser/v2"
+
+	"github.com/panther-scim/panther-scim/scim/resource"
 )
 
 // lookupAttrs are the attributes, by resource path, whose equality filters skip the
@@ -16,30 +18,56 @@ var lookupAttrs = map[string][]string{
 	"/Groups": {"displayName", "externalId", "id"},
 }
 
-// takeLookup parses the filter of a GET list request when it is a single
-// `attribute eq "string"` on a lookup attribute, and removes it from the request the
-// library sees; the handlers find it in the request state. elimity's filter handling
-// runs a PEG parser and rebuilds the schema's attribute list, compiling regular
-// expressions, on every request: half of a lookup's time (BENCHMARKS.md). Any other
-// filter is left to the library, so its validation and errors are unchanged.
-func takeLookup(r *http.Request, path string, st *reqState) {
+// takeFilter parses and checks the filter of a GET list request of /Users or
+// /Groups, and removes it from the request the library sees; the handlers find it in
+// the request state. A single `attribute eq "string"` on a lookup attribute, what
+// identity providers poll with, is read without the PEG parser (parseLookup): elimity's
+// filter handling runs it and rebuilds the schema's attribute list, compiling regular
+// expressions, on every request, half of a lookup's time (BENCHMARKS.md). Any other
+// filter goes through resource.ParseFilter, which reads bare values as
+// QuoteBareValues does, and is checked against the schema, so that a bad filter is a
+// 400 invalidFilter whose detail says what is wrong (the library's says only that
+// something is), and common attributes such as meta.created are known. Several
+// filter parameters, or an empty one, are left to the library.
+func takeFilter(r *http.Request, path string, st *reqState) error {
 	if r.Method != http.MethodGet {
-		return
+		return nil
 	}
 	attrs, ok := lookupAttrs[path]
 	if !ok {
-		return
+		return nil
 	}
 	q := r.URL.Query()
-	expr, ok := parseLookup(q.Get("filter"), attrs)
-	if !ok || len(q["filter"]) != 1 {
-		return
+	if len(q["filter"]) != 1 || strings.TrimSpace(q.Get("filter")) == "" {
+		return nil
+	}
+	expr, err := checkedFilter(path, q.Get("filter"), attrs)
+	if err != nil {
+		return err
 	}
 	q.Del("filter")
 	u := *r.URL
 	u.RawQuery = q.Encode()
 	r.URL = &u
 	st.lookup = expr
+	return nil
+}
+
+// checkedFilter parses a filter of the resources at path and checks it against their
+// schema (see takeFilter).
+func checkedFilter(path, f string, attrs []string) (filter.Expression, error) {
+	if expr, ok := parseLookup(f, attrs); ok {
+		return expr, nil
+	}
+	expr, err := resource.ParseFilter(f)
+	if err != nil {
+		return nil, err
+	}
+	rs, _ := resourceSchemaOf(path)
+	if _, err := rs.CompileFilter(expr); err != nil {
+		return nil, err
+	}
+	return expr, nil
 }
 
 // parseLookup parses `attribute eq "value"` (single spaces, operator in any case) for

@@ -113,7 +113,8 @@ type reqState struct {
 	attrs    []string
 	excluded []string
 	base     string
-	// lookup is the filter takeLookup parsed in place of the library, if any.
+	// lookup is the filter takeFilter or takeSearchFilter parsed in place of the
+	// library, if any.
 	lookup filter.Expression
 	// etag is the ETag of an answer without a body (a group PATCH's 204).
 	etag string
@@ -156,8 +157,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, h.log, err)
 		return
 	}
-	quoteQueryFilters(r)
-	takeLookup(r, path, st)
+	if err := takeFilter(r, path, st); err != nil {
+		WriteError(w, r, h.log, err)
+		return
+	}
 	if r.Body != nil && r.Method != http.MethodGet && r.Method != http.MethodDelete {
 		body, err := io.ReadAll(io.LimitReader(r.Body, h.opts.MaxBodyBytes+1))
 		if err != nil {
@@ -184,7 +187,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if r.Method == http.MethodPost && strings.HasSuffix(path, "/.search") {
-			body = quoteSearchFilter(body)
+			if body, err = takeSearchFilter(path, body, st); err != nil {
+				WriteError(w, r, h.log, err)
+				return
+			}
 		}
 		if body, err = h.normalizeBody(r, path, body); err != nil {
 			WriteError(w, r, h.log, err)
