@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -46,31 +47,26 @@ type readiness struct {
 	onReady func(name string)
 
 	flight singleflight.Group
+	last   atomic.Pointer[readyResult]
 	mu     sync.Mutex
-	last   *readyResult
 	states map[string]string // last state of each check, to log changes only
 }
 
 type readyResult struct {
 	ready bool
-	body  map[string]any
+	raw   []byte // the body as JSON, encoded once for every probe that reads this result
 	at    time.Time
 }
 
 // result returns the cached result, or runs the checks when it is older than ttl. A
 // caller whose ctx ends stops waiting; the run goes on for the others.
 func (r *readiness) result(ctx context.Context) (*readyResult, error) {
-	r.mu.Lock()
-	if last := r.last; last != nil && r.now().Sub(last.at) < r.ttl {
-		r.mu.Unlock()
+	if last := r.last.Load(); last != nil && r.now().Sub(last.at) < r.ttl {
 		return last, nil
 	}
-	r.mu.Unlock()
 	ch := r.flight.DoChan("readyz", func() (any, error) {
 		res := r.run()
-		r.mu.Lock()
-		r.last = res
-		r.mu.Unlock()
+		r.last.Store(res)
 		return res, nil
 	})
 	select {
@@ -140,7 +136,8 @@ func (r *readiness) run() *readyResult {
 	}
 	at := r.now()
 	body["checkedAt"] = at.UTC().Format(time.RFC3339)
-	return &readyResult{ready: ready, body: body, at: at}
+	raw, _ := json.Marshal(body)
+	return &readyResult{ready: ready, raw: append(raw, '\n'), at: at}
 }
 
 // noteState logs a check's state when it changes, not at every probe: a failure that
@@ -181,7 +178,7 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(res.body)
+	_, _ = w.Write(res.raw)
 }
 
 // pantherPinger is implemented by a Panther client that can probe outside the budget
