@@ -157,16 +157,28 @@ func (s *Service) current(ctx context.Context, id string, link PantherLink, emai
 		return pu, s.refuse(ctx, id, fields, RefuseProtected, CodeConflict,
 			"Panther user %s now has the protected email %s: panther-scim never changes or deletes it", pu.ID, pu.Email)
 	}
-	ours := SameEmail(pu.Email, link.Email)
-	for _, e := range emails {
-		ours = ours || (e != "" && SameEmail(pu.Email, e))
-	}
-	if !ours {
+	if !stillOurs(pu.Email, link, emails...) {
 		return pu, s.refuse(ctx, id, fields, RefuseNotOwned, CodeConflict,
 			"Panther user %s now has email %s, not %s: it was changed in Panther, so panther-scim no longer treats it as its own. "+
 				"Change it back in Panther, or delete this SCIM user and provision it again", pu.ID, pu.Email, link.Email)
 	}
 	return pu, nil
+}
+
+// stillOurs reports whether a linked Panther user's email (email) is still the one the
+// link recorded, or one the record asks for (an update whose answer was lost): whether
+// the user is still panther-scim's, protection aside. Reconcile and every sync that
+// changes or deletes a linked user ask it.
+func stillOurs(email string, link PantherLink, wanted ...string) bool {
+	if SameEmail(email, link.Email) {
+		return true
+	}
+	for _, e := range wanted {
+		if e != "" && SameEmail(email, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // guardLastAdmin refuses a change that takes UserModify away from leaving (a delete,

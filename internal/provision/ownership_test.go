@@ -65,3 +65,45 @@ func TestInviteRecordedBeforeItIsSent(t *testing.T) {
 		})
 	}
 }
+
+// loseUpdates is a Panther whose next updateUser answers are lost after the update
+// was applied.
+type loseUpdates struct {
+	*fakePanther
+	lose int
+}
+
+func (p *loseUpdates) UpdateUser(ctx context.Context, in provision.UpdateInput) (provision.PantherUser, error) {
+	u, err := p.fakePanther.UpdateUser(ctx, in)
+	if err == nil && p.lose > 0 {
+		p.lose--
+		return provision.PantherUser{}, fmt.Errorf("updateUser: answer lost: %w", provision.ErrUnavailable)
+	}
+	return u, err
+}
+
+// An email change Panther applied but whose answer was lost leaves the Panther user
+// with the new email while the link records the old one: the user is still
+// panther-scim's (its email is the one the record asks for), so the retry finishes the
+// change and links the new email instead of refusing the user as changed in Panther.
+func TestLostEmailChangeIsStillOurs(t *testing.T) {
+	p := &loseUpdates{fakePanther: newFake()}
+	svc := newService(t, p, provision.Options{})
+	ctx := context.Background()
+	u, err := svc.CreateUser(ctx, fields("old@x.io"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.lose = 1
+	_, err = svc.UpdateUser(ctx, u.ID, 0, func(provision.User) (provision.UserFields, error) { return fields("new@x.io"), nil })
+	if provision.ErrorCode(err) != provision.CodeUnavailable {
+		t.Fatalf("update with its answer lost: %v, want CodeUnavailable", err)
+	}
+	if err := svc.SyncUser(ctx, u.ID, true); err != nil {
+		t.Fatalf("the retry: %v", err)
+	}
+	got, err := svc.GetUser(ctx, u.ID)
+	if err != nil || got.Panther.ID != u.Panther.ID || got.Panther.Email != "new@x.io" {
+		t.Errorf("link %+v (%v), want %s with new@x.io", got.Panther, err, u.Panther.ID)
+	}
+}

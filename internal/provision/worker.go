@@ -291,6 +291,23 @@ func (d *Drift) differs(field, found, expected, text string) {
 	d.Diffs = append(d.Diffs, FieldDiff{Field: field, Found: found, Expected: expected})
 }
 
+// updates records the fields upd changes (updateFor), each as Panther has it (pu) and
+// as the record wants it (ident, role).
+func (d *Drift) updates(upd UpdateInput, pu *PantherUser, ident Identity, role PantherRole) {
+	if upd.Email != nil {
+		d.differs("email", pu.Email, ident.Email, "")
+	}
+	if upd.GivenName != nil {
+		d.differs("givenName", pu.GivenName, ident.GivenName, "")
+	}
+	if upd.FamilyName != nil {
+		d.differs("familyName", pu.FamilyName, ident.FamilyName, "")
+	}
+	if upd.Role != nil {
+		d.differs("role", pu.RoleName, role.Name, "")
+	}
+}
+
 // Plan is the reconciler's finding.
 type Plan struct {
 	Drift []Drift `json:"drift"`
@@ -338,11 +355,48 @@ const yieldEvery = 64
 // users that no record links are counted and left alone, and protected emails are
 // never touched.
 func (s *Service) Reconcile(ctx context.Context, dryRun bool) (Plan, error) {
-	var plan Plan
 	pusers, err := s.panther.Users(ctx)
 	if err != nil {
-		return plan, fmt.Errorf("list Panther users: %w", err)
+		return Plan{}, fmt.Errorf("list Panther users: %w", err)
 	}
+	roles, err := s.ResolveRoles(ctx)
+	if err != nil {
+		return Plan{}, err
+	}
+	plan, work, err := s.planReconcile(ctx, pusers, roles)
+	if err != nil {
+		return plan, err
+	}
+	if err := s.recheck(ctx, &plan, work); err != nil {
+		return plan, err
+	}
+	sort.Slice(plan.Drift, func(i, j int) bool { return plan.Drift[i].Email < plan.Drift[j].Email })
+	for _, d := range plan.Skipped {
+		s.log.Warn("reconcile skips a Panther user that is no longer panther-scim's", "user", d.UserID, "detail", strings.Join(d.Fields, "; "))
+	}
+	if dryRun || len(work.repairs) == 0 {
+		return plan, nil
+	}
+	return plan, s.repair(ctx, &plan, work.repairs)
+}
+
+// reconcileWork is what a reconcile's plan leaves to do.
+type reconcileWork struct {
+	// recheck holds the linked users missing from the listing (user id -> Panther id):
+	// they may have been invited after it was taken, so they are looked up once more
+	// before being called drift.
+	recheck map[string]string
+	// repairs holds the users to repair (user id -> what Panther actually holds; nil:
+	// nothing).
+	repairs map[string]*PantherLink
+}
+
+// planReconcile is the first of a reconcile's three jobs: it compares each user the
+// store holds with Panther's listing (pusers) under the rules (roles resolved) and
+// plans the drift, the skipped users and the pending removals, and counts the Panther
+// users no record manages. It calls nothing.
+func (s *Service) planReconcile(ctx context.Context, pusers []PantherUser, roles map[string]PantherRole) (Plan, reconcileWork, error) {
+	var plan Plan
 	// Indexes into pusers rather than copies of its users: at 100,000 Panther users two
 	// maps of copies were 50 MB of live heap for the whole reconcile.
 	byID := make(map[string]int32, len(pusers))
@@ -351,16 +405,10 @@ func (s *Service) Reconcile(ctx context.Context, dryRun bool) (Plan, error) {
 		byID[pusers[i].ID] = int32(i)
 		byEmail[EmailKey(pusers[i].Email)] = int32(i)
 	}
-	roles, err := s.ResolveRoles(ctx)
-	if err != nil {
-		return plan, err
-	}
 	managed := make(map[string]bool, len(pusers))
-	// Linked users missing from the listing may have been invited after it was taken:
-	// they are looked up once more before being called drift.
-	recheck := map[string]string{}       // user id -> Panther id
-	repairs := map[string]*PantherLink{} // user id -> what Panther actually holds (nil: nothing)
-	err = s.store.View(ctx, func(tx ReadTx) error {
+	recheck := map[string]string{}
+	repairs := map[string]*PantherLink{}
+	err := s.store.View(ctx, func(tx ReadTx) error {
 		refs := newGroupRefCache(tx)
 		pending := map[string]bool{}
 		_ = tx.ScanIntents(func(in Intent) bool {
@@ -418,7 +466,7 @@ func (s *Service) Reconcile(ctx context.Context, dryRun bool) (Plan, error) {
 				pu = &pusers[i]
 			}
 			ident, _ := DeriveIdentity(u.UserName, u.Attributes)
-			if exists && (s.isProtected(pu.Email) || (!SameEmail(pu.Email, u.Panther.Email) && !SameEmail(pu.Email, ident.Email))) {
+			if exists && (s.isProtected(pu.Email) || !stillOurs(pu.Email, u.Panther, ident.Email)) {
 				// Changed in Panther to a protected address or to another one: no longer
 				// ours to touch (the sync refuses it too).
 				d.Action = "skip"
@@ -443,21 +491,11 @@ func (s *Service) Reconcile(ctx context.Context, dryRun bool) (Plan, error) {
 				d.Action = "delete"
 				d.differs("account", "present", "absent", "should have no Panther access")
 			case want.Access:
+				// The drift is what the sync's update would change: one comparison.
 				role := roles[want.Role]
-				if !SameEmail(pu.Email, ident.Email) {
-					d.differs("email", pu.Email, ident.Email, "")
-				}
-				if pu.GivenName != ident.GivenName {
-					d.differs("givenName", pu.GivenName, ident.GivenName, "")
-				}
-				if pu.FamilyName != ident.FamilyName {
-					d.differs("familyName", pu.FamilyName, ident.FamilyName, "")
-				}
-				if pu.RoleID != role.ID {
-					d.differs("role", pu.RoleName, role.Name, "")
-				}
-				if len(d.Fields) > 0 {
+				if upd, changed := updateFor(*actual, ident, role); changed {
 					d.Action = "update"
+					d.updates(upd, pu, ident, role)
 				}
 			}
 			if d.Action != "" {
@@ -474,37 +512,44 @@ func (s *Service) Reconcile(ctx context.Context, dryRun bool) (Plan, error) {
 		return scanErr
 	})
 	if err != nil {
-		return plan, err
-	}
-	if len(recheck) > 0 {
-		kept := plan.Drift[:0]
-		for _, d := range plan.Drift {
-			if pid, ok := recheck[d.UserID]; ok {
-				if _, err := s.panther.UserByID(ctx, pid); err == nil {
-					delete(repairs, d.UserID)
-					continue
-				} else if !errors.Is(err, ErrNotFound) {
-					return plan, fmt.Errorf("recheck Panther user %s: %w", pid, err)
-				}
-			}
-			kept = append(kept, d)
-		}
-		plan.Drift = kept
+		return plan, reconcileWork{}, err
 	}
 	for _, pu := range pusers {
 		if !managed[pu.ID] {
 			plan.Unmanaged++
 		}
 	}
-	sort.Slice(plan.Drift, func(i, j int) bool { return plan.Drift[i].Email < plan.Drift[j].Email })
-	for _, d := range plan.Skipped {
-		s.log.Warn("reconcile skips a Panther user that is no longer panther-scim's", "user", d.UserID, "detail", strings.Join(d.Fields, "; "))
+	return plan, reconcileWork{recheck: recheck, repairs: repairs}, nil
+}
+
+// recheck is a reconcile's second job: it looks up once more each linked user missing
+// from the listing, and drops from the plan and the repairs those Panther has now.
+func (s *Service) recheck(ctx context.Context, plan *Plan, work reconcileWork) error {
+	if len(work.recheck) == 0 {
+		return nil
 	}
-	if dryRun || len(repairs) == 0 {
-		return plan, nil
+	kept := plan.Drift[:0]
+	for _, d := range plan.Drift {
+		if pid, ok := work.recheck[d.UserID]; ok {
+			if _, err := s.panther.UserByID(ctx, pid); err == nil {
+				delete(work.repairs, d.UserID)
+				continue
+			} else if !errors.Is(err, ErrNotFound) {
+				return fmt.Errorf("recheck Panther user %s: %w", pid, err)
+			}
+		}
+		kept = append(kept, d)
 	}
+	plan.Drift = kept
+	return nil
+}
+
+// repair is a reconcile's third job: in one transaction it links each user to repair
+// to what Panther holds and queues it, then syncs them, SyncConcurrency at a time; it
+// counts the repairs in plan, and logs and audits the drift and what became of it.
+func (s *Service) repair(ctx context.Context, plan *Plan, repairs map[string]*PantherLink) error {
 	var ids []string
-	err = s.store.Update(ctx, func(tx Tx) error {
+	err := s.store.Update(ctx, func(tx Tx) error {
 		for id, actual := range repairs {
 			u, err := tx.User(id)
 			if errors.Is(err, ErrNotFound) {
@@ -528,7 +573,7 @@ func (s *Service) Reconcile(ctx context.Context, dryRun bool) (Plan, error) {
 		return nil
 	})
 	if err != nil {
-		return plan, err
+		return err
 	}
 	// The repairs go out SyncConcurrency at a time, as a group change's syncs do: one
 	// after the other, 1,000 repairs (an ownership check and an update each) took 40 s
@@ -561,7 +606,7 @@ func (s *Service) Reconcile(ctx context.Context, dryRun bool) (Plan, error) {
 	if err := s.auditDrift(ctx, plan.Drift, repaired); err != nil {
 		s.log.Error("could not record the drift in the audit trail", "err", err)
 	}
-	return plan, nil
+	return nil
 }
 
 // deepEqualJSON compares two attribute maps as JSON values (json.Number and float64
