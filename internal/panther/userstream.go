@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"runtime"
+	"slices"
 
 	"github.com/Khan/genqlient/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -228,7 +229,7 @@ type internedRole struct {
 // answer is not shared).
 func compactUser(f *userFields, roles map[string]*internedRole) provision.PantherUser {
 	r := roles[f.Role.Id]
-	if r == nil || r.name != f.Role.Name || !equalStrings(r.perms, f.Role.Permissions) {
+	if r == nil || r.name != f.Role.Name || !slices.Equal(r.perms, f.Role.Permissions) {
 		r = &internedRole{id: f.Role.Id, name: f.Role.Name, perms: f.Role.Permissions,
 			admin: provision.HoldsUserModify(f.Role.Permissions)}
 		roles[f.Role.Id] = r
@@ -236,16 +237,4 @@ func compactUser(f *userFields, roles map[string]*internedRole) provision.Panthe
 	u := toUser(*f)
 	u.RoleID, u.RoleName, u.Admin = r.id, r.name, r.admin
 	return u
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

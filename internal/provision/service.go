@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -690,7 +691,7 @@ func (s *Service) UpdateGroup(ctx context.Context, id string, expect int64, muta
 		}
 		nu := old
 		nu.DisplayName, nu.ExternalID, nu.Members = f.DisplayName, f.ExternalID, dedupe(f.Members)
-		if nu.DisplayName == old.DisplayName && nu.ExternalID == old.ExternalID && equalStrings(nu.Members, old.Members) {
+		if nu.DisplayName == old.DisplayName && nu.ExternalID == old.ExternalID && slices.Equal(nu.Members, old.Members) {
 			return &old, nil, nil
 		}
 		nu.Version++
@@ -962,18 +963,6 @@ func dedupe(ids []string) []string {
 		}
 	}
 	return out
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // syncNow syncs one user within the request's sync budget.
