@@ -53,3 +53,38 @@ func TestQueuedChangesGoWhenPantherAnswers(t *testing.T) {
 		})
 	}
 }
+
+// panther_scim_pending_intent_oldest_age_seconds is the age of the oldest pending
+// change, 0 when none is pending.
+func TestPendingIntentOldestAgeMetric(t *testing.T) {
+	e := newEnv(t)
+	id := e.createUser("aged@example.com", "A", "Ged")
+	age := func() float64 {
+		_, ss := e.scrape()
+		v, ok := metric(ss, "panther_scim_pending_intent_oldest_age_seconds", nil)
+		if !ok {
+			t.Fatal("no panther_scim_pending_intent_oldest_age_seconds series")
+		}
+		return v
+	}
+	if a := age(); a != 0 {
+		t.Errorf("age with nothing pending = %v", a)
+	}
+	e.Fake.SetRateLimitRate(0, -1)
+	e.Fake.Down(true)
+	e.do("PATCH", "/Users/"+id, deactivateOp()).must(t, http.StatusOK)
+	in := e.pendingList()
+	if len(in) != 1 {
+		t.Fatalf("pending %+v", in)
+	}
+	waitFor(t, "the age to pass 10 ms", func() bool { return age() >= 0.01 })
+	if a, since := age(), time.Since(in[0].Since).Seconds(); a > since {
+		t.Errorf("age %v, but the intent is %v s old", a, since)
+	}
+	e.Fake.Down(false)
+	e.App.Service.PantherAnswered()
+	waitFor(t, "the queued change to go", func() bool { return e.pending() == 0 })
+	if a := age(); a != 0 {
+		t.Errorf("age once drained = %v", a)
+	}
+}
