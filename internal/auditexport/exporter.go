@@ -272,12 +272,13 @@ func (e *Exporter) exportOnce(ctx context.Context) (int, error) {
 }
 
 func (e *Exporter) failed(reason string, consecutive int) {
+	// The status first: whoever sees the failure counted can then read it in Status.
+	e.mu.Lock()
+	e.status.LastFailure, e.status.LastFailureReason, e.status.ConsecutiveFailures = time.Now(), reason, consecutive
+	e.mu.Unlock()
 	if e.opts.Observer != nil {
 		e.opts.Observer.ExportFailed(reason)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.status.LastFailure, e.status.LastFailureReason, e.status.ConsecutiveFailures = time.Now(), reason, consecutive
 }
 
 // send POSTs one batch of JSON lines; nil means Panther took it (2xx).
