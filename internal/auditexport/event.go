@@ -95,10 +95,12 @@ type AuthFailure struct {
 }
 
 // Actions lists every action the bridge writes to its audit trail, and so exports:
-// the provisioning changes (provision), then the events written for the detections
+// the provisioning changes (provision) and the adoptions and refusals of its ownership
+// rules (user.adopt, user.refuse), then the events written for the detections
 // (drift by the reconciler, delayed deprovisioning, failed SCIM authentication).
 var Actions = []string{
 	"user.create", "user.update", "user.deactivate", "user.reactivate", "user.delete", "user.role",
+	"user.adopt", "user.refuse",
 	"group.create", "group.update", "group.delete",
 	ActionDrift, ActionDeprovision, ActionAuthFailed,
 }

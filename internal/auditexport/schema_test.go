@@ -161,6 +161,7 @@ func entriesOfEveryAction() []provision.AuditEntry {
 		return provision.AuditEntry{EventID: "e-" + action, Time: at, RequestID: "r1", Actor: "token:3fa85f64",
 			Action: action, Resource: resource, ID: "u1", Before: before, After: after, Outcome: "accepted"}
 	}
+	outcome := func(a provision.AuditEntry, o string) provision.AuditEntry { a.Outcome = o; return a }
 	return []provision.AuditEntry{
 		e("user.create", "User", nil, user("true", "AnalystReadOnly", "true", "false")),
 		e("user.create", "User", nil, nil), // a create rolled back
@@ -178,6 +179,17 @@ func entriesOfEveryAction() []provision.AuditEntry {
 		e(ActionDeprovision, "User", nil, map[string]string{"userName": "c", "email": "c@x.io", "reason": "deactivated",
 			"pendingSince": at.Add(-6 * time.Minute).Format(time.RFC3339Nano), "attempts": "4", "lastError": "panther unavailable"}),
 		e(ActionAuthFailed, "", nil, map[string]string{"reason": "invalid", "sourceIP": "203.0.113.45", "limited": "true", "count": "37"}),
+		// Ownership (provision/ownership.go): an adoption with the Panther user's role before
+		// and after, and refusals with every key a refusal's fields carry.
+		outcome(e("user.adopt", "User", map[string]string{"pantherId": "p1", "email": "ana@example.com", "role": "Analyst", "createdAt": "2026-03-01T08:00:00Z"},
+			map[string]string{"pantherId": "p1", "userName": "ana@example.com", "role": "AnalystReadOnly", "policy": "nonAdmin"}), "adopted"),
+		outcome(e("user.refuse", "User", nil, map[string]string{"reason": "adopt_admin", "detail": "Panther user p2 (boss@example.com) has role Admin, which holds UserModify",
+			"email": "boss@example.com", "pantherId": "p2", "pantherRole": "Admin", "userName": "boss@example.com"}), "refused: adopt_admin"),
+		outcome(e("user.refuse", "User", nil, map[string]string{"reason": "not_owned", "detail": "it was changed in Panther",
+			"pantherId": "p3", "email": "root@example.com", "linkedEmail": "mallory@example.com", "pantherRole": "Admin"}), "refused: not_owned"),
+		outcome(e("user.refuse", "User", nil, map[string]string{"reason": "email_taken", "detail": "already used by another Panther user",
+			"email": "boss@example.com", "pantherId": "p4", "holder": "p2"}), "refused: email_taken"),
+		outcome(e("user.refuse", "User", nil, map[string]string{"reason": "last_admin", "detail": "the only administrator", "group": "g1"}), "refused: last_admin"),
 	}
 }
 
@@ -239,6 +251,12 @@ func TestFromEntry(t *testing.T) {
 		}},
 		{ActionAuthFailed, func(e Event) bool {
 			return e.SourceIP == "203.0.113.45" && e.Auth != nil && *e.Auth == AuthFailure{Reason: "invalid", Limited: true, Count: 37}
+		}},
+		{"user.adopt", func(e Event) bool {
+			return e.Role == "AnalystReadOnly" && e.PreviousRole == "Analyst" && e.Email == "ana@example.com" && e.After["pantherId"] == "p1"
+		}},
+		{"user.refuse", func(e Event) bool {
+			return e.After["reason"] == "last_admin" && e.Outcome == "refused: last_admin" && e.Role == "" && e.Access == nil
 		}},
 	} {
 		if e := byAction[tc.action]; !tc.check(e) {

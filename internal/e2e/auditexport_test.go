@@ -142,6 +142,15 @@ func TestAuditExportEveryAction(t *testing.T) {
 	ada := e.createUser("ada@example.com", "Ada", "Lovelace")
 	bob := e.createUser("bob@example.com", "Bob", "Byron")
 	admins := e.createGroup("Panther Admins", ada)
+	// Ownership (issue 14): an analyst made in Panther's console is adopted, an
+	// administrator made there is refused (provisioning.adopt: nonAdmin).
+	for email, role := range map[string]string{"ana@example.com": "Analyst", "boss@example.com": "Admin"} {
+		if _, err := e.Fake.AddUser(email, "Con", "Sole", role); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.createUser("ana@example.com", "Ana", "Lyst")
+	e.do("POST", "/Users", newUser("boss@example.com", "Bo", "Ss")).scimErr(t, http.StatusConflict, "uniqueness")
 	e.do("PATCH", "/Users/"+ada, patchOp(map[string]any{"op": "replace", "path": "name.familyName", "value": "King"})).must(t, http.StatusOK)
 	e.do("GET", "/Users", nil, "Authorization", "Bearer not-the-token").must(t, http.StatusUnauthorized)
 
@@ -197,6 +206,14 @@ func TestAuditExportEveryAction(t *testing.T) {
 	}
 	for _, ev := range e.received() {
 		switch ev["action"] {
+		case "user.adopt":
+			if ev["email"] != "ana@example.com" || ev["previousRole"] != "Analyst" || ev["role"] != "AnalystReadOnly" || ev["outcome"] != "adopted" {
+				t.Errorf("user.adopt event: %v", ev)
+			}
+		case "user.refuse":
+			if a, _ := ev["after"].(map[string]any); ev["email"] != "boss@example.com" || a["reason"] != provision.RefuseAdoptAdmin || a["pantherRole"] != "Admin" {
+				t.Errorf("user.refuse event: %v", ev)
+			}
 		case provision.ActionDeprovisionDelayed:
 			if ev["resourceId"] != bob || ev["deprovision"].(map[string]any)["reason"] != "deactivated" {
 				t.Errorf("deprovision.delayed event: %v", ev)
