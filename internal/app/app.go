@@ -115,6 +115,7 @@ type App struct {
 
 	servers   []*http.Server
 	listeners []net.Listener
+	unused    unusedConns // connections of the servers that have not sent a request yet
 	cancel    context.CancelFunc
 	bg        sync.WaitGroup
 	closeOnce sync.Once
@@ -306,7 +307,8 @@ func (a *App) serve(ln net.Listener, h http.Handler) {
 		Handler: h, ReadHeaderTimeout: orDefault(a.opts.ReadHeaderTimeout, 5*time.Second),
 		ReadTimeout: orDefault(a.opts.ReadTimeout, 30*time.Second), WriteTimeout: orDefault(a.opts.WriteTimeout, 60*time.Second),
 		IdleTimeout: orDefault(a.opts.IdleTimeout, 120*time.Second), MaxHeaderBytes: 64 << 10,
-		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		ErrorLog:  slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		ConnState: a.unused.track,
 	}
 	a.servers = append(a.servers, srv)
 	a.listeners = append(a.listeners, ln)
@@ -348,6 +350,9 @@ func (a *App) Close() error {
 	a.closeOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), a.opts.ShutdownTimeout)
 		defer cancel()
+		// Shutdown alone would wait for a connection without a request until it is 5
+		// seconds old (see unusedConns).
+		a.unused.closeAll()
 		for _, s := range a.servers {
 			if err := s.Shutdown(ctx); err != nil {
 				a.closeErr = errors.Join(a.closeErr, err)

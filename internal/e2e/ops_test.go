@@ -1208,6 +1208,38 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 }
 
+// TestShutdownClosesUnusedConnections: a connection that has sent no request yet does
+// not hold the shutdown up. An HTTP client's pool keeps such connections (dialled for
+// a request that another connection served meanwhile), and http.Server.Shutdown alone
+// waits for one until it is 5 seconds old: past a shorter shutdownTimeout, Close
+// failed and serve exited 1 on SIGTERM.
+func TestShutdownClosesUnusedConnections(t *testing.T) {
+	e := newEnv(t, func(o *app.Options) {
+		o.ShutdownTimeout = 2 * time.Second
+		o.ReadHeaderTimeout = time.Minute // not what ends the connection here
+	})
+	unused, err := net.Dial("tcp", e.App.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unused.Close()
+	// The server accepts connections in the order they came: once a request on a
+	// connection of its own is answered, the unused one has been accepted too.
+	probe := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	res, err := probe.Get("http://" + e.App.Addr() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if err := e.App.Close(); err != nil {
+		t.Fatalf("close with a connection that sent nothing open: %v", err)
+	}
+	_ = unused.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := unused.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the unused connection is still open after Close (read %d, %v)", n, err)
+	}
+}
+
 func TestServerTimeouts(t *testing.T) {
 	e := newEnv(t, func(o *app.Options) {
 		o.ReadHeaderTimeout = 200 * time.Millisecond
