@@ -80,7 +80,8 @@ func TestCheckPanther(t *testing.T) {
 			default:
 				opts.Schema = mustSchema(t, c.schema)
 			}
-			url, stop, err := pantherfake.New(opts).Start()
+			fake := pantherfake.New(opts)
+			url, stop, err := fake.Start()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -106,8 +107,20 @@ func TestCheckPanther(t *testing.T) {
 			if strings.Contains(out.String(), key) {
 				t.Errorf("output holds the API key:\n%s", out.String())
 			}
+			if n := mutationCalls(fake); n != 0 {
+				t.Errorf("check sent %d mutations to Panther: it must only read", n)
+			}
 		})
 	}
+}
+
+// mutationCalls is how many mutations the double has been sent, answered or refused.
+func mutationCalls(fake *pantherfake.Server) int {
+	n := 0
+	for _, op := range []string{"inviteUser", "updateUser", "deleteUser", "createRole", "updateRole", "deleteRole"} {
+		n += fake.Count(op)
+	}
+	return n
 }
 
 func mustSchema(t *testing.T, sdl string) *ast.Schema {

@@ -400,6 +400,10 @@ mapping:
 			t.Errorf("check: %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 		}
 	})
+	// check only reads Panther, however much it finds to warn about.
+	if n := mutationCalls(fake); n != 0 {
+		t.Errorf("check sent %d mutations to Panther", n)
+	}
 	t.Run("unknown role", func(t *testing.T) {
 		r := runBin(t, bin, cleanEnv(secrets...), "check", "--config", unknown)
 		if r.Code != 1 || !strings.Contains(r.Stdout, "roles: INVALID") || !strings.Contains(r.Stdout, "Archmage") {
