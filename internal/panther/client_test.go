@@ -259,6 +259,23 @@ func TestErrorClasses(t *testing.T) {
 			want: panther.ErrUnauthorized, outcome: "unauthorized", msg: "X-API-Key", calls: 1,
 		},
 		{
+			// The key is valid but lacks a permission: the error names the one Panther's
+			// console shows, which the README's troubleshooting quotes.
+			name: "token without Manage Users",
+			opts: pantherfake.Options{TokenPermissions: []string{"UserRead"}},
+			call: func(ctx context.Context, c *panther.Client) error {
+				_, err := c.InviteUser(ctx, provision.InviteInput{Email: "a@example.com", GivenName: "A", FamilyName: "B", Role: byName("Admin")})
+				return err
+			},
+			want: panther.ErrUnauthorized, outcome: "unauthorized", msg: "(the API token needs Panther's Manage Users permission)", calls: 1,
+		},
+		{
+			name: "token without Read User Info",
+			opts: pantherfake.Options{TokenPermissions: []string{"UserModify"}},
+			call: func(ctx context.Context, c *panther.Client) error { _, err := c.Users(ctx); return err },
+			want: panther.ErrUnauthorized, outcome: "unauthorized", msg: "(the API token needs Panther's Read User Info permission)", calls: 1,
+		},
+		{
 			name:    "rate limited after retries",
 			cfg:     func(c *panther.Config) { c.MaxRetries = 2 },
 			prepare: func(f *pantherfake.Server) { f.FailNext("users", 10, http.StatusTooManyRequests) },
