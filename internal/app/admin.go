@@ -13,7 +13,8 @@ import (
 )
 
 // The admin endpoints answer an operator's questions while the server runs (bbolt lets only
-// this process open the store): the `--url` modes of backup, audit, explain and reconcile.
+// this process open the store): the `--url` modes of backup, audit, explain, reconcile and
+// verify.
 // They take the admin credential (Options.AdminAuthenticate), never the IdP's, and are
 // served on the ops listener only when there is one.
 //
@@ -22,6 +23,7 @@ import (
 //	GET  /admin/explain?user=WHO&audit=N    a provision.Explanation as JSON
 //	GET  /admin/reconcile                   the reconciler's plan, changing nothing (a dry run)
 //	POST /admin/reconcile                   reconcile now: repair the drift, answer the plan
+//	GET  /admin/verify                      the store's consistency report (storecheck.go)
 func (a *App) adminRoutes(r chi.Router) {
 	if a.opts.AdminAuthenticate != nil {
 		r.Use(a.opts.AdminAuthenticate)

@@ -127,7 +127,7 @@ type Auth struct {
 	// lines starting with # are ignored).
 	BearerTokensFile string `yaml:"bearerTokensFile"`
 	// AdminTokenHashes are lower-case hex SHA-256 hashes of the tokens the /admin/...
-	// endpoints accept (backup, audit, explain, reconcile). The IdP's bearer tokens are
+	// endpoints accept (backup, audit, explain, reconcile, verify). The IdP's bearer tokens are
 	// never accepted there, and a token may not be both. None configured: the admin
 	// endpoints answer 401 to everyone.
 	AdminTokenHashes []string `yaml:"adminTokenHashes" expand:"true"`
