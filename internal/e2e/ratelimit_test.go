@@ -12,8 +12,9 @@ import (
 )
 
 // A Panther that answers 429 above 5 calls a second, behind a client configured for 50
-// (the default) that adapts: an import of 30 users pushed by 8 IdP connections at once
-// ends with every user in Panther exactly once, with its role, nothing pending, and the
+// (the default) that adapts: an import of 30 users pushed by 8 IdP connections at once,
+// each sending a 503 again as an IdP does, ends with every user stored once and in
+// Panther exactly once (one invite each), with its role, nothing pending, and the
 // client's rate backed off below its ceiling (shown in /readyz and /metrics). How well
 // the rate settles under Panther's is checked in virtual time by
 // internal/panther's TestAdaptiveLimiterFindsPanthersRate.
@@ -48,7 +49,8 @@ func TestImportUnderPanthersRateLimit(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				r := e.do("POST", "/Users", newUser(fmt.Sprintf("rl%02d@example.com", i), "Rate", fmt.Sprintf("Limited%d", i)))
+				// As an IdP does: a 503 (or 429) with Retry-After is sent again.
+				r := e.idpRetry("POST", "/Users", newUser(fmt.Sprintf("rl%02d@example.com", i), "Rate", fmt.Sprintf("Limited%d", i)))
 				statuses <- r.Status
 			}
 		}()
@@ -60,10 +62,11 @@ func TestImportUnderPanthersRateLimit(t *testing.T) {
 	wg.Wait()
 	close(statuses)
 	for st := range statuses {
-		// A POST whose Panther call outlived the request's sync budget is still
-		// accepted; its invite stays queued and the worker sends it.
+		// A POST whose invite could not reach Panther within the request's sync budget
+		// (waiting for the client's rate, or 429s until its retries ran out) is rolled
+		// back and answered 503 with Retry-After; the IdP's retry creates the user.
 		if st != http.StatusCreated {
-			t.Errorf("POST answered %d, want 201", st)
+			t.Errorf("POST answered %d after the IdP's retries, want 201", st)
 		}
 	}
 	deadline := time.Now().Add(60 * time.Second)
@@ -75,6 +78,9 @@ func TestImportUnderPanthersRateLimit(t *testing.T) {
 	}
 
 	// Nothing lost, nothing twice.
+	if n := e.recordCount(); n != users {
+		t.Errorf("%d records, want %d", n, users)
+	}
 	for i := range users {
 		email := fmt.Sprintf("rl%02d@example.com", i)
 		if role := e.pantherRole(email); role != "AnalystReadOnly" {
