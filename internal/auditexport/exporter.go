@@ -103,6 +103,9 @@ type Exporter struct {
 	// unacked is the last sequence number Panther acknowledged that the queue has not
 	// recorded yet (0: none); it is recorded before anything else is read or sent.
 	unacked uint64
+	// skipped is the last damaged entry logged, so that a batch read again (a failed
+	// send) logs it once.
+	skipped uint64
 
 	mu     sync.Mutex
 	status Status
@@ -203,8 +206,8 @@ func (f *failure) Error() string {
 func (f *failure) Unwrap() error { return f.err }
 
 // exportOnce sends the oldest batch and records it. It returns 0 when the queue was
-// empty, else the number of events sent (at least 1, so that a batch of pruned
-// places only, acknowledged without a request, counts as progress).
+// empty, else the number of events sent (at least 1, so that a batch of pruned or
+// damaged places only, acknowledged without a request, counts as progress).
 func (e *Exporter) exportOnce(ctx context.Context) (int, error) {
 	if e.unacked != 0 {
 		if err := e.q.AckExport(ctx, e.unacked); err != nil {
@@ -223,7 +226,14 @@ func (e *Exporter) exportOnce(ctx context.Context) (int, error) {
 	var through uint64
 	n := 0
 	for _, it := range items {
-		if it.Pruned {
+		if it.Pruned || it.Damaged {
+			// Nothing to send; the place is acknowledged with the batch, so that a
+			// damaged entry (reported by the store, which counts it in
+			// panther_scim_store_decode_errors_total) does not stop the export.
+			if it.Damaged && it.Seq > e.skipped {
+				e.skipped = it.Seq
+				e.log.Warn("audit entry does not decode: it is not sent to Panther", "seq", it.Seq)
+			}
 			through = it.Seq
 			continue
 		}

@@ -300,6 +300,41 @@ func TestExportTooLargeHalves(t *testing.T) {
 	}
 }
 
+// damagedQueue is the store's queue in which the entries of some event ids do not
+// decode: NextExport returns them as the store returns such an entry.
+type damagedQueue struct {
+	*store.Bolt
+	damaged map[string]bool
+}
+
+func (q damagedQueue) NextExport(ctx context.Context, max int) ([]store.QueuedAudit, error) {
+	items, err := q.Bolt.NextExport(ctx, max)
+	for i, it := range items {
+		if q.damaged[it.Entry.EventID] {
+			items[i] = store.QueuedAudit{Seq: it.Seq, Damaged: true}
+		}
+	}
+	return items, err
+}
+
+// A damaged entry in the queue is skipped and its place acknowledged: the entries
+// after it are exported, in order and once, instead of the export stopping there for
+// good; a batch of damaged entries only counts as progress too.
+func TestExportSkipsDamagedEntry(t *testing.T) {
+	r := newRig(t, sourceAuthOf(sharedSecret))
+	r.add(6, 0)
+	q := damagedQueue{Bolt: r.st, damaged: map[string]bool{r.added[1]: true, r.added[2]: true}}
+	r.run(q, sharedSecret, func(o *Options) { o.BatchSize = 2 })
+	r.waitFor("the queue to empty", func() bool { return r.backlog() == 0 })
+	want := []string{r.added[0], r.added[3], r.added[4], r.added[5]}
+	if got := r.received(); !equal(got, want) {
+		t.Errorf("received %v, want %v", got, want)
+	}
+	if n, f := r.obs.get(); n != 4 || len(f) != 0 {
+		t.Errorf("observer: exported %d, failures %v; want 4 and none", n, f)
+	}
+}
+
 // flakyAck fails the first acknowledgement.
 type flakyAck struct {
 	Queue

@@ -36,6 +36,11 @@ type QueuedAudit struct {
 	// release without the export queue, whose retention does not know about it):
 	// there is nothing to send, but its place must be acknowledged all the same.
 	Pruned bool
+	// Damaged says the entry is in the trail but does not decode (Entry is the zero
+	// value): there is nothing that can be sent, and its place must be acknowledged
+	// too, or the export would stop there for good. It is reported as every damaged
+	// record is (Options.OnDamagedRecord once, Health.DamagedRecords).
+	Damaged bool
 }
 
 // SetAuditExport turns the export queue on or off. From the commit on, every entry
@@ -71,7 +76,9 @@ func (b *Bolt) SetAuditExport(on bool) (dropped int, err error) {
 }
 
 // NextExport returns up to max of the oldest queued entries, in queue order. An
-// empty result means the queue is empty.
+// empty result means the queue is empty. An entry that does not decode is returned
+// as Damaged, in its place, rather than as an error: the scans of the store skip a
+// damaged record the same way.
 func (b *Bolt) NextExport(ctx context.Context, max int) ([]QueuedAudit, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -89,11 +96,10 @@ func (b *Bolt) NextExport(ctx context.Context, max int) ([]QueuedAudit, error) {
 			data := audit.Get(v)
 			if data == nil {
 				q.Pruned = true
+			} else if e, err := decode[provision.AuditEntry]("audit entry", v, data); err != nil {
+				b.damage.record("audit entry", v, err)
+				q.Damaged = true
 			} else {
-				e, err := decode[provision.AuditEntry]("audit entry", v, data)
-				if err != nil {
-					return err
-				}
 				q.Entry = e
 			}
 			out = append(out, q)

@@ -240,6 +240,49 @@ func TestExportQueuePrunedEntry(t *testing.T) {
 	}
 }
 
+// An entry of the trail that does not decode is returned in its place as Damaged,
+// not as an error that would stop the export there for good; it is reported once,
+// as every damaged record is, and acknowledging it clears it.
+func TestExportQueueDamagedEntry(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "store.db")
+	s := mustOpen(t, path, Options{})
+	if _, err := s.SetAuditExport(true); err != nil {
+		t.Fatal(err)
+	}
+	appendAudit(t, s, map[string]int{"damaged": 1, "kept": 2}, "damaged", "kept")
+	s.Close()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket(bucketAudit).Cursor().First()
+		return tx.Bucket(bucketAudit).Put(k, []byte(`{"action":`))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	var reported []string
+	s = mustOpen(t, path, Options{OnDamagedRecord: func(kind, _ string, _ error) { reported = append(reported, kind) }})
+	defer s.Close()
+	for range 2 { // read twice, as an exporter retrying a failed send does: reported once
+		got, q := queuedActions(t, s, 10)
+		if len(q) != 2 || !q[0].Damaged || q[0].Pruned || q[1].Damaged || got[1] != "kept" {
+			t.Fatalf("queue = %+v, want the damaged place then kept", q)
+		}
+	}
+	if h := s.Health(); h.DamagedRecords != 1 || !slices.Equal(reported, []string{"audit entry"}) {
+		t.Errorf("health %+v, reported %v; want the damaged entry once", h, reported)
+	}
+	_, q := queuedActions(t, s, 10)
+	if err := s.AckExport(bg, q[0].Seq); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := queuedActions(t, s, 10); !slices.Equal(got, []string{"kept"}) {
+		t.Errorf("after acknowledging the damaged place: %v", got)
+	}
+}
+
 // Turning the export off empties the queue (the trail keeps the entries) and stops
 // queueing; turning it on again queues from then on.
 func TestSetAuditExportOff(t *testing.T) {
