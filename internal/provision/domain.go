@@ -165,6 +165,26 @@ func (in *Intent) addInvite(email string, at time.Time) InviteAttempt {
 	return a
 }
 
+// InviteRecord is the durable trace of panther-scim's invites of one email, kept apart
+// from records and intents (store bucket invites, keyed by EmailKey). It outlives the
+// record and intent that made the invite: a POST rolled back after its invite reached
+// Panther without an answer leaves it behind, so that the IdP's retry recognises the
+// Panther user that invite created (at or after At) as panther-scim's own, not as an
+// existing user to adopt. It is deleted when a record links a Panther user with the
+// email, when a removal has dealt with what the invites may have created, and after
+// Options.InviteRetention without another attempt (PruneInvites).
+type InviteRecord struct {
+	// Email is the address invited, as the record had it.
+	Email string `json:"email"`
+	// At is when the first invite of the email still remembered was recorded, before
+	// it was sent: a Panther user created at or after At may be its result.
+	At time.Time `json:"at"`
+	// Last is when the latest invite was recorded; retention counts from it.
+	Last time.Time `json:"last"`
+	// UserID is the SCIM id of the record that recorded the latest invite.
+	UserID string `json:"userId,omitempty"`
+}
+
 // AuditEntry is one provisioning change, kept in the store's audit trail.
 type AuditEntry struct {
 	// EventID names the entry for good: the store gives every entry it appends a
@@ -229,6 +249,10 @@ type ReadTx interface {
 
 	// ScanAudit calls fn for audit entries at or after since, oldest first.
 	ScanAudit(since time.Time, fn func(AuditEntry) bool) error
+
+	// Invite returns the invite record of an email (compared by EmailKey), or
+	// ErrNotFound.
+	Invite(email string) (InviteRecord, error)
 }
 
 // Tx is a read-write transaction. Everything written in one Tx commits together or not at all.
@@ -254,6 +278,13 @@ type Tx interface {
 	AppendAudit(e AuditEntry) error
 	// PruneAudit deletes audit entries older than before.
 	PruneAudit(before time.Time) error
+	// PutInvite writes (or replaces) the invite record of r.Email.
+	PutInvite(r InviteRecord) error
+	// DeleteInvite removes the invite record of an email; no error when there is none.
+	DeleteInvite(email string) error
+	// PruneInvites deletes the invite records whose Last is before before, and
+	// returns how many it deleted.
+	PruneInvites(before time.Time) (int, error)
 }
 
 // Store is the durable record. View and Update run fn in one bbolt transaction;

@@ -72,6 +72,12 @@ func (s *Service) auditLater(ctx context.Context, e AuditEntry) {
 	}
 }
 
+// DefaultInviteRetention is how long an invite record is kept after the latest invite
+// of its email by default: longer than an IdP takes to retry a POST it was answered
+// 503 for (Okta retries within the hour, Entra ID at its next cycles), short enough that
+// an address invited once is not claimed as panther-scim's own for long.
+const DefaultInviteRetention = 7 * 24 * time.Hour
+
 // recordInvite writes, durably and before any inviteUser call for the email, that the
 // user's intent may invite it, and returns the attempt as recorded (an email already
 // recorded keeps its first time).
@@ -86,7 +92,9 @@ func (s *Service) recordInvite(ctx context.Context, in *Intent, email string) (I
 		if err != nil {
 			return fmt.Errorf("record the invite of %s: %w", email, err)
 		}
-		a = cur.addInvite(email, at)
+		if a, err = noteInvite(tx, &cur, email, at); err != nil {
+			return fmt.Errorf("record the invite of %s: %w", email, err)
+		}
 		return tx.PutIntent(cur)
 	})
 	if err != nil {
@@ -96,10 +104,63 @@ func (s *Service) recordInvite(ctx context.Context, in *Intent, email string) (I
 	return a, nil
 }
 
+// noteInvite records in tx that the record of in may invite email from at on: in the
+// intent (which the caller writes) and in the email's invite record, which outlives
+// the intent. It returns the attempt as the intent holds it. An invite record keeps
+// its first time; one that cannot be read is replaced.
+func noteInvite(tx Tx, in *Intent, email string, at time.Time) (InviteAttempt, error) {
+	a := in.addInvite(email, at)
+	r, err := tx.Invite(email)
+	if err != nil {
+		r = InviteRecord{At: a.At}
+	}
+	if a.At.Before(r.At) {
+		r.At = a.At
+	}
+	r.Email, r.Last, r.UserID = email, at, in.UserID
+	return a, tx.PutInvite(r)
+}
+
+// invitedAt returns when panther-scim first recorded an invite of email that it still
+// remembers: in the record's intent, or in the email's invite record (which outlives a
+// create rolled back after its invite was sent).
+func (s *Service) invitedAt(ctx context.Context, in *Intent, email string) (time.Time, bool, error) {
+	var at time.Time
+	found := false
+	if a, ok := in.invite(email); ok {
+		at, found = a.At, true
+	}
+	err := s.store.View(ctx, func(tx ReadTx) error {
+		r, err := tx.Invite(email)
+		if err != nil {
+			return nil // none, or unreadable: the intent's is all there is
+		}
+		if !found || r.At.Before(at) {
+			at, found = r.At, true
+		}
+		return nil
+	})
+	return at, found, err
+}
+
+// PruneInvites deletes the invite records whose latest invite is older than
+// Options.InviteRetention, and returns how many it deleted. Run calls it hourly.
+func (s *Service) PruneInvites(ctx context.Context) (int, error) {
+	before := s.now().UTC().Add(-s.opts.InviteRetention)
+	n := 0
+	err := s.store.Update(ctx, func(tx Tx) error {
+		var err error
+		n, err = tx.PruneInvites(before)
+		return err
+	})
+	return n, err
+}
+
 // claim decides whether a Panther user found by email may be linked to record u: it is
-// panther-scim's own when an invite of that email was recorded at or before the time
-// Panther created it; otherwise linking it is an adoption, which the adoption policy
-// allows or refuses. adopted says which it was.
+// panther-scim's own when an invite of that email was recorded (in the intent, or in
+// the invite record a rolled-back create left) at or before the time Panther created
+// it; otherwise linking it is an adoption, which the adoption policy allows or refuses.
+// adopted says which it was.
 func (s *Service) claim(ctx context.Context, u User, pu PantherUser, in *Intent) (_ PantherUser, adopted bool, _ error) {
 	fields := map[string]string{"email": pu.Email, "pantherId": pu.ID, "pantherRole": pu.RoleName, "userName": u.UserName}
 	if other, err := s.linkedTo(ctx, pu.ID); err != nil {
@@ -112,7 +173,11 @@ func (s *Service) claim(ctx context.Context, u User, pu PantherUser, in *Intent)
 		return pu, false, s.refuse(ctx, u.ID, fields, RefuseProtected, CodeUniqueness,
 			"email %q is on the protected list: panther-scim never provisions it", pu.Email)
 	}
-	if a, ok := in.invite(pu.Email); ok && !pu.CreatedAt.IsZero() && !pu.CreatedAt.Before(a.At) {
+	at, invited, err := s.invitedAt(ctx, in, pu.Email)
+	if err != nil {
+		return pu, false, err
+	}
+	if invited && !pu.CreatedAt.IsZero() && !pu.CreatedAt.Before(at) {
 		s.log.InfoContext(ctx, "found the Panther user of an earlier invite", "scim_id", u.ID, "panther_id", pu.ID)
 		return pu, false, nil
 	}

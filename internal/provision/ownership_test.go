@@ -18,7 +18,7 @@ type recordingPanther struct {
 }
 
 func (p *recordingPanther) InviteUser(ctx context.Context, in provision.InviteInput) (provision.PantherUser, error) {
-	recorded := false
+	recorded, durable := false, true
 	_ = p.svc().Store().View(ctx, func(tx provision.ReadTx) error {
 		u, err := tx.UserByEmail(in.Email)
 		if err != nil {
@@ -31,16 +31,23 @@ func (p *recordingPanther) InviteUser(ctx context.Context, in provision.InviteIn
 		for _, a := range it.Invites {
 			recorded = recorded || provision.SameEmail(a.Email, in.Email)
 		}
+		// And in the email's invite record, which outlives the intent.
+		if r, err := tx.Invite(in.Email); err != nil || r.UserID != u.ID {
+			durable = false
+		}
 		return nil
 	})
 	if !recorded {
 		p.problems = append(p.problems, fmt.Sprintf("inviteUser %s sent before its invite was recorded", in.Email))
 	}
+	if !durable {
+		p.problems = append(p.problems, fmt.Sprintf("inviteUser %s sent before its invite record was written", in.Email))
+	}
 	return p.fakePanther.InviteUser(ctx, in)
 }
 
-// Ownership is durable: every invite is recorded in the user's intent, in the store,
-// before inviteUser is sent, whichever change leads to it (a create, which records it
+// Ownership is durable: every invite is recorded in the user's intent and in the
+// email's invite record, in the store, before inviteUser is sent, whichever change leads to it (a create, which records it
 // in its own transaction, or joining a mapped group under an empty default role).
 func TestInviteRecordedBeforeItIsSent(t *testing.T) {
 	ctx := context.Background()

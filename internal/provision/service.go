@@ -46,8 +46,12 @@ type Options struct {
 	// RequestSyncTimeout bounds how long a request waits for its Panther calls; what
 	// is not done by then stays queued as an intent (default 20s).
 	RequestSyncTimeout time.Duration
-	Logger             *slog.Logger
-	Now                func() time.Time
+	// InviteRetention is how long an invite record (InviteRecord) is kept after the
+	// latest invite of its email, when no record links the user it may have created
+	// (default DefaultInviteRetention).
+	InviteRetention time.Duration
+	Logger          *slog.Logger
+	Now             func() time.Time
 	// Hooks are test seams for crash injection.
 	Hooks Hooks
 }
@@ -103,6 +107,9 @@ func New(st Store, p Panther, opts Options) *Service {
 	}
 	if opts.RequestSyncTimeout <= 0 {
 		opts.RequestSyncTimeout = 20 * time.Second
+	}
+	if opts.InviteRetention <= 0 {
+		opts.InviteRetention = DefaultInviteRetention
 	}
 	avail := newAvailability(opts.Logger)
 	if p != nil {
@@ -237,12 +244,11 @@ func (s *Service) CreateUser(ctx context.Context, f UserFields) (User, error) {
 	}
 	now := s.now().UTC()
 	in := Intent{Since: now, NextAttempt: s.requestDue()}
-	if _, access := s.opts.Mapping.Resolve(nil); access && f.Active {
-		// A new record is in no group, so it asks for access exactly when it is active and
-		// the default role is set: its invite is recorded now, with the intent, and the
-		// sync that sends it needs no commit of its own.
-		in.addInvite(id.Email, now)
-	}
+	_, invites := s.opts.Mapping.Resolve(nil)
+	// A new record is in no group, so it asks for access exactly when it is active and
+	// the default role is set: its invite is recorded now, with the intent, and the
+	// sync that sends it needs no commit of its own.
+	invites = invites && f.Active
 	u := User{
 		ID: uuid.Must(uuid.NewV7()).String(), UserName: f.UserName, ExternalID: f.ExternalID, Active: f.Active,
 		Email: id.Email, Attributes: f.Attributes, Created: now, LastModified: now, Version: 1,
@@ -262,6 +268,13 @@ func (s *Service) CreateUser(ctx context.Context, f UserFields) (User, error) {
 			return err
 		}
 		in.UserID = u.ID
+		if invites {
+			// Batch may run this function twice: the intent is rebuilt each time.
+			in.Invites = nil
+			if _, err := noteInvite(tx, &in, u.Email, now); err != nil {
+				return err
+			}
+		}
 		if err := tx.PutIntent(in); err != nil {
 			return err
 		}
@@ -274,8 +287,10 @@ func (s *Service) CreateUser(ctx context.Context, f UserFields) (User, error) {
 	s.logChange(ctx, "user.create", "User", u.ID, "accepted")
 	s.hook(s.opts.Hooks.AfterStoreWrite)
 	if err := s.syncNow(ctx, u.ID); err != nil {
-		// Nothing recorded: the IdP will retry the POST. If Panther did invite the user
-		// (a response lost on the way back), that retry adopts them by email.
+		// Nothing recorded but the invite (InviteRecord): the IdP will retry the POST.
+		// If Panther did invite the user (a response lost on the way back), that retry
+		// finds them by email and, by the invite record, links them as panther-scim's
+		// own.
 		s.rollbackCreate(ctx, u.ID, err)
 		return User{}, s.pantherErr(err)
 	}

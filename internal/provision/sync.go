@@ -163,10 +163,10 @@ func (s *Service) SyncUser(ctx context.Context, id string, uncertain bool) error
 
 	if errors.Is(uerr, ErrNotFound) {
 		if in.Remove == nil {
-			return s.finishIntent(id, in.Gen, nil)
+			return s.finishIntent(id, in.Gen, nil, nil)
 		}
 		err := s.removeFromPanther(ctx, *in.Remove, &in)
-		return s.finishIntent(id, in.Gen, err)
+		return s.finishIntent(id, in.Gen, err, in.Invites)
 	}
 	if uerr != nil {
 		return uerr
@@ -411,6 +411,13 @@ func (s *Service) saveLink(id string, gen int64, link PantherLink, syncErr error
 		if err != nil {
 			return err
 		}
+		if link.ID != "" && link.ID != cur.Panther.ID {
+			// Linked: the Panther user is this record's now, and an invite record of
+			// its email has nothing left to tell.
+			if err := tx.DeleteInvite(link.Email); err != nil {
+				return err
+			}
+		}
 		if cur.Panther != link {
 			cur.Panther = link
 			if err := tx.PutUser(cur); err != nil {
@@ -424,14 +431,24 @@ func (s *Service) saveLink(id string, gen int64, link PantherLink, syncErr error
 	})
 }
 
-func (s *Service) finishIntent(id string, gen int64, syncErr error) error {
+// finishIntent clears (or, on failure, reschedules) the intent of a record that is
+// gone. Once its removal is done, the invite records of the emails it invited
+// (invites) have nothing left to tell, unless another record has invited them since.
+func (s *Service) finishIntent(id string, gen int64, syncErr error, invites []InviteAttempt) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := s.store.Batch(ctx, func(tx Tx) error {
-		if syncErr == nil {
-			return s.clearIntent(tx, id, gen)
+		if syncErr != nil {
+			return s.retryLater(tx, id, gen, syncErr)
 		}
-		return s.retryLater(tx, id, gen, syncErr)
+		for _, a := range invites {
+			if r, err := tx.Invite(a.Email); err == nil && r.UserID == id {
+				if err := tx.DeleteInvite(a.Email); err != nil {
+					return err
+				}
+			}
+		}
+		return s.clearIntent(tx, id, gen)
 	})
 	if syncErr != nil {
 		return syncErr

@@ -212,15 +212,18 @@ func fields(email string) provision.UserFields {
 }
 
 // A lost invite response (Panther created the user, we never heard): the create
-// answers 503 and records nothing, and the IdP's retry adopts the user: its invite is
-// refused as a duplicate, the lookup finds the user, and there is still one.
-func TestLostInviteIsAdoptedOnRetry(t *testing.T) {
+// answers 503 and records nothing but its invite (InviteRecord), and the IdP's retry
+// finds the user as panther-scim's own: its invite is refused as a duplicate, the
+// lookup finds the user created after the recorded invite, and it is linked without an
+// adoption, even under adopt: none. Once linked, the invite record is gone.
+func TestLostInviteIsOursOnRetry(t *testing.T) {
 	p := newFake()
 	p.invite = func(in provision.InviteInput) (provision.PantherUser, error) {
 		p.add(in)
 		return provision.PantherUser{}, fmt.Errorf("connection reset: %w", provision.ErrUnavailable)
 	}
-	svc := newService(t, p, provision.Options{})
+	obs := &countingObserver{}
+	svc := newService(t, p, provision.Options{Adopt: provision.AdoptNone, Observer: obs})
 	ctx := context.Background()
 	_, err := svc.CreateUser(ctx, fields("ann@x.io"))
 	if provision.ErrorCode(err) != provision.CodeUnavailable {
@@ -230,6 +233,9 @@ func TestLostInviteIsAdoptedOnRetry(t *testing.T) {
 	if !errors.As(err, &pe) || pe.RetryAfter <= 0 {
 		t.Fatalf("no Retry-After: %v", err)
 	}
+	if _, ok := inviteRecord(t, svc, "ANN@x.io"); !ok {
+		t.Fatal("the rolled-back create left no invite record")
+	}
 	p.invite = nil
 	u, err := svc.CreateUser(ctx, fields("ann@x.io"))
 	if err != nil {
@@ -237,6 +243,91 @@ func TestLostInviteIsAdoptedOnRetry(t *testing.T) {
 	}
 	if p.count("inviteUser") != 2 || p.count("userByEmail") != 1 || len(p.users) != 1 || u.Panther.ID != "p1" {
 		t.Fatalf("invites %d, lookups %d, users %d, link %+v", p.count("inviteUser"), p.count("userByEmail"), len(p.users), u.Panther)
+	}
+	if obs.adopted != 0 || len(obs.refused) != 0 {
+		t.Errorf("adoptions %d, refusals %v: panther-scim's own invitee is neither", obs.adopted, obs.refused)
+	}
+	if r, ok := inviteRecord(t, svc, "ann@x.io"); ok {
+		t.Errorf("invite record kept after the link: %+v", r)
+	}
+}
+
+// countingObserver counts adoptions and refusals.
+type countingObserver struct {
+	mu      sync.Mutex
+	adopted int
+	refused []string
+}
+
+func (o *countingObserver) Adopted() { o.mu.Lock(); o.adopted++; o.mu.Unlock() }
+func (o *countingObserver) Refused(reason string) {
+	o.mu.Lock()
+	o.refused = append(o.refused, reason)
+	o.mu.Unlock()
+}
+
+// inviteRecord reads the invite record of an email.
+func inviteRecord(t *testing.T, svc *provision.Service, email string) (provision.InviteRecord, bool) {
+	t.Helper()
+	var r provision.InviteRecord
+	err := svc.Store().View(context.Background(), func(tx provision.ReadTx) error {
+		var err error
+		r, err = tx.Invite(email)
+		return err
+	})
+	if errors.Is(err, provision.ErrNotFound) {
+		return r, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, true
+}
+
+// An invite record is bounded: kept for InviteRetention after the latest invite of its
+// email, then pruned. Past that, a Panther user the lost invite created is an existing
+// user like any other (the adoption policy decides), which is the documented bound.
+func TestInviteRecordRetention(t *testing.T) {
+	// The fake Panther stamps createdAt with the real clock: the service's starts there.
+	now := time.Now().UTC()
+	clock := func() time.Time { return now }
+	p := newFake()
+	p.invite = func(in provision.InviteInput) (provision.PantherUser, error) {
+		p.add(in)
+		return provision.PantherUser{}, fmt.Errorf("connection reset: %w", provision.ErrUnavailable)
+	}
+	svc := newService(t, p, provision.Options{Adopt: provision.AdoptNone, Now: clock, InviteRetention: 48 * time.Hour})
+	ctx := context.Background()
+	if _, err := svc.CreateUser(ctx, fields("ann@x.io")); provision.ErrorCode(err) != provision.CodeUnavailable {
+		t.Fatalf("create: %v", err)
+	}
+	first, ok := inviteRecord(t, svc, "ann@x.io")
+	if !ok || !first.At.Equal(now) || !first.Last.Equal(now) {
+		t.Fatalf("invite record %+v, %v", first, ok)
+	}
+	// A second attempt a day later keeps the first time and moves the retention on.
+	now = now.Add(24 * time.Hour)
+	if _, err := svc.CreateUser(ctx, fields("ann@x.io")); err == nil {
+		t.Fatal("the second attempt was not refused by the fake")
+	}
+	second, _ := inviteRecord(t, svc, "ann@x.io")
+	if !second.At.Equal(first.At) || !second.Last.Equal(now) {
+		t.Errorf("after a second attempt: %+v, want At %v and Last %v", second, first.At, now)
+	}
+	now = now.Add(47 * time.Hour)
+	if n, err := svc.PruneInvites(ctx); err != nil || n != 0 {
+		t.Errorf("PruneInvites within the retention: %d, %v", n, err)
+	}
+	now = now.Add(2 * time.Hour)
+	if n, err := svc.PruneInvites(ctx); err != nil || n != 1 {
+		t.Errorf("PruneInvites past the retention: %d, %v", n, err)
+	}
+	if _, ok := inviteRecord(t, svc, "ann@x.io"); ok {
+		t.Error("invite record kept past its retention")
+	}
+	p.invite = nil
+	if _, err := svc.CreateUser(ctx, fields("ann@x.io")); provision.ErrorCode(err) != provision.CodeUniqueness {
+		t.Errorf("after the retention, the Panther user is not panther-scim's: %v, want a refusal under adopt none", err)
 	}
 }
 

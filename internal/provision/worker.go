@@ -150,6 +150,9 @@ func (s *Service) Run(ctx context.Context, tick, reconcileEvery time.Duration, o
 			onPlan(p)
 		}
 	}
+	s.pruneInvites(ctx)
+	prune := time.NewTicker(time.Hour)
+	defer prune.Stop()
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	var rc <-chan time.Time
@@ -165,6 +168,8 @@ func (s *Service) Run(ctx context.Context, tick, reconcileEvery time.Duration, o
 		case <-t.C:
 			requeue()
 			s.Replay(ctx, false)
+		case <-prune.C:
+			s.pruneInvites(ctx)
 		case <-s.avail.wake:
 			// Panther answers again after an outage: every change it failed goes now,
 			// whatever backoff the outage built up.
@@ -181,6 +186,17 @@ func (s *Service) Run(ctx context.Context, tick, reconcileEvery time.Duration, o
 				onPlan(p)
 			}
 		}
+	}
+}
+
+// pruneInvites runs PruneInvites for Run, logging what it did.
+func (s *Service) pruneInvites(ctx context.Context) {
+	n, err := s.PruneInvites(ctx)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.log.Warn("invite records not pruned", "err", err)
+	case n > 0:
+		s.log.Info("pruned invite records past their retention", "records", n, "retention", s.opts.InviteRetention.String())
 	}
 }
 

@@ -581,6 +581,15 @@ func TestVerify(t *testing.T) {
 		{"counter off", func(tx *bolt.Tx) error {
 			return tx.Bucket(bucketMeta).Put(keyCountIntents, u64(5))
 		}, "counter count/intents = 5, records 1"},
+		{"invite record under another key", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketInvites).Put([]byte("someone@example.com"), []byte(`{"email":"other@example.com","at":"2026-01-01T00:00:00Z","last":"2026-01-01T00:00:00Z"}`))
+		}, `invite record under key "someone@example.com" is for "other@example.com"`},
+		{"invite record that does not decode", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketInvites).Put([]byte("someone@example.com"), []byte(`{"email":`))
+		}, `decode invite of "someone@example.com"`},
+		{"invites bucket missing", func(tx *bolt.Tx) error {
+			return tx.DeleteBucket(bucketInvites)
+		}, `bucket "invites" is missing`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := seed(t)

@@ -25,6 +25,9 @@
 //	audit/outbox          sequence BE -> the entry's audit key  the export queue (export.go): entries
 //	                                                            appended while the export is on and not yet
 //	                                                            acknowledged, in commit order
+//	invites               EmailKey(email) -> JSON provision.InviteRecord: panther-scim's invites of
+//	                                                            that email, kept beyond the record and intent
+//	                                                            that made them (until linked, or pruned)
 //
 // The meta bucket also holds "count/outbox" (entries in audit/outbox), "audit/export"
 // (present while the export is on) and "export/acked" (uint64 BE: the sequence number
@@ -50,7 +53,10 @@
 // schema 4, without a version change: Open creates the bucket in a file that lacks
 // it, and a release that does not know it reads and writes the file as before (it
 // appends without queueing, and its retention may prune a queued entry, which the
-// queue then reports as pruned). Each migration runs at open: the records it changes are
+// queue then reports as pruned). The invites bucket came the same way: a release that
+// does not know it neither writes nor reads invite records (a Panther user its
+// rolled-back create invited is then an existing user to its adoption policy, as it
+// always was to that release), and the records it leaves are pruned by retention. Each migration runs at open: the records it changes are
 // rewritten once, in small transactions, and work cut short is finished by the next
 // open. A file of a newer schema than the build's is refused, so an older release
 // never misreads a record.

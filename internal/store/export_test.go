@@ -370,3 +370,36 @@ func TestOpenAddsOutboxBucket(t *testing.T) {
 		t.Errorf("queue = %v, want [b]", got)
 	}
 }
+
+// A schema 4 file written before invite records existed (no invites bucket) opens,
+// gets the bucket, verifies clean and keeps invite records from then on.
+func TestOpenAddsInvitesBucket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "store.db")
+	s := mustOpen(t, path, Options{})
+	appendAudit(t, s, nil, "a")
+	s.Close()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(bucketInvites) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s = mustOpen(t, path, Options{})
+	defer s.Close()
+	if err := s.Verify(bg); err != nil {
+		t.Error(err)
+	}
+	r := provision.InviteRecord{Email: "a@example.com", At: time.Unix(1, 0).UTC(), Last: time.Unix(2, 0).UTC()}
+	if err := s.Update(bg, func(tx provision.Tx) error { return tx.PutInvite(r) }); err != nil {
+		t.Fatal(err)
+	}
+	var got provision.InviteRecord
+	if err := s.View(bg, func(tx provision.ReadTx) (err error) { got, err = tx.Invite("A@example.com"); return err }); err != nil || got != r {
+		t.Errorf("Invite = %+v, %v; want %+v", got, err, r)
+	}
+	if err := s.Verify(bg); err != nil {
+		t.Error(err)
+	}
+}

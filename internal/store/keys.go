@@ -10,6 +10,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/panther-scim/panther-scim/internal/provision"
 )
 
 // Bucket names; doc.go describes their keys and values.
@@ -27,18 +29,19 @@ var (
 	bucketIntents        = []byte("intents")
 	bucketAudit          = []byte("audit")
 	bucketOutbox         = []byte("audit/outbox")
+	bucketInvites        = []byte("invites")
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketUsers, bucketGroups,
 		bucketUserName, bucketUserEmail, bucketUserPantherID, bucketUserExternalID,
 		bucketGroupName, bucketGroupExtID, bucketMembers, bucketIntents, bucketAudit,
-		bucketOutbox,
+		bucketOutbox, bucketInvites,
 	}
 
 	// addedBuckets were added to schema 4 after its release, without a version
 	// change: Open creates them in a file that lacks them, and an older release
 	// ignores them (see doc.go).
-	addedBuckets = [][]byte{bucketOutbox}
+	addedBuckets = [][]byte{bucketOutbox, bucketInvites}
 )
 
 // Keys in the meta bucket.
@@ -70,6 +73,10 @@ func checkID(kind, id string) error {
 
 // fold is the key form of the case-insensitive attributes (userName, email, displayName).
 func fold(s string) []byte { return []byte(strings.ToLower(s)) }
+
+// inviteKey is the key of an email's invite record: its canonical form
+// (provision.EmailKey), in which every ownership rule compares emails.
+func inviteKey(email string) []byte { return []byte(provision.EmailKey(email)) }
 
 // pairKey is a key of the non-unique (externalId) indexes: a "\x00" b.
 func pairKey(a, b string) []byte {

@@ -244,6 +244,16 @@ func (r *readTx) ScanAudit(since time.Time, fn func(provision.AuditEntry) bool) 
 	return nil
 }
 
+// Invite returns the invite record of an email, or ErrNotFound.
+func (r *readTx) Invite(email string) (provision.InviteRecord, error) {
+	k := inviteKey(email)
+	v := r.bucket(bucketInvites).Get(k)
+	if v == nil {
+		return provision.InviteRecord{}, fmt.Errorf("invite of %q: %w", email, ErrNotFound)
+	}
+	return decodeAs[provision.InviteRecord](r, "invite of", k, v)
+}
+
 func (r *readTx) count(key []byte) int {
 	n, _ := readU64(r.bucket(bucketMeta).Get(key))
 	return int(n)
@@ -646,6 +656,52 @@ func (w *writeTx) PruneAudit(before time.Time) error {
 		}
 	}
 	return nil
+}
+
+// PutInvite writes (or replaces) the invite record of r.Email.
+func (w *writeTx) PutInvite(r provision.InviteRecord) error {
+	k := inviteKey(r.Email)
+	if len(k) == 0 {
+		return fmt.Errorf("invite record: email %w", errBadID)
+	}
+	data, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode invite of %q: %w", r.Email, err)
+	}
+	return w.bucket(bucketInvites).Put(k, data)
+}
+
+// DeleteInvite removes the invite record of an email; no error when there is none.
+func (w *writeTx) DeleteInvite(email string) error {
+	k := inviteKey(email)
+	if len(k) == 0 {
+		return nil
+	}
+	return w.bucket(bucketInvites).Delete(k)
+}
+
+// PruneInvites deletes the invite records last attempted before before. A record that
+// does not decode is deleted too: it can only be read as "no invite", which is what
+// its absence says.
+func (w *writeTx) PruneInvites(before time.Time) (int, error) {
+	bk := w.bucket(bucketInvites)
+	var doomed [][]byte
+	err := bk.ForEach(func(k, v []byte) error {
+		r, err := decodeAs[provision.InviteRecord](&w.readTx, "invite of", k, v)
+		if err != nil || r.Last.Before(before) {
+			doomed = append(doomed, bytes.Clone(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, k := range doomed {
+		if err := bk.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return len(doomed), nil
 }
 
 func (w *writeTx) addCount(key []byte, delta int64) error {

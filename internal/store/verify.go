@@ -32,7 +32,8 @@ type Report struct {
 // OK says whether the store is free of damage and inconsistency as far as it was read.
 func (r Report) OK() bool { return len(r.Problems) == 0 && r.DamagedCount == 0 }
 
-// Verify checks, in one read transaction, that every record decodes and that every
+// Verify checks, in one read transaction, that every record (user, group, intent,
+// invite record) decodes, that each invite record is under its email's key, and that every
 // index, the membership index, the group member lists and the counters agree with
 // the records, both ways. It returns nil, or an error joining the problems found (at
 // most 50). It reads the whole file, so it is for `verify`, tests and support, not for
@@ -187,6 +188,18 @@ func (v *verifier) run() {
 		v.nIntents++
 		if _, err := decode[provision.Intent]("intent of user", k, val); err != nil {
 			v.undecodable("intent of user", k, err)
+		}
+		return nil
+	})
+	_ = v.tx.Bucket(bucketInvites).ForEach(func(k, val []byte) error {
+		if v.done() {
+			return errStop
+		}
+		r, err := decode[provision.InviteRecord]("invite of", k, val)
+		if err != nil {
+			v.undecodable("invite of", k, err)
+		} else if !bytes.Equal(inviteKey(r.Email), k) {
+			v.fail("invite record under key %q is for %q", k, r.Email)
 		}
 		return nil
 	})

@@ -13,6 +13,8 @@
 //   - an empty externalId, email or Panther id is not indexed: lookups for "" find nothing;
 //   - a write method that fails (ErrConflict, ErrNotFound) changes nothing, so the
 //     caller may go on with the transaction;
+//   - invite records are keyed by provision.EmailKey: another case or another Unicode
+//     composition of an address finds the same record;
 //   - ScanIntents and lists of ids come in id order; audit entries with the same time
 //     come in append order; an AuditEntry without a Time gets one.
 package storetest
@@ -62,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) provision.Store) {
 		{"Group/Delete", testGroupDelete},
 		{"Group/CountAndScan", testGroupScan},
 		{"Intent/CRUD", testIntents},
+		{"Invite/ByCanonicalEmail", testInvites},
 		{"Audit/OrderAndPrune", testAudit},
 		{"Tx/ReadYourWrites", testReadYourWrites},
 		{"Tx/RollbackOnError", testRollbackOnError},
@@ -1144,6 +1147,55 @@ func testAudit(t *testing.T, s provision.Store) {
 	if last.Action != "stamped" || last.Time.IsZero() {
 		t.Errorf("last entry = %q at %v, want the stamped one with a time", last.Action, last.Time)
 	}
+}
+
+func testInvites(t *testing.T, s provision.Store) {
+	a := provision.InviteRecord{Email: "José@Example.com", At: t0, Last: t0.Add(time.Hour), UserID: id("u", 1)}
+	b := provision.InviteRecord{Email: "old@example.com", At: t0, Last: t0}
+	update(t, s, func(tx provision.Tx) error {
+		if err := tx.PutInvite(a); err != nil {
+			return err
+		}
+		return tx.PutInvite(b)
+	})
+	view(t, s, func(tx provision.ReadTx) error {
+		// One address in another case and another composition: the same record.
+		got, err := tx.Invite("jose\u0301@EXAMPLE.com")
+		equal(t, "Invite", got, a)
+		_, err2 := tx.Invite("nobody@example.com")
+		wantErr(t, "Invite(unknown)", err2, provision.ErrNotFound, "nobody@example.com")
+		return err
+	})
+	// Replace keeps one record per address.
+	a.Last = t0.Add(2 * time.Hour)
+	update(t, s, func(tx provision.Tx) error { return tx.PutInvite(a) })
+	var n int
+	update(t, s, func(tx provision.Tx) error {
+		var err error
+		n, err = tx.PruneInvites(t0.Add(time.Minute))
+		return err
+	})
+	if n != 1 {
+		t.Errorf("PruneInvites deleted %d records, want 1", n)
+	}
+	view(t, s, func(tx provision.ReadTx) error {
+		_, err := tx.Invite(b.Email)
+		wantErr(t, "pruned Invite", err, provision.ErrNotFound, b.Email)
+		got, err := tx.Invite(a.Email)
+		equal(t, "kept Invite", got, a)
+		return err
+	})
+	update(t, s, func(tx provision.Tx) error {
+		if err := tx.DeleteInvite("JOSÉ@example.com"); err != nil {
+			return err
+		}
+		return tx.DeleteInvite("nobody@example.com") // absent: no error
+	})
+	view(t, s, func(tx provision.ReadTx) error {
+		_, err := tx.Invite(a.Email)
+		wantErr(t, "deleted Invite", err, provision.ErrNotFound, a.Email)
+		return nil
+	})
 }
 
 // --- transactions ---
