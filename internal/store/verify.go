@@ -118,6 +118,11 @@ func (v *verifier) done() bool {
 	return v.stopped
 }
 
+// userFacts are the parts of a user record the index cross-checks compare.
+type userFacts struct {
+	userName, email, pantherID, externalID string
+}
+
 // errStop ends a ForEach early.
 var errStop = errors.New("stop")
 
@@ -133,7 +138,10 @@ func (v *verifier) run() {
 	}
 	v.badUsers, v.badGroups = map[string]bool{}, map[string]bool{}
 
-	users := map[string]provision.User{}
+	// Only what the cross-checks compare is kept of each user: whole records (their
+	// attribute maps) were 200 MB of live heap at 100,000 users, more than a container
+	// sized for the server holds, and this check runs at every start.
+	users := map[string]userFacts{}
 	_ = v.tx.Bucket(bucketUsers).ForEach(func(k, val []byte) error {
 		if v.done() {
 			return errStop
@@ -154,7 +162,7 @@ func (v *verifier) run() {
 				v.fail("user %q: header %+v disagrees with the record", k, st)
 			}
 		}
-		users[string(k)] = u
+		users[string(k)] = userFacts{userName: u.UserName, email: u.Email, pantherID: u.Panther.ID, externalID: u.ExternalID}
 		return nil
 	})
 	groups := map[string]provision.Group{}
@@ -207,10 +215,10 @@ func (v *verifier) run() {
 		return // the cross-checks need every record
 	}
 
-	userAttr := map[string]func(provision.User) string{
-		"userName":   func(u provision.User) string { return u.UserName },
-		"email":      func(u provision.User) string { return indexedEmail(u.UserName, u.Email) },
-		"panther id": func(u provision.User) string { return u.Panther.ID },
+	userAttr := map[string]func(userFacts) string{
+		"userName":   func(u userFacts) string { return u.userName },
+		"email":      func(u userFacts) string { return indexedEmail(u.userName, u.email) },
+		"panther id": func(u userFacts) string { return u.pantherID },
 	}
 	for _, ix := range []uniqueIndex{idxUserName, idxEmail, idxPantherID} {
 		attr := userAttr[ix.attr]
@@ -234,11 +242,11 @@ func (v *verifier) run() {
 
 	v.pairs(bucketUserExternalID, "user externalId", func(ext, id string) bool {
 		u, ok := users[id]
-		return v.badUsers[id] || ok && u.ExternalID == ext
+		return v.badUsers[id] || ok && u.externalID == ext
 	})
 	for id, u := range users {
-		if u.ExternalID != "" && v.tx.Bucket(bucketUserExternalID).Get(pairKey(u.ExternalID, id)) == nil {
-			v.fail("user %q: externalId %q not indexed", id, u.ExternalID)
+		if u.externalID != "" && v.tx.Bucket(bucketUserExternalID).Get(pairKey(u.externalID, id)) == nil {
+			v.fail("user %q: externalId %q not indexed", id, u.externalID)
 		}
 	}
 	v.pairs(bucketGroupExtID, "group externalId", func(ext, id string) bool {
