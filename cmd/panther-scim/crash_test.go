@@ -102,7 +102,7 @@ store:
   path: %q
 provisioning:
   reconcileInterval: 1h  # on, so that a start-up reconcile runs (startSettled waits for it); never fires during a test
-  requestSyncTimeout: 5s
+  requestSyncTimeout: 4s
 mapping:
   rules:
     - group: Panther Admins

@@ -361,6 +361,20 @@ func TestValidateValid(t *testing.T) {
 	}
 }
 
+func TestValidateRequestSyncShorterThanShutdown(t *testing.T) {
+	c := validConfig(t)
+	c.Server.ShutdownTimeout = 20 * time.Second
+	c.Provisioning.RequestSyncTimeout = 20 * time.Second
+	err := c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "provisioning.requestSyncTimeout: must be shorter than server.shutdownTimeout (20s)") {
+		t.Fatalf("Validate() = %v", err)
+	}
+	c.Provisioning.RequestSyncTimeout = 19 * time.Second
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate() = %v", err)
+	}
+}
+
 func TestValidateReportsEveryProblem(t *testing.T) {
 	cleanEnv(t)
 	c := Default()

@@ -116,6 +116,12 @@ func (c Config) Validate() error {
 	v.duration("provisioning.reconcileInterval", pr.ReconcileInterval, true)
 	v.positive("provisioning.syncConcurrency", int64(pr.SyncConcurrency))
 	v.duration("provisioning.requestSyncTimeout", pr.RequestSyncTimeout, false)
+	if pr.RequestSyncTimeout > 0 && c.Server.ShutdownTimeout > 0 && pr.RequestSyncTimeout >= c.Server.ShutdownTimeout {
+		// A request waits for Panther up to requestSyncTimeout; a graceful shutdown must
+		// leave it that long, or the IdP sees its request cut off (the change is kept and
+		// replayed, but the IdP retries a request it could have had answered).
+		v.add("provisioning.requestSyncTimeout", fmt.Sprintf("must be shorter than server.shutdownTimeout (%s), so that a graceful shutdown lets a request waiting on Panther finish", c.Server.ShutdownTimeout))
+	}
 	v.duration("provisioning.deprovisionAlertAfter", pr.DeprovisionAlertAfter, true)
 
 	if err := c.Mapping.Validate(); err != nil {
