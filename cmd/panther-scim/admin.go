@@ -212,6 +212,9 @@ func printExplanation(w io.Writer, ex provision.Explanation) {
 		if in.LastError != "" {
 			fmt.Fprintf(w, ", last error: %s", in.LastError)
 		}
+		if in.Revert != nil {
+			fmt.Fprintf(w, "; if refused, the record is put back as it was at version %d", in.Revert.Version)
+		}
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "audit     %d entries (newest last)\n", len(ex.Audit))

@@ -12,6 +12,9 @@
 // converge in any order), serialised per user and per email, and clears an intent only
 // if its generation did not change meanwhile. Intents left by a crash are replayed at
 // start-up as uncertain: the email is looked up before any invite, so nobody is invited
-// twice. Reconcile compares the store with Panther and repairs drift, touching only
+// twice. A change refused there (by an ownership rule, or by Panther itself) is put
+// back, not kept: the intent holds the record as it was before its first unapplied
+// change (Intent.Revert), and the sync that meets the refusal restores it in the
+// transaction that ends the intent. Reconcile compares the store with Panther and repairs drift, touching only
 // users it manages and never a protected email.
 package provision

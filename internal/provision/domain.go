@@ -135,6 +135,33 @@ type Intent struct {
 	// may have reached Panther without its answer, so the Panther user may hold it
 	// rather than Remove.Email.
 	Email string `json:"email,omitempty"`
+	// Revert is the record as it was before the first of its changes (to its identity
+	// or active flag) that has not reached Panther yet, written with that change. When
+	// Panther, or an ownership rule, refuses them, the sync that meets the refusal puts
+	// the record back to it in the transaction that ends the intent: a refused change is
+	// neither kept nor queued, whether the request that made it is still waiting or the
+	// background worker meets the refusal later.
+	Revert *PriorState `json:"revert,omitempty"`
+}
+
+// PriorState is a user record's SCIM data at one version, as an intent keeps it to
+// put the record back (Intent.Revert).
+type PriorState struct {
+	Version    int64          `json:"version"`
+	UserName   string         `json:"userName"`
+	ExternalID string         `json:"externalId,omitempty"`
+	Active     bool           `json:"active"`
+	Email      string         `json:"email"`
+	Attributes map[string]any `json:"attributes,omitempty"`
+	// Pending says the intent also carried work that the record's changes did not
+	// make (a group change, a repair): after a rollback it is queued again.
+	Pending bool `json:"pending,omitempty"`
+}
+
+// priorState is u's SCIM data, to put back later.
+func priorState(u User, pending bool) *PriorState {
+	return &PriorState{Version: u.Version, UserName: u.UserName, ExternalID: u.ExternalID, Active: u.Active,
+		Email: u.Email, Attributes: u.Attributes, Pending: pending}
 }
 
 // InviteAttempt is an invite of Email that may have been sent from At on (the time

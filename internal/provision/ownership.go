@@ -9,11 +9,12 @@ import (
 
 // Ownership: panther-scim acts only on the Panther users it owns. A Panther user is
 // its own when it invited it (the invite recorded durably in the intent before the
-// call, Intent.Invites) or adopted it under the adoption policy (the link records its
-// id). Before any update or delete the Panther user is read afresh by id, and acted on
+// call, Intent.Invites, and in the email's invite record, which outlives the intent)
+// or adopted it under the adoption policy (the link records its id). Before any update or delete the Panther user is read afresh by id, and acted on
 // only while its email is still the one linked (or the one the record asks for) and not
 // protected. Each refusal is audited, logged, counted and answered with an *Error whose
-// Reason names it; a refused change is never queued for a retry.
+// Reason names it; a refused change is never queued for a retry, and the record is put
+// back as it was before it (putBack).
 
 // AdoptPolicy says which existing Panther users (ones panther-scim did not invite) a
 // record whose email they hold may take over.

@@ -374,77 +374,122 @@ func pantherMessage(err error) string {
 // administrator), is not kept: the record is put back as it was and the IdP gets 409.
 // Only a deactivation is kept when the Panther user is not panther-scim's (any more) or
 // protected: the record says what the IdP wants, and Panther is left alone.
+//
+// A change that would give Panther an address it does not hold for this user (a new
+// email, or a re-invite on reactivation) is checked with Panther before anything is
+// written (checkEmail): held by another Panther user, it is refused and nothing is
+// written; when Panther cannot be asked, the IdP gets 503 and nothing is written
+// either (a deactivation excepted: it goes ahead, as every deactivation does). What
+// changes in Panther between the check and the update is the intent's Revert's to
+// undo.
 func (s *Service) UpdateUser(ctx context.Context, id string, expect int64, mutate func(User) (UserFields, error)) (User, error) {
 	var before, after User
 	var needSync, changed, pendingBefore bool
-	err := s.store.Update(ctx, func(tx Tx) error {
-		old, err := tx.User(id)
-		if err != nil {
-			return err
-		}
-		if expect != 0 && old.Version != expect {
-			return newError(CodePrecondition, nil, "user %s is at version %d, not %d", id, old.Version, expect)
-		}
-		f, err := mutate(old)
-		if err != nil {
-			return err
-		}
-		if err := checkUserFields(f); err != nil {
-			return err
-		}
-		ident, err := DeriveIdentity(f.UserName, f.Attributes)
-		if err != nil {
-			return err
-		}
-		if s.isProtected(ident.Email) && !SameEmail(ident.Email, old.Email) {
-			return s.refuse(ctx, id, map[string]string{"userName": f.UserName, "email": ident.Email}, RefuseProtected, CodeUniqueness,
-				"email %q is on the protected list: panther-scim never provisions it", ident.Email)
-		}
-		nu := old
-		nu.UserName, nu.ExternalID, nu.Active, nu.Attributes, nu.Email = f.UserName, f.ExternalID, f.Active, f.Attributes, ident.Email
-		before, after = old, nu
-		if sameUser(old, nu) {
-			return nil
-		}
-		changed = true
-		if !strings.EqualFold(old.UserName, nu.UserName) {
-			if other, err := tx.UserByUserName(nu.UserName); err == nil && other.ID != id {
-				return newError(CodeUniqueness, nil, "userName %q is already taken by user %s", nu.UserName, other.ID)
-			}
-		}
-		if !SameEmail(old.Email, nu.Email) {
-			if other, err := tx.UserByEmail(nu.Email); err == nil && other.ID != id {
-				return newError(CodeUniqueness, nil, "email %q is already used by user %s", nu.Email, other.ID)
-			}
-		}
-		nu.Version++
-		nu.LastModified = s.now().UTC()
-		after = nu
-		if err := tx.PutUser(nu); err != nil {
-			return err
-		}
-		oldIdent, _ := DeriveIdentity(old.UserName, old.Attributes)
-		_, pending := tx.Intent(id)
-		pendingBefore = pending == nil
-		needSync = pending == nil || old.Active != nu.Active || oldIdent != ident
-		if needSync {
-			if err := s.putIntent(tx, id); err != nil {
+	checked := map[string]bool{} // emails (EmailKey) Panther was asked about in this request
+	for round := 0; ; round++ {
+		var check *emailCheck
+		err := s.store.Update(ctx, func(tx Tx) error {
+			old, err := tx.User(id)
+			if err != nil {
 				return err
 			}
+			if expect != 0 && old.Version != expect {
+				return newError(CodePrecondition, nil, "user %s is at version %d, not %d", id, old.Version, expect)
+			}
+			f, err := mutate(old)
+			if err != nil {
+				return err
+			}
+			if err := checkUserFields(f); err != nil {
+				return err
+			}
+			ident, err := DeriveIdentity(f.UserName, f.Attributes)
+			if err != nil {
+				return err
+			}
+			if s.isProtected(ident.Email) && !SameEmail(ident.Email, old.Email) {
+				return s.refuse(ctx, id, map[string]string{"userName": f.UserName, "email": ident.Email}, RefuseProtected, CodeUniqueness,
+					"email %q is on the protected list: panther-scim never provisions it", ident.Email)
+			}
+			nu := old
+			nu.UserName, nu.ExternalID, nu.Active, nu.Attributes, nu.Email = f.UserName, f.ExternalID, f.Active, f.Attributes, ident.Email
+			before, after = old, nu
+			if sameUser(old, nu) {
+				return nil
+			}
+			changed = true
+			if !strings.EqualFold(old.UserName, nu.UserName) {
+				if other, err := tx.UserByUserName(nu.UserName); err == nil && other.ID != id {
+					return newError(CodeUniqueness, nil, "userName %q is already taken by user %s", nu.UserName, other.ID)
+				}
+			}
+			if !SameEmail(old.Email, nu.Email) {
+				if other, err := tx.UserByEmail(nu.Email); err == nil && other.ID != id {
+					return newError(CodeUniqueness, nil, "email %q is already used by user %s", nu.Email, other.ID)
+				}
+			}
+			pending, perr := tx.Intent(id)
+			if c, err := s.emailToCheck(tx, old, nu); err != nil {
+				return err
+			} else if c != nil && !checked[EmailKey(c.email)] {
+				c.in = pending
+				if perr != nil {
+					c.in = Intent{UserID: id}
+				}
+				check = c
+				return c // nothing written: checkEmail asks Panther, then the change runs again
+			}
+			nu.Version++
+			nu.LastModified = s.now().UTC()
+			after = nu
+			if err := tx.PutUser(nu); err != nil {
+				return err
+			}
+			oldIdent, _ := DeriveIdentity(old.UserName, old.Attributes)
+			pendingBefore = perr == nil
+			needSync = pendingBefore || old.Active != nu.Active || oldIdent != ident
+			if needSync {
+				// Revert: the record to put back if what this change (and any still
+				// pending before it) asks of Panther is refused. A change to neither the
+				// identity nor the active flag asks Panther nothing new.
+				var revert *PriorState
+				if old.Active != nu.Active || oldIdent != ident {
+					revert = priorState(old, pendingBefore && pending.Revert == nil)
+				}
+				if err := s.putIntentReverting(tx, id, revert); err != nil {
+					return err
+				}
+			}
+			action := "user.update"
+			switch {
+			case old.Active && !nu.Active:
+				action = "user.deactivate"
+			case !old.Active && nu.Active:
+				action = "user.reactivate"
+			}
+			refs, linked := newGroupRefCache(tx), nu.Panther.ID != ""
+			return s.audit(ctx, tx, action, "User", id, s.accessOf(tx, refs, id, old.Active, linked, userAuditFields(&old, nil)),
+				s.accessOf(tx, refs, id, nu.Active, linked, userAuditFields(&nu, nil)), "accepted")
+		})
+		if check == nil || !errors.Is(err, check) {
+			if err != nil {
+				return User{}, s.storeErr(err, "User", id)
+			}
+			break
 		}
-		action := "user.update"
-		switch {
-		case old.Active && !nu.Active:
-			action = "user.deactivate"
-		case !old.Active && nu.Active:
-			action = "user.reactivate"
+		if round >= maxEmailChecks {
+			return User{}, newError(CodeUnavailable, nil, "user %s kept changing while its email was checked with Panther; retry", id)
 		}
-		refs, linked := newGroupRefCache(tx), nu.Panther.ID != ""
-		return s.audit(ctx, tx, action, "User", id, s.accessOf(tx, refs, id, old.Active, linked, userAuditFields(&old, nil)),
-			s.accessOf(tx, refs, id, nu.Active, linked, userAuditFields(&nu, nil)), "accepted")
-	})
-	if err != nil {
-		return User{}, s.storeErr(err, "User", id)
+		if cerr := s.checkEmail(ctx, id, check); cerr != nil {
+			if _, refused := refusalOf(cerr); refused || !check.deactivation {
+				return User{}, s.pantherErr(cerr)
+			}
+			// A deactivation is never held up: it goes ahead unchecked, and should
+			// Panther refuse the email later, the sync puts the email back and keeps the
+			// deactivation (Intent.Revert).
+			s.log.WarnContext(ctx, "could not check a new email with Panther; the deactivation goes ahead", "user", id, "err", cerr)
+		}
+		checked[EmailKey(check.email)] = true
 	}
 	if !changed {
 		return before, nil
@@ -453,8 +498,11 @@ func (s *Service) UpdateUser(ctx context.Context, id string, expect int64, mutat
 		s.hook(s.opts.Hooks.AfterStoreWrite)
 		if err := s.syncNow(ctx, id); err != nil {
 			if r, refused := refusalOf(err); refused {
-				if before.Active && !after.Active && (r.Reason == RefuseNotOwned || r.Reason == RefuseProtected) {
-					s.log.WarnContext(ctx, "deactivation recorded; the Panther user is not panther-scim's to change", "user", id, "reason", r.Reason)
+				if before.Active && !after.Active && s.stillInactive(ctx, id) {
+					// The Panther user is not panther-scim's to change (any more), or
+					// protected, or only the email was refused: the deactivation stands
+					// (the sync put the rest back), and the IdP is told it did.
+					s.log.WarnContext(ctx, "deactivation recorded; the rest of the change was refused", "user", id, "reason", r.Reason)
 					return s.GetUser(ctx, id)
 				}
 				s.rollbackUpdate(ctx, before, after, pendingBefore, r)
@@ -485,6 +533,86 @@ func (s *Service) UpdateUser(ctx context.Context, id string, expect int64, mutat
 		}
 	}
 	return s.GetUser(ctx, id)
+}
+
+// maxEmailChecks bounds the rounds of UpdateUser's email check: each round asks
+// Panther about an email the record took meanwhile, which a record changing that fast
+// does not need answered now.
+const maxEmailChecks = 4
+
+// emailCheck is UpdateUser's request to ask Panther about an email before the change
+// that gives it is written; it is also the error that rolls back the transaction.
+type emailCheck struct {
+	email string
+	// invite: the record has no Panther user, so its sync invites the email, and a
+	// Panther user already holding it is adopted or refused by the adoption policy
+	// (claim); otherwise the sync updates the linked user's email, which another
+	// Panther user's holding it refuses.
+	invite       bool
+	deactivation bool
+	u            User   // the record as the change makes it
+	in           Intent // its intent (invites recorded), or an empty one
+}
+
+func (c *emailCheck) Error() string { return "check " + c.email + " with Panther first" }
+
+// emailToCheck returns the check the change from old to nu needs before it is written:
+// one when the sync will give Panther an address it does not hold for this user, that
+// is, when the change sets a new email and the record keeps access, or gives access
+// back to a record without a Panther user (a reactivation re-invites). Nil otherwise.
+func (s *Service) emailToCheck(tx ReadTx, old, nu User) (*emailCheck, error) {
+	linked := old.Panther.ID != ""
+	newEmail := !SameEmail(old.Email, nu.Email)
+	switch {
+	case linked && (!newEmail || SameEmail(nu.Email, old.Panther.Email)):
+		return nil, nil // Panther holds the address for this user already
+	case !linked && !newEmail && old.Active == nu.Active:
+		return nil, nil // access asked for (or not) as before: nothing new to invite
+	}
+	refs := newGroupRefCache(tx)
+	want, err := s.desiredOf(tx, refs, nu.ID, nu.Active, linked)
+	if err != nil || !want.Access {
+		return nil, err // no access: the address goes nowhere
+	}
+	if !linked && !newEmail {
+		// Reactivated: a new invite, unless the record had access already (its own
+		// sync, under way, invites the address).
+		if had, err := s.desiredOf(tx, refs, old.ID, old.Active, linked); err != nil || had.Access {
+			return nil, err
+		}
+	}
+	return &emailCheck{email: nu.Email, invite: !linked, deactivation: old.Active && !nu.Active, u: nu}, nil
+}
+
+// checkEmail asks Panther whether c.email may become the record's: nil when no Panther
+// user holds it, or the record's own does, or (for an invite) the user holding it is
+// panther-scim's own invitee or one the adoption policy lets it adopt. A refusal is
+// audited and returned; any other error means Panther could not be asked.
+func (s *Service) checkEmail(ctx context.Context, id string, c *emailCheck) error {
+	pu, err := s.panther.UserByEmail(ctx, c.email)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if c.invite {
+		_, _, err := s.claim(ctx, c.u, pu, &c.in)
+		return err
+	}
+	if pu.ID == c.u.Panther.ID {
+		return nil // an update whose answer was lost already gave it the email
+	}
+	return s.refuse(ctx, id, map[string]string{"email": c.email, "pantherId": c.u.Panther.ID, "holder": pu.ID},
+		RefuseEmailTaken, CodeUniqueness,
+		"email %q is already used by another Panther user (%s): the change is refused and not kept", c.email, pu.ID)
+}
+
+// stillInactive reports whether the record is (still) inactive: after a refused
+// change, whether its deactivation stood.
+func (s *Service) stillInactive(ctx context.Context, id string) bool {
+	u, err := s.GetUser(ctx, id)
+	return err == nil && !u.Active
 }
 
 // rollbackUpdate puts back the record a refused change replaced, unless it changed
@@ -530,11 +658,21 @@ func (s *Service) rollbackUpdate(ctx context.Context, before, after User, pendin
 // putIntent records, in the transaction of a change, that the user must be synced; the
 // caller then syncs them itself (see requestDue).
 func (s *Service) putIntent(tx Tx, userID string) error {
+	return s.putIntentReverting(tx, userID, nil)
+}
+
+// putIntentReverting is putIntent for a change to the record: revert, when not nil, is
+// the record before it, kept as the intent's Revert unless an earlier change still
+// pending set one (the record is then put back to before that one).
+func (s *Service) putIntentReverting(tx Tx, userID string, revert *PriorState) error {
 	in, err := tx.Intent(userID)
 	if errors.Is(err, ErrNotFound) {
 		in = Intent{UserID: userID, Since: s.now().UTC()}
 	} else if err != nil {
 		return err
+	}
+	if in.Revert == nil {
+		in.Revert = revert
 	}
 	in.NextAttempt = s.requestDue()
 	in.Gen++

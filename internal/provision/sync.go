@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -172,7 +173,7 @@ func (s *Service) SyncUser(ctx context.Context, id string, uncertain bool) error
 		return uerr
 	}
 	link, err := s.apply(ctx, u, want, &in, uncertain)
-	if ferr := s.saveLink(id, in.Gen, link, err); ferr != nil && err == nil {
+	if ferr := s.saveLink(ctx, u, in.Gen, link, err); ferr != nil && err == nil {
 		err = ferr
 	}
 	return err
@@ -391,13 +392,19 @@ func linkOf(pu PantherUser) PantherLink {
 }
 
 // saveLink records what Panther now holds and clears the intent when the record did not
-// change meanwhile and the sync succeeded; on failure it schedules a retry.
-func (s *Service) saveLink(id string, gen int64, link PantherLink, syncErr error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+// change meanwhile and the sync succeeded; on failure it schedules a retry, and on a
+// refusal (by an ownership rule, or by Panther itself) it puts back the record the
+// refused changes replaced (putBack), in the same transaction. synced is the record the
+// sync applied; ctx names who asked, for the audit trail.
+func (s *Service) saveLink(ctx context.Context, synced User, gen int64, link PantherLink, syncErr error) error {
+	id := synced.ID
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	var back *AuditEntry
 	// Batch: many syncs finish at once (a group change re-syncs its members), and
 	// sharing commits keeps the single writer's fsyncs from pacing them.
-	return s.store.Batch(ctx, func(tx Tx) error {
+	err := s.store.Batch(wctx, func(tx Tx) error {
+		back = nil
 		cur, err := tx.User(id)
 		if errors.Is(err, ErrNotFound) {
 			// Deleted while we synced: make sure the removal knows what we created.
@@ -424,11 +431,112 @@ func (s *Service) saveLink(id string, gen int64, link PantherLink, syncErr error
 				return err
 			}
 		}
-		if syncErr != nil {
-			return s.retryLater(tx, id, gen, syncErr)
+		if syncErr == nil {
+			in, err := tx.Intent(id)
+			if err == nil && in.Gen != gen && in.Revert != nil && in.Revert.Version < synced.Version {
+				// A newer change landed while this sync applied the record: Panther holds
+				// what was applied, so that is what a refusal of the newer one puts back.
+				in.Revert = priorState(synced, true)
+				return tx.PutIntent(in)
+			}
+			return s.clearIntent(tx, id, gen)
 		}
-		return s.clearIntent(tx, id, gen)
+		if reason, refused := rollbackReason(syncErr); refused {
+			e, done, err := s.putBack(ctx, tx, cur, gen, reason)
+			if err != nil || done {
+				back = e
+				return err
+			}
+		}
+		return s.retryLater(tx, id, gen, syncErr)
 	})
+	if err == nil && back != nil {
+		s.log.WarnContext(ctx, "put back a change that was refused", "scim_id", id, "outcome", back.Outcome)
+	}
+	return err
+}
+
+// refusedByPanther is the rollback reason of a change Panther itself refused (invalid
+// input, a conflict), as opposed to one an ownership rule refused.
+const refusedByPanther = "refused by Panther"
+
+// rollbackReason says whether a sync's failure refuses the change it applied, and why:
+// a refusal, or Panther's own answer that the input is invalid or conflicts. Anything
+// else (Panther unavailable, the token refused) may pass with time, and is retried.
+func rollbackReason(err error) (string, bool) {
+	if r, ok := refusalOf(err); ok {
+		return r.Reason, true
+	}
+	if !Retryable(err) && (errors.Is(err, ErrInvalid) || errors.Is(err, ErrConflict)) {
+		return refusedByPanther, true
+	}
+	return "", false
+}
+
+// putBack undoes, in tx, the changes to cur that the sync of intent generation gen
+// applied and that were refused (reason): cur goes back to the intent's Revert, with a
+// new version (an IdP that reads it sees the change), audited, and the intent ends
+// without queueing them. done is false when there is nothing it may put back: the
+// intent was rewritten by a newer change (whose own sync answers for it) or has no
+// Revert, or the change was a deactivation of a Panther user that is not
+// panther-scim's or is protected, which is kept as the IdP asked (Panther is left
+// alone).
+//
+// A deactivation among the changes stands (the IdP was told it was done), unless it
+// is what was refused (last_admin): the rest is put back and the deactivation queued
+// again, now without what was refused. So is the work the intent carried before the
+// changes (PriorState.Pending).
+func (s *Service) putBack(ctx context.Context, tx Tx, cur User, gen int64, reason string) (*AuditEntry, bool, error) {
+	in, err := tx.Intent(cur.ID)
+	if err != nil || in.Gen != gen || in.Revert == nil {
+		return nil, false, nil
+	}
+	prev := *in.Revert
+	deactivated := prev.Active && !cur.Active
+	if deactivated && (reason == RefuseNotOwned || reason == RefuseProtected) {
+		return nil, false, nil
+	}
+	standing := deactivated && reason != RefuseLastAdmin
+	back := cur
+	back.UserName, back.ExternalID, back.Active, back.Attributes = prev.UserName, prev.ExternalID, prev.Active && !standing, prev.Attributes
+	if !strings.EqualFold(back.UserName, cur.UserName) {
+		if other, err := tx.UserByUserName(back.UserName); err == nil && other.ID != cur.ID {
+			back.UserName = cur.UserName // taken since by another record: keep the one it has
+		}
+	}
+	back.Email = prev.Email
+	if ident, err := DeriveIdentity(back.UserName, back.Attributes); err == nil {
+		back.Email = ident.Email
+	}
+	var entry *AuditEntry
+	if !sameUser(back, cur) {
+		if other, err := tx.UserByEmail(back.Email); err == nil && other.ID != cur.ID {
+			// The address it had is another record's now: the record cannot go back.
+			// The refusal is on the trail; leave the record as it is, and its intent
+			// ends as any refused one does.
+			s.log.ErrorContext(ctx, "could not put back a refused change: its former email is another user's now",
+				"scim_id", cur.ID, "email", back.Email, "other", other.ID)
+			return nil, false, nil
+		}
+		back.Version = cur.Version + 1
+		back.LastModified = s.now().UTC()
+		if err := tx.PutUser(back); err != nil {
+			return nil, false, err
+		}
+		e := s.auditEntry(ctx, "user.update", "User", cur.ID, userAuditFields(&cur, nil), userAuditFields(&back, nil),
+			"rolled back: refused: "+reason)
+		if err := tx.AppendAudit(e); err != nil {
+			return nil, false, err
+		}
+		entry = &e
+	}
+	if standing || prev.Pending {
+		in.Revert = nil
+		in.Gen++
+		in.NextAttempt = s.now().UTC()
+		return entry, true, tx.PutIntent(in)
+	}
+	return entry, true, tx.DeleteIntent(cur.ID)
 }
 
 // finishIntent clears (or, on failure, reschedules) the intent of a record that is

@@ -22,6 +22,7 @@ type fakePanther struct {
 	users   map[string]provision.PantherUser // by id
 	calls   []string
 	invite  func(in provision.InviteInput) (provision.PantherUser, error) // nil: succeed
+	update  func(in provision.UpdateInput) error                          // nil: apply
 	list    func() []provision.PantherUser                                // nil: the table
 	failAll error
 	next    int
@@ -139,6 +140,11 @@ func (f *fakePanther) InviteUser(_ context.Context, in provision.InviteInput) (p
 func (f *fakePanther) UpdateUser(_ context.Context, in provision.UpdateInput) (provision.PantherUser, error) {
 	if err := f.log("updateUser"); err != nil {
 		return provision.PantherUser{}, err
+	}
+	if f.update != nil {
+		if err := f.update(in); err != nil {
+			return provision.PantherUser{}, err
+		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
