@@ -104,7 +104,7 @@ func (m *Main) end(ctx context.Context, p *phase, expected map[string]int) Phase
 		}
 		slices.SortFunc(at, func(a, b time.Time) int { return a.Compare(b) })
 		lo, hi := n/10, n-1-n/10
-		if d := at[hi].Sub(at[lo]); d > 0 {
+		if d := at[hi].Sub(at[lo]); d > 0 && m.Config.PantherLatency > 0 { // no ratio without latency
 			rate := float64(hi-lo) / d.Seconds()
 			allowed := float64(m.Config.PantherConcurrency) / m.Config.PantherLatency.Seconds()
 			out.SteadyRatio = allowed / rate
