@@ -61,10 +61,15 @@ type readyResult struct {
 // result returns the cached result, or runs the checks when it is older than ttl. A
 // caller whose ctx ends stops waiting; the run goes on for the others.
 func (r *readiness) result(ctx context.Context) (*readyResult, error) {
-	if last := r.last.Load(); last != nil && r.now().Sub(last.at) < r.ttl {
+	if last := r.fresh(); last != nil {
 		return last, nil
 	}
 	ch := r.flight.DoChan("readyz", func() (any, error) {
+		// A run that ended between this caller's look at the cache and its joining the
+		// flight has left a fresh result: use it rather than run the checks again.
+		if last := r.fresh(); last != nil {
+			return last, nil
+		}
 		res := r.run()
 		r.last.Store(res)
 		return res, nil
@@ -75,6 +80,14 @@ func (r *readiness) result(ctx context.Context) (*readyResult, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// fresh returns the cached result while it is younger than ttl, else nil.
+func (r *readiness) fresh() *readyResult {
+	if last := r.last.Load(); last != nil && r.now().Sub(last.at) < r.ttl {
+		return last
+	}
+	return nil
 }
 
 // run runs every check and the info at once, each with its own deadline, detached
