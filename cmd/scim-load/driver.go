@@ -238,27 +238,7 @@ func pantherClientTime(ctx context.Context, client *http.Client, scimURL string)
 
 // pendingIntents reads panther_scim_pending_intents from /metrics (-1 when unknown).
 func pendingIntents(ctx context.Context, client *http.Client, scimURL string) int {
-	u := strings.TrimSuffix(strings.TrimRight(scimURL, "/"), "/scim/v2") + "/metrics"
-	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
-	if err != nil {
-		return -1
-	}
-	res, err := client.Do(req)
-	if err != nil {
-		return -1
-	}
-	defer res.Body.Close()
-	sc := bufio.NewScanner(res.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "panther_scim_pending_intents "); ok {
-			n, err := strconv.ParseFloat(v, 64)
-			if err == nil {
-				return int(n)
-			}
-		}
-	}
-	return -1
+	return int(scrapeGauge(ctx, client, scimURL, "panther_scim_pending_intents"))
 }
 
 // processCPU is the CPU time this process has used.
