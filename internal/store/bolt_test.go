@@ -504,6 +504,15 @@ func TestAuditKeyOrder(t *testing.T) {
 	}
 }
 
+// moveMembership moves the membership index entry of user 2 in group g to user 1,
+// who is not a member: the index has as many entries as the group's member list.
+func moveMembership(tx *bolt.Tx) error {
+	if err := tx.Bucket(bucketMembers).Delete(memberKey("u-000002", "g")); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketMembers).Put(memberKey("u-000001", "g"), empty)
+}
+
 func TestVerify(t *testing.T) {
 	seed := func(t *testing.T) *Bolt {
 		s := openTemp(t, Options{NoSync: true})
@@ -555,6 +564,18 @@ func TestVerify(t *testing.T) {
 		{"membership entry lost", func(tx *bolt.Tx) error {
 			return tx.Bucket(bucketMembers).Delete(memberKey("u-000002", "g"))
 		}, `member "u-000002" missing from the membership index`},
+		// As many entries as memberships, but not the same ones.
+		{"membership entry moved to a non-member", moveMembership, `group "g" does not list member "u-000001"`},
+		{"membership entry moved away from a member", moveMembership, `member "u-000002" missing from the membership index`},
+		{"userName entry pointing to another user", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketUserName).Put([]byte("user2@example.com"), packID(nil, "u-000001"))
+		}, `record "u-000002": userName "user2@example.com" not indexed to it`},
+		{"externalId entry moved to another user", func(tx *bolt.Tx) error {
+			if err := tx.Bucket(bucketUserExternalID).Delete(pairKey("ext", "u-000002")); err != nil {
+				return err
+			}
+			return tx.Bucket(bucketUserExternalID).Put(pairKey("ext2", "u-000001"), empty)
+		}, `user "u-000002": externalId "ext" not indexed`},
 		{"redundant email entry", func(tx *bolt.Tx) error {
 			// user1's email is its userName: the index leaves it out.
 			return tx.Bucket(bucketUserEmail).Put([]byte("user1@example.com"), packID(nil, "u-000001"))

@@ -318,3 +318,26 @@ func reencodeUser(v []byte) ([]byte, error) {
 	}
 	return encodeUser(st, data)
 }
+
+// userFrame returns the zstd frame of a stored user record, or nil for a plain JSON
+// record (or a header that does not parse).
+func userFrame(v []byte) []byte {
+	switch {
+	case headed(v):
+		_, frame, err := splitUserHeader(v)
+		if err != nil {
+			return nil
+		}
+		return frame
+	case bytes.HasPrefix(v, zstdMagic):
+		return v
+	}
+	return nil
+}
+
+// checksummed says whether a zstd frame carries a checksum of its content (the
+// Content_Checksum_flag of its header descriptor, RFC 8878 3.1.1.1.1), which
+// decompressing it verifies.
+func checksummed(frame []byte) bool {
+	return len(frame) > len(zstdMagic) && bytes.HasPrefix(frame, zstdMagic) && frame[len(zstdMagic)]&(1<<2) != 0
+}

@@ -30,15 +30,60 @@ func packID(dst []byte, id string) []byte {
 
 // canonicalUUID parses id if it is a UUID written the way uuid.UUID.String writes it,
 // so that unpacking gives back the same string.
-func canonicalUUID(id string) (uuid.UUID, bool) {
-	if len(id) != 36 {
-		return uuid.UUID{}, false
+func canonicalUUID(id string) (uuid.UUID, bool) { return parseUUID(id) }
+
+// parseUUID parses id if it is a UUID written the way uuid.UUID.String writes it (36
+// characters, lower-case hex digits, hyphens after the 8th, 12th, 16th and 20th): what
+// uuid.Parse accepts and String gives back unchanged, without allocating.
+func parseUUID[T string | []byte](id T) (u uuid.UUID, ok bool) {
+	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' {
+		return u, false
 	}
-	u, err := uuid.Parse(id)
-	if err != nil || u.String() != id {
-		return uuid.UUID{}, false
+	for i, at := range [16]int{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34} {
+		hi, ok1 := lowerHex(id[at])
+		lo, ok2 := lowerHex(id[at+1])
+		if !ok1 || !ok2 {
+			return uuid.UUID{}, false
+		}
+		u[i] = hi<<4 | lo
 	}
 	return u, true
+}
+
+func lowerHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}
+
+// packedLen is the length of the packed id at the start of b, or -1 if there is none.
+func packedLen(b []byte) int {
+	switch {
+	case len(b) == 0:
+		return -1
+	case b[0] == 0:
+		if len(b) < 17 {
+			return -1
+		}
+		return 17
+	}
+	i := bytes.IndexByte(b, 0)
+	if i < 0 {
+		return -1
+	}
+	return i + 1
+}
+
+// packedIs says whether p is packID(nil, id), without building it.
+func packedIs(p []byte, id string) bool {
+	if u, ok := parseUUID(id); ok {
+		return len(p) == 17 && p[0] == 0 && uuid.UUID(p[1:]) == u
+	}
+	return len(p) == len(id)+1 && string(p[:len(id)]) == id && p[len(id)] == 0
 }
 
 var (
