@@ -46,7 +46,7 @@ func (r Report) OK() bool { return len(r.Problems) == 0 && r.DamagedCount == 0 }
 // index, the membership index, the group member lists and the counters agree with
 // the records, both ways. It returns nil, or an error joining the problems found (at
 // most 50). It reads the whole file, decoding and comparing on every core (at
-// 100,000 users about 0.7 s on two), so it is for the start-up check, `verify`, tests
+// 100,000 users about 0.5 s on two), so it is for the start-up check, `verify`, tests
 // and support, not for a request path.
 func (b *Bolt) Verify(ctx context.Context) error {
 	r, err := b.Inspect(ctx)
@@ -139,8 +139,8 @@ var errStop = errors.New("stop")
 // comparing the indexes with them. What each part finds is merged here in key order,
 // so the report is the same however the work was shared. Records are found by id in
 // tables keyed by the UUIDs' 16 bytes, which the indexes hold, rather than by their
-// text (see table). At 100,000 users this took the check from 3.2 s to under a
-// second on two cores.
+// text (see table). At 100,000 users this took the check from 2.8-3.7 s to about
+// 0.5 s on two cores (BENCHMARKS.md).
 func (v *verifier) run() {
 	for _, name := range allBuckets {
 		if v.tx.Bucket(name) == nil {
