@@ -456,7 +456,9 @@ func startDemo(t *testing.T, bin string, args ...string) *demoRun {
 	t.Helper()
 	d := &demoRun{done: make(chan struct{}), stdout: &outBuf{}, stderr: &outBuf{}, fields: map[string]string{}}
 	d.cmd = exec.Command(bin, append([]string{"demo"}, args...)...)
-	d.cmd.Env = cleanEnv()
+	// The demo keeps its data under TMPDIR and removes it when it stops; a test that
+	// ends by killing it must not leave the directory behind in the machine's /tmp.
+	d.cmd.Env = cleanEnv("TMPDIR=" + t.TempDir())
 	d.cmd.Stderr = d.stderr
 	pr, err := d.cmd.StdoutPipe()
 	if err != nil {
