@@ -247,27 +247,6 @@ func stillOurs(email string, link PantherLink, wanted ...string) bool {
 	return false
 }
 
-// guardLastAdmin refuses a change that takes UserModify away from leaving (a delete,
-// or a move to a role without it) when no other enabled Panther user holds it.
-func (s *Service) guardLastAdmin(ctx context.Context, id string, leaving PantherUser, what string) error {
-	if !leaving.Admin {
-		return nil
-	}
-	users, err := s.panther.Users(ctx)
-	if err != nil {
-		return fmt.Errorf("list Panther users to check for another administrator: %w", err)
-	}
-	for _, o := range users {
-		if o.ID != leaving.ID && o.Enabled && o.Admin {
-			return nil
-		}
-	}
-	return s.refuse(ctx, id, map[string]string{"pantherId": leaving.ID, "email": leaving.Email, "pantherRole": leaving.RoleName},
-		RefuseLastAdmin, CodeConflict,
-		"refused to %s Panther user %s (%s): it is the only enabled Panther user whose role holds UserModify, and Panther would be left without an administrator. "+
-			"Give another Panther user an administrator role first", what, leaving.ID, leaving.Email)
-}
-
 // removeLinked deletes the linked Panther user after confirming, against Panther's
 // current state, that it is still ours and that Panther keeps an administrator.
 // emails are the record's emails the user may hold besides the linked one.
@@ -288,9 +267,11 @@ func (s *Service) removeLinked(ctx context.Context, link PantherLink, self strin
 	if err != nil {
 		return err
 	}
-	if err := s.guardLastAdmin(ctx, self, pu, "delete"); err != nil {
+	release, err := s.guardLastAdmin(ctx, self, pu, "delete")
+	if err != nil {
 		return err
 	}
+	defer release()
 	return s.deletePanther(ctx, pu.ID)
 }
 
@@ -324,14 +305,21 @@ func (s *Service) removeInvited(ctx context.Context, invites []InviteAttempt, se
 				pu.ID, pu.Email, pu.CreatedAt.UTC().Format("2006-01-02T15:04:05.000Z07:00"), a.At.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
 			continue
 		}
-		if err := s.guardLastAdmin(ctx, self, pu, "delete"); err != nil {
-			return err
-		}
-		if err := s.deletePanther(ctx, pu.ID); err != nil {
+		if err := s.removeInvitedOne(ctx, self, pu); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// removeInvitedOne deletes one Panther user that removeInvited found to be ours.
+func (s *Service) removeInvitedOne(ctx context.Context, self string, pu PantherUser) error {
+	release, err := s.guardLastAdmin(ctx, self, pu, "delete")
+	if err != nil {
+		return err
+	}
+	defer release()
+	return s.deletePanther(ctx, pu.ID)
 }
 
 func (s *Service) deletePanther(ctx context.Context, id string) error {

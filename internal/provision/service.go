@@ -83,6 +83,8 @@ type Service struct {
 	delayed   delayedState // AlertDelayedDeprovisions' memory
 
 	avail *availability // whether Panther answers; wakes Run when it does again
+
+	admins *adminGuard // the last-administrator check's memory and turn (lastadmin.go)
 }
 
 // New returns a Service over a store and a Panther client.
@@ -119,6 +121,7 @@ func New(st Store, p Panther, opts Options) *Service {
 		store: st, panther: p, opts: opts, log: opts.Logger, now: opts.Now, avail: avail,
 		protected: map[string]bool{},
 		roles:     map[string]PantherRole{},
+		admins:    newAdminGuard(),
 	}
 	for _, e := range opts.ProtectedEmails {
 		s.protected[EmailKey(e)] = true
@@ -699,11 +702,13 @@ func sameUser(a, b User) bool {
 // Deleting the last enabled Panther administrator is refused (CodeConflict) before
 // anything changes.
 func (s *Service) DeleteUser(ctx context.Context, id string, expect int64) error {
-	if err := s.preflightRemoval(ctx, id); err != nil {
+	release, err := s.preflightRemoval(ctx, id)
+	if err != nil {
 		return err
 	}
+	defer release()
 	var link PantherLink
-	err := s.store.Update(ctx, func(tx Tx) error {
+	err = s.store.Update(ctx, func(tx Tx) error {
 		u, err := tx.User(id)
 		if err != nil {
 			return err
@@ -754,7 +759,13 @@ func (s *Service) DeleteUser(ctx context.Context, id string, expect int64) error
 // preflightRemoval refuses, before anything is written, the deletion of a record whose
 // Panther user is the last enabled administrator. A record whose linked role is known
 // not to hold UserModify costs no Panther call; the sync checks again before deleting.
-func (s *Service) preflightRemoval(ctx context.Context, id string) error {
+// When it lets an administrator's deletion through, the Panther user stays reserved
+// (no other check counts it as another administrator) until the caller calls release,
+// which DeleteUser defers past the deletion's own sync: so that of two administrators deleted at once, the
+// last two, the second is refused here (409) rather than accepted and then refused by
+// its sync.
+func (s *Service) preflightRemoval(ctx context.Context, id string) (release func(), _ error) {
+	nop := func() {}
 	var link PantherLink
 	err := s.store.View(ctx, func(tx ReadTx) error {
 		u, err := tx.User(id)
@@ -765,22 +776,24 @@ func (s *Service) preflightRemoval(ctx context.Context, id string) error {
 		return nil
 	})
 	if err != nil || link.ID == "" || s.knownNonAdmin(link.RoleID) {
-		return nil // a missing record is DeleteUser's to report
+		return nop, nil // a missing record is DeleteUser's to report
 	}
 	pu, err := s.panther.UserByID(ctx, link.ID)
 	if errors.Is(err, ErrNotFound) || (err == nil && !SameEmail(pu.Email, link.Email)) {
-		return nil
+		return nop, nil
 	}
 	if err == nil {
-		err = s.guardLastAdmin(ctx, id, pu, "delete")
+		if release, err = s.guardLastAdmin(ctx, id, pu, "delete"); err == nil {
+			return release, nil
+		}
 	}
-	if _, refused := refusalOf(err); refused || err == nil {
-		return err
+	if _, refused := refusalOf(err); refused {
+		return nop, err
 	}
 	// Panther cannot answer now: the deletion is queued as always (a deprovisioning is
 	// never held up), and its sync checks again before deleting.
 	s.log.WarnContext(ctx, "could not check for another Panther administrator before the deletion; its sync will", "user", id, "err", err)
-	return nil
+	return nop, nil
 }
 
 // ---- groups ---------------------------------------------------------------------
@@ -892,6 +905,7 @@ func (s *Service) writeGroup(ctx context.Context, id, action string, change func
 			admins = &adminSnapshot{}
 			continue
 		}
+		s.rememberAdmins(users)
 		admins = &adminSnapshot{byID: make(map[string]PantherUser, len(users)), checked: true}
 		for _, u := range users {
 			admins.byID[u.ID] = u

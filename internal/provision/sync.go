@@ -252,9 +252,12 @@ func (s *Service) apply(ctx context.Context, u User, want desired, in *Intent, u
 			return orig, err
 		}
 		if !newRole.Administrator() {
-			if err := s.guardLastAdmin(ctx, u.ID, cur, "move to role "+role.Name); err != nil {
+			release, err := s.guardLastAdmin(ctx, u.ID, cur, "move to role "+role.Name)
+			if err != nil {
 				return orig, err
 			}
+			// Held until apply returns: past the update, whatever its answer.
+			defer release()
 		}
 	}
 	pu, err := s.panther.UpdateUser(ctx, upd)

@@ -375,6 +375,7 @@ func (s *Service) Reconcile(ctx context.Context, dryRun bool) (Plan, error) {
 	if err != nil {
 		return Plan{}, fmt.Errorf("list Panther users: %w", err)
 	}
+	s.rememberAdmins(pusers) // the last-administrator check's candidates
 	roles, err := s.ResolveRoles(ctx)
 	if err != nil {
 		return Plan{}, err
