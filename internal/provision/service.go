@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -887,43 +886,46 @@ func (s *Service) DeleteGroup(ctx context.Context, id string, expect int64) erro
 // changes; those users are then synced with bounded concurrency.
 //
 // A change that would take UserModify away from the last enabled Panther administrator
-// is refused before anything is written. Only a change that moves a member out of a
-// role that may hold UserModify asks Panther (its user list, once); the sync checks
-// again before each Panther call.
+// is refused before anything is written. Only a change that moves a linked member out
+// of a role that may hold UserModify asks Panther (see checkGroupAdmins: the demoted
+// members by id and one other administrator, or one listing when many are demoted);
+// the demoted administrators stay reserved until their syncs are over, and each sync
+// checks again before its Panther call.
 func (s *Service) writeGroup(ctx context.Context, id, action string, change func(Tx) (*Group, *Group, error)) (Group, error) {
-	var admins *adminSnapshot
-	for {
-		g, err := s.writeGroupOnce(ctx, id, action, change, admins)
-		if !errors.Is(err, errNeedAdmins) {
+	var chk *groupAdminCheck
+	defer func() {
+		if chk != nil {
+			chk.release()
+		}
+	}()
+	for checks := 0; ; checks++ {
+		g, err := s.writeGroupOnce(ctx, id, action, change, chk)
+		var need *needAdmins
+		if !errors.As(err, &need) {
 			return g, err
 		}
-		users, lerr := s.panther.Users(ctx)
-		if lerr != nil {
-			// Panther cannot answer now: the change goes ahead, and the syncs of its
-			// members check for another administrator before any Panther call.
-			s.log.WarnContext(ctx, "could not check for another Panther administrator before a group change; the syncs will", "group", id, "err", lerr)
-			admins = &adminSnapshot{}
-			continue
+		if chk != nil {
+			chk.release()
 		}
-		s.rememberAdmins(users)
-		admins = &adminSnapshot{byID: make(map[string]PantherUser, len(users)), checked: true}
-		for _, u := range users {
-			admins.byID[u.ID] = u
+		if checks == groupAdminChecks {
+			// Each new check follows a concurrent change of the group's members.
+			return Group{}, &Error{Code: CodeUnavailable, RetryAfter: time.Second, Err: err,
+				Detail: "the group's members kept changing while it was checked for Panther's last administrator; retry"}
 		}
+		chk = s.checkGroupAdmins(ctx, id, need.pantherIDs)
 	}
 }
 
-// errNeedAdmins asks writeGroup for Panther's user list before it runs the change again.
-var errNeedAdmins = errors.New("need Panther's administrators")
+// groupAdminChecks bounds the last-administrator checks of one group change.
+const groupAdminChecks = 4
 
-// adminSnapshot is Panther's user list as a group change sees it, for the last
-// administrator check; checked is false when Panther could not be asked.
-type adminSnapshot struct {
-	byID    map[string]PantherUser
-	checked bool
-}
+// needAdmins asks writeGroup to check the Panther users a change demotes before it
+// runs the change again.
+type needAdmins struct{ pantherIDs []string }
 
-func (s *Service) writeGroupOnce(ctx context.Context, id, action string, change func(Tx) (*Group, *Group, error), admins *adminSnapshot) (Group, error) {
+func (*needAdmins) Error() string { return "need Panther's administrators" }
+
+func (s *Service) writeGroupOnce(ctx context.Context, id, action string, change func(Tx) (*Group, *Group, error), admins *groupAdminCheck) (Group, error) {
 	var result Group
 	var affected []string
 	var refusal *Error
@@ -994,9 +996,6 @@ func (s *Service) writeGroupOnce(ctx context.Context, id, action string, change 
 			}
 		}
 		if len(demoted) > 0 {
-			if admins == nil {
-				return errNeedAdmins
-			}
 			r, err := s.lastAdminOf(tx, admins, demoted)
 			if err != nil {
 				return err
@@ -1013,7 +1012,8 @@ func (s *Service) writeGroupOnce(ctx context.Context, id, action string, change 
 		s.noteRefusal(ctx, "", map[string]string{"group": id}, refusal)
 		return Group{}, refusal
 	}
-	if errors.Is(err, errNeedAdmins) {
+	var need *needAdmins
+	if errors.As(err, &need) {
 		return Group{}, err
 	}
 	if err != nil {
@@ -1038,37 +1038,35 @@ func (s *Service) writeGroupOnce(ctx context.Context, id, action string, change 
 }
 
 // lastAdminOf returns a refusal when the members leaving an administrator role are
-// all the enabled Panther administrators there are.
-func (s *Service) lastAdminOf(tx ReadTx, admins *adminSnapshot, demoted []string) (*Error, error) {
-	if !admins.checked {
-		return nil, nil
-	}
-	leaving := map[string]PantherUser{}
+// all the enabled Panther administrators there are, as admins found them; a
+// *needAdmins error when admins is nil or was made for other members.
+func (s *Service) lastAdminOf(tx ReadTx, admins *groupAdminCheck, demoted []string) (*Error, error) {
+	var ids []string
 	for _, uid := range demoted {
 		u, err := tx.User(uid)
 		if err != nil {
 			return nil, err
 		}
-		if pu, ok := admins.byID[u.Panther.ID]; ok && pu.Enabled && pu.Admin {
-			leaving[pu.ID] = pu
+		if u.Panther.ID != "" && !slices.Contains(ids, u.Panther.ID) {
+			ids = append(ids, u.Panther.ID)
 		}
 	}
-	if len(leaving) == 0 {
+	if len(ids) == 0 {
 		return nil, nil
 	}
-	for _, pu := range admins.byID {
-		if _, out := leaving[pu.ID]; !out && pu.Enabled && pu.Admin {
-			return nil, nil
-		}
+	if admins == nil {
+		return nil, &needAdmins{pantherIDs: ids}
 	}
-	var names []string
-	for _, pu := range leaving {
-		names = append(names, pu.Email)
+	emails, stale := admins.decide(ids)
+	if stale {
+		return nil, &needAdmins{pantherIDs: ids}
 	}
-	sort.Strings(names)
+	if len(emails) == 0 {
+		return nil, nil
+	}
 	return &Error{Code: CodeConflict, Reason: RefuseLastAdmin, Detail: fmt.Sprintf(
 		"refused: this change would take UserModify away from %s, the only enabled Panther administrator(s), and leave Panther without an administrator. "+
-			"Give another Panther user an administrator role first", strings.Join(names, ", "))}, nil
+			"Give another Panther user an administrator role first", strings.Join(emails, ", "))}, nil
 }
 
 // auditRole records a member's change of Panther access caused by a change to a
