@@ -264,6 +264,8 @@ func (tx fakeTx) ScanUsers(offset int, fn func(provision.User) bool) error {
 	return nil
 }
 
+func (tx fakeTx) ScanUserIdentities(fn func(provision.User) bool) error { return tx.ScanUsers(0, fn) }
+
 func (tx fakeTx) Group(id string) (provision.Group, error) {
 	if g, ok := tx.d.groups[id]; ok {
 		return g, nil

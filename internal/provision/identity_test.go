@@ -100,3 +100,15 @@ func TestIdentityRefusesInvisibleText(t *testing.T) {
 		t.Errorf("letters outside ASCII are not invisible: %v", err)
 	}
 }
+
+// invisibleRune's ASCII shortcut says of every ASCII character what the Unicode
+// tables say.
+func TestInvisibleRuneASCII(t *testing.T) {
+	for r := rune(0); r < 0x80; r++ {
+		s := "a" + string(r) + "b"
+		got, bad := invisibleRune(s)
+		if want := invisible(r); bad != want || (bad && got != r) {
+			t.Errorf("invisibleRune(%q) = %U, %v; the tables say %v", s, got, bad, want)
+		}
+	}
+}

@@ -230,7 +230,8 @@ func (s *Service) RequeueChanged(ctx context.Context) (int, error) {
 	err = s.store.View(ctx, func(tx ReadTx) error {
 		groups := newGroupRefCache(tx)
 		var scanErr error
-		err := tx.ScanUsers(0, func(u User) bool {
+		// Nothing of the attributes: the identity scan is the cheaper one.
+		err := tx.ScanUserIdentities(func(u User) bool {
 			var ok bool
 			ok, scanErr = stale(tx, groups, u)
 			if ok {
@@ -440,7 +441,8 @@ func (s *Service) planReconcile(ctx context.Context, pusers []PantherUser, roles
 		})
 		var scanErr error
 		scanned := 0
-		err := tx.ScanUsers(0, func(u User) bool {
+		// Only the identity's attributes: the reconciler compares nothing else.
+		err := tx.ScanUserIdentities(func(u User) bool {
 			if scanned++; scanned%yieldEvery == 0 {
 				// The scan holds a core for seconds at 100,000 users: let the SCIM
 				// requests waiting for it run now rather than at the next preemption
