@@ -102,12 +102,19 @@ func (r *recorder) percentiles() map[string]Percentiles {
 	defer r.mu.Unlock()
 	out := map[string]Percentiles{}
 	for kind, s := range r.samples {
-		s = slices.Clone(s)
-		slices.Sort(s)
-		at := func(q float64) float64 { return ms(s[min(len(s)-1, int(q*float64(len(s))))]) }
-		out[kind] = Percentiles{Count: len(s), P50: at(0.50), P95: at(0.95), P99: at(0.99), Max: ms(s[len(s)-1])}
+		out[kind] = percentilesOf(slices.Clone(s))
 	}
 	return out
+}
+
+// percentilesOf sorts s and returns its percentiles (zero when it is empty).
+func percentilesOf(s []time.Duration) Percentiles {
+	if len(s) == 0 {
+		return Percentiles{}
+	}
+	slices.Sort(s)
+	at := func(q float64) float64 { return ms(s[min(len(s)-1, int(q*float64(len(s))))]) }
+	return Percentiles{Count: len(s), P50: at(0.50), P95: at(0.95), P99: at(0.99), Max: ms(s[len(s)-1])}
 }
 
 // parallel runs fn(0..n-1) on c workers and returns the first error, after all stop.

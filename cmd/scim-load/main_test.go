@@ -110,6 +110,13 @@ func TestSelfReconcileAndRateLimit(t *testing.T) {
 	if len(r.Reconciles) != 2 {
 		t.Fatalf("%d reconcile runs, want 2", len(r.Reconciles))
 	}
+	for i, run := range r.Reconciles {
+		// Each lookup the client timed is in the server's access log, in its own window.
+		if run.IdleServer.Count != run.Idle.Count || run.DuringServer.Count != run.During.Count || run.Idle.Count == 0 {
+			t.Errorf("run %d: server logged %d idle and %d lookups during the reconcile, the client sent %d and %d",
+				i, run.IdleServer.Count, run.DuringServer.Count, run.Idle.Count, run.During.Count)
+		}
+	}
 	if calls := r.Reconciles[0].PantherCalls; len(calls) != 1 || calls["users"] != 1 {
 		t.Errorf("reconcile without drift made %v, want one users listing and nothing else", calls)
 	}

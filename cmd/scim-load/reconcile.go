@@ -10,7 +10,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,6 +46,11 @@ type ReconcileRun struct {
 	// before it and while it ran.
 	Idle   Percentiles `json:"idle"`
 	During Percentiles `json:"during"`
+	// IdleServer and DuringServer are the same lookups' time in the server's handlers,
+	// from its access log: what During adds beyond DuringServer is spent outside
+	// them (the request read, loopback, and waiting for a core in either process).
+	IdleServer   Percentiles `json:"idleServer"`
+	DuringServer Percentiles `json:"duringServer"`
 }
 
 // RateLimitRun is an import against a double that answers 429 above --panther-ceiling.
@@ -76,6 +83,12 @@ func (m *Main) runReconcile(ctx context.Context, d *driver) error {
 	if m.fake == nil || c.Prefill == 0 {
 		return errors.New("reconcile needs --self and --prefill")
 	}
+	// The idle lookups of each run, and those during its reconcile, as times in the
+	// server's log: each window ends where the next begins (or after the last run),
+	// so that a lookup's access log line written after its answer arrived still
+	// falls in its own.
+	var windows []time.Time
+	first := len(m.report.Reconciles)
 	for _, share := range []float64{0, c.Drift} {
 		r := ReconcileRun{DriftShare: share}
 		if share > 0 {
@@ -83,6 +96,7 @@ func (m *Main) runReconcile(ctx context.Context, d *driver) error {
 		}
 		// The same lookups, first with nothing else running.
 		idleFor := 5 * time.Second
+		windows = append(windows, time.Now())
 		r.Idle = m.pacedLookups(ctx, d, func() bool { return false }, idleFor)
 
 		m.fake.ResetCalls()
@@ -119,6 +133,7 @@ func (m *Main) runReconcile(ctx context.Context, d *driver) error {
 			}
 		}()
 		cpu0, start := m.server.cpuTime(), time.Now()
+		windows = append(windows, start)
 		plan, err := m.adminReconcile(ctx)
 		r.Seconds = time.Since(start).Seconds()
 		r.ServerCPUSeconds = (m.server.cpuTime() - cpu0).Seconds()
@@ -139,7 +154,50 @@ func (m *Main) runReconcile(ctx context.Context, d *driver) error {
 		}
 		m.report.Reconciles = append(m.report.Reconciles, r)
 	}
+	windows = append(windows, time.Now())
+	lookups, err := serverLookups(m.serverLog, windows)
+	if err != nil {
+		return err
+	}
+	for i := range m.report.Reconciles[first:] {
+		r := &m.report.Reconciles[first+i]
+		r.IdleServer, r.DuringServer = percentilesOf(lookups[2*i]), percentilesOf(lookups[2*i+1])
+	}
 	return nil
+}
+
+// serverLookups reads the server's access log and returns the handler time of the
+// userName lookups (GET /Users) logged in each window [at[i], at[i+1]).
+func serverLookups(path string, at []time.Time) ([][]time.Duration, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("server log: %w", err)
+	}
+	defer f.Close()
+	out := make([][]time.Duration, max(0, len(at)-1))
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var line struct {
+			Time     time.Time     `json:"time"`
+			Msg      string        `json:"msg"`
+			Method   string        `json:"method"`
+			Route    string        `json:"route"`
+			Duration time.Duration `json:"duration"`
+		}
+		if json.Unmarshal(sc.Bytes(), &line) != nil || line.Msg != "request" || line.Method != http.MethodGet || line.Route != "/scim/v2/Users" {
+			continue
+		}
+		// The window whose start is the last one at or before the line's time.
+		i := sort.Search(len(at), func(i int) bool { return at[i].After(line.Time) }) - 1
+		if i >= 0 && i < len(out) {
+			out[i] = append(out[i], line.Duration)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("server log: %w", err)
+	}
+	return out, nil
 }
 
 // makeDrift moves the given share of the double's users to another role, as an
@@ -328,6 +386,8 @@ func printReconciles(w *strings.Builder, runs []ReconcileRun, pollRate float64) 
 			r.PeakRSSAnonMB, r.PeakHeapMB, r.PeakRSSMB)
 		fmt.Fprintf(w, "  lookups at %.0f/s: idle p50 %.2f p99 %.2f ms (n=%d); during p50 %.2f p99 %.2f ms (n=%d); p99 ratio %.2f\n",
 			pollRate, r.Idle.P50, r.Idle.P99, r.Idle.Count, r.During.P50, r.During.P99, r.During.Count, r.During.P99/max(r.Idle.P99, 1e-9))
+		fmt.Fprintf(w, "  the same lookups in the server's handlers: idle p50 %.2f p99 %.2f ms (n=%d); during p50 %.2f p99 %.2f ms (n=%d); p99 ratio %.2f\n",
+			r.IdleServer.P50, r.IdleServer.P99, r.IdleServer.Count, r.DuringServer.P50, r.DuringServer.P99, r.DuringServer.Count, r.DuringServer.P99/max(r.IdleServer.P99, 1e-9))
 	}
 }
 

@@ -66,6 +66,9 @@ type Main struct {
 	// fakeTime and fakeCalls add up the time the double took to answer (--self).
 	fakeTime, fakeCalls atomic.Int64
 	fakeURL             string
+	// serverLog is the child's log file (--self): its access log gives the time a
+	// request spent in the server's handlers.
+	serverLog string
 }
 
 // NewMain returns a Main writing to stdout.

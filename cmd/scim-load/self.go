@@ -68,6 +68,7 @@ func (m *Main) startSelf(ctx context.Context) error {
 	}
 	m.cleanup = append(m.cleanup, func() { _ = os.RemoveAll(dir) })
 	m.fake = pantherfake.New(pantherfake.Options{Seed: 1})
+	m.serverLog = filepath.Join(dir, "server.log")
 	storePath := filepath.Join(dir, "panther-scim.db")
 	if c.Prefill > 0 {
 		start := time.Now()
@@ -95,7 +96,7 @@ func (m *Main) startSelf(ctx context.Context) error {
 	args := []string{
 		"--store", storePath, "--panther-url", purl, "--groups", strconv.Itoa(c.Groups),
 		"--panther-concurrency", strconv.Itoa(c.PantherConcurrency), "--panther-rate", fmt.Sprint(c.PantherRate),
-		"--sync-concurrency", strconv.Itoa(c.SyncConcurrency), "--log", filepath.Join(dir, "server.log"), "--log-level", c.LogLevel,
+		"--sync-concurrency", strconv.Itoa(c.SyncConcurrency), "--log", m.serverLog, "--log-level", c.LogLevel,
 	}
 	if c.ServerCPUProfile != "" {
 		args = append(args, "--cpuprofile", c.ServerCPUProfile)
