@@ -138,29 +138,34 @@ func TestLastAdminCheckListsNoUsers(t *testing.T) {
 	}
 }
 
+// consoleChanges are what an administrator may do in Panther's console to "root", the
+// administrator the check remembers: refused says whether the removal of the other one
+// must then be refused (no enabled administrator would be left).
+var consoleChanges = map[string]struct {
+	console func(p *fakePanther) // run with p.mu held
+	refused bool
+}{
+	"demoted": {console: func(p *fakePanther) {
+		u := p.users["root"]
+		u.RoleID, u.RoleName, u.Admin = roles["analyst"].ID, roles["analyst"].Name, false
+		p.users["root"] = u
+	}, refused: true},
+	"disabled": {console: func(p *fakePanther) {
+		u := p.users["root"]
+		u.Enabled = false
+		p.users["root"] = u
+	}, refused: true},
+	"deleted":  {console: func(p *fakePanther) { delete(p.users, "root") }, refused: true},
+	"replaced": {console: func(p *fakePanther) { delete(p.users, "root"); addAdmin(p.users, "new", "new@x.io") }},
+}
+
 // A remembered administrator that is no longer one in Panther (demoted, disabled or
 // deleted in the console) is not counted: the check falls back to listing Panther's
 // users, and refuses the removal when no other enabled administrator is there (or lets
 // it through when one, unknown until then, is).
 func TestLastAdminCheckStaleMemory(t *testing.T) {
 	ctx := context.Background()
-	for name, tc := range map[string]struct {
-		console func(p *fakePanther) // run with p.mu held
-		refused bool
-	}{
-		"demoted": {console: func(p *fakePanther) {
-			u := p.users["root"]
-			u.RoleID, u.RoleName, u.Admin = roles["analyst"].ID, roles["analyst"].Name, false
-			p.users["root"] = u
-		}, refused: true},
-		"disabled": {console: func(p *fakePanther) {
-			u := p.users["root"]
-			u.Enabled = false
-			p.users["root"] = u
-		}, refused: true},
-		"deleted":  {console: func(p *fakePanther) { delete(p.users, "root") }, refused: true},
-		"replaced": {console: func(p *fakePanther) { delete(p.users, "root"); addAdmin(p.users, "new", "new@x.io") }},
-	} {
+	for name, tc := range consoleChanges {
 		for how, remove := range removals {
 			t.Run(name+"/"+how, func(t *testing.T) {
 				p := newFake()
@@ -207,28 +212,45 @@ func TestLastAdminCheckStaleMemory(t *testing.T) {
 // refuses one (it waits for nothing) opens the gate by returning.
 type heldRemovals struct {
 	*fakePanther
+	*pairGate
+}
+
+func (p *heldRemovals) DeleteUser(ctx context.Context, id string) error {
+	if err := p.pass(ctx); err != nil {
+		return err
+	}
+	return p.fakePanther.DeleteUser(ctx, id)
+}
+
+// pairGate holds the first call that passes it until open is called or a second call
+// arrives.
+type pairGate struct {
 	mu      sync.Mutex
 	arrived int
 	gate    chan struct{}
 	once    sync.Once
 }
 
-func (p *heldRemovals) open() { p.once.Do(func() { close(p.gate) }) }
+func newPairGate() *pairGate { return &pairGate{gate: make(chan struct{})} }
 
-func (p *heldRemovals) DeleteUser(ctx context.Context, id string) error {
-	p.mu.Lock()
-	p.arrived++
-	second := p.arrived > 1
-	p.mu.Unlock()
+func (g *pairGate) open() { g.once.Do(func() { close(g.gate) }) }
+
+// pass returns when the gate is open, opening it itself when it is the second call;
+// ctx ends the wait (the request's sync timeout: the test then fails, it does not hang).
+func (g *pairGate) pass(ctx context.Context) error {
+	g.mu.Lock()
+	g.arrived++
+	second := g.arrived > 1
+	g.mu.Unlock()
 	if second {
-		p.open()
+		g.open()
 	}
 	select {
-	case <-p.gate:
-	case <-ctx.Done(): // the request's sync timeout: the test then fails, it does not hang
+	case <-g.gate:
+		return nil
+	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return p.fakePanther.DeleteUser(ctx, id)
 }
 
 // Two administrators removed at once, the last two Panther has: one removal goes
@@ -237,7 +259,7 @@ func TestLastTwoAdminsRemovedAtOnce(t *testing.T) {
 	for how, remove := range removals {
 		t.Run(how, func(t *testing.T) {
 			ctx := context.Background()
-			p := &heldRemovals{fakePanther: newFake(), gate: make(chan struct{})}
+			p := &heldRemovals{fakePanther: newFake(), pairGate: newPairGate()}
 			svc := newService(t, p, provision.Options{})
 			both := adminOf(t, svc, "ann@x.io", "bob@x.io")
 			errs := make([]error, len(both))
@@ -452,23 +474,7 @@ func TestGroupChangeListsNoUsers(t *testing.T) {
 // through when one, unknown until then, is).
 func TestGroupChangeStaleMemory(t *testing.T) {
 	ctx := context.Background()
-	for name, tc := range map[string]struct {
-		console func(p *fakePanther) // run with p.mu held
-		refused bool
-	}{
-		"demoted": {console: func(p *fakePanther) {
-			u := p.users["root"]
-			u.RoleID, u.RoleName, u.Admin = roles["analyst"].ID, roles["analyst"].Name, false
-			p.users["root"] = u
-		}, refused: true},
-		"disabled": {console: func(p *fakePanther) {
-			u := p.users["root"]
-			u.Enabled = false
-			p.users["root"] = u
-		}, refused: true},
-		"deleted":  {console: func(p *fakePanther) { delete(p.users, "root") }, refused: true},
-		"replaced": {console: func(p *fakePanther) { delete(p.users, "root"); addAdmin(p.users, "new", "new@x.io") }},
-	} {
+	for name, tc := range consoleChanges {
 		t.Run(name, func(t *testing.T) {
 			p := newFake()
 			svc := newService(t, p, provision.Options{})
@@ -562,28 +568,14 @@ func TestGroupChangeDemotingManyListsOnce(t *testing.T) {
 // demotion is let through but not yet made in Panther.
 type heldUpdates struct {
 	*fakePanther
-	armed   atomic.Bool
-	mu      sync.Mutex
-	arrived int
-	gate    chan struct{}
-	once    sync.Once
+	*pairGate
+	armed atomic.Bool
 }
-
-func (p *heldUpdates) open() { p.once.Do(func() { close(p.gate) }) }
 
 func (p *heldUpdates) UpdateUser(ctx context.Context, in provision.UpdateInput) (provision.PantherUser, error) {
 	if p.armed.Load() {
-		p.mu.Lock()
-		p.arrived++
-		second := p.arrived > 1
-		p.mu.Unlock()
-		if second {
-			p.open()
-		}
-		select {
-		case <-p.gate:
-		case <-ctx.Done(): // the request's sync timeout: the test then fails, it does not hang
-			return provision.PantherUser{}, ctx.Err()
+		if err := p.pass(ctx); err != nil {
+			return provision.PantherUser{}, err
 		}
 	}
 	return p.fakePanther.UpdateUser(ctx, in)
@@ -595,7 +587,7 @@ func (p *heldUpdates) UpdateUser(ctx context.Context, in provision.UpdateInput) 
 // over. Panther keeps one administrator and the group keeps the refused one's member.
 func TestGroupChangesRemovingLastTwoAdminsAtOnce(t *testing.T) {
 	ctx := context.Background()
-	p := &heldUpdates{fakePanther: newFake(), gate: make(chan struct{})}
+	p := &heldUpdates{fakePanther: newFake(), pairGate: newPairGate()}
 	svc := newService(t, p, provision.Options{})
 	g, both := adminGroup(t, svc, "ann@x.io", "bob@x.io")
 	p.armed.Store(true)
