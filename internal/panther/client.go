@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/Khan/genqlient/graphql"
@@ -119,6 +120,9 @@ type Client struct {
 	probeLimiter *rate.Limiter
 	stats        stats
 	unknown      unclassifiedLog
+	// listed is how many users the last listing returned: the next one starts with
+	// room for as many, rather than growing its slice (and copying it) 20 times.
+	listed atomic.Int64
 }
 
 // probeRate bounds Ping: one call a second, no burst.
@@ -324,11 +328,18 @@ func once[T any](ctx context.Context, c *Client, op string, send func(context.Co
 // it arrives (userstream.go): the heap holds the users, not the answer.
 func (c *Client) Users(ctx context.Context) ([]provision.PantherUser, error) {
 	var buf []provision.PantherUser
-	return call(ctx, c, "users", idempotent[[]provision.PantherUser](), func(ctx context.Context, _ graphql.Client) ([]provision.PantherUser, error) {
+	if n := c.listed.Load(); n > 0 {
+		buf = make([]provision.PantherUser, 0, n)
+	}
+	us, err := call(ctx, c, "users", idempotent[[]provision.PantherUser](), func(ctx context.Context, _ graphql.Client) ([]provision.PantherUser, error) {
 		var err error
 		buf, err = c.streamUsers(ctx, buf[:0]) // a retry starts the list again, in the same memory
 		return buf, err
 	})
+	if err == nil {
+		c.listed.Store(int64(len(us)))
+	}
+	return us, err
 }
 
 // UserByID returns the Panther user with the id, or ErrNotFound.

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"runtime"
-	"slices"
 
 	"github.com/Khan/genqlient/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -20,9 +19,10 @@ import (
 // JSON, each user carrying its role's permissions. The generated code would read all
 // of it into one buffer and decode it into a tree of generated structs (a slice of
 // permissions per user) before the client converts it: a heap peak of several times the
-// answer. Users instead decodes the answer as it arrives, one user at a time into the
-// generated fragment type (userFields), and keeps only the compact provision.PantherUser,
-// with each role's id and name shared between its users.
+// answer. Users instead decodes the answer as it arrives, one user at a time into one
+// reused listedUser (the generated fragment type's fields), and keeps only the compact
+// provision.PantherUser, with each role decoded once and its id and name shared between
+// its users (see roleCache).
 
 // maxErrorBody bounds what is read of an answer that is not a 200.
 const maxErrorBody = 1 << 20
@@ -41,9 +41,8 @@ func (c *Client) streamUsers(ctx context.Context, out []provision.PantherUser) (
 			return c.decode(op, hresp, raw, &graphql.Response{Data: &usersResponse{}})
 		}
 		body := &watchedReader{r: io.LimitReader(hresp.Body, maxResponseBytes+1)}
-		roles := map[string]*internedRole{}
-		errs, err := decodeUsers(body, func(f *userFields) {
-			out = append(out, compactUser(f, roles))
+		errs, err := decodeUsers(body, func(f *listedUser) {
+			out = append(out, f.user())
 		})
 		e := &Error{Op: op, StatusCode: hresp.StatusCode}
 		switch {
@@ -92,8 +91,9 @@ var errNotUsersShape = errors.New("not a users answer")
 
 // decodeUsers reads a GraphQL answer to the users query ({"data":{"users":[...]},
 // "errors":[...]}, keys in any order, data or users possibly null) and calls each for
-// every user, in order, as it is decoded. It returns the answer's GraphQL errors.
-func decodeUsers(r io.Reader, each func(*userFields)) (gqlerror.List, error) {
+// every user, in order, as it is decoded (the *listedUser is reused for the next user
+// once each returns). It returns the answer's GraphQL errors.
+func decodeUsers(r io.Reader, each func(*listedUser)) (gqlerror.List, error) {
 	dec := json.NewDecoder(r)
 	var errs gqlerror.List
 	if err := expectDelim(dec, '{'); err != nil {
@@ -134,7 +134,7 @@ func decodeUsers(r io.Reader, each func(*userFields)) (gqlerror.List, error) {
 
 // decodeUsersData reads the value of "data": null, or an object whose "users" is null
 // or an array of users.
-func decodeUsersData(dec *json.Decoder, each func(*userFields)) error {
+func decodeUsersData(dec *json.Decoder, each func(*listedUser)) error {
 	tok, err := dec.Token()
 	if err != nil {
 		return err
@@ -145,6 +145,8 @@ func decodeUsersData(dec *json.Decoder, each func(*userFields)) error {
 	if tok != json.Delim('{') {
 		return fmt.Errorf("%w: data is %v", errNotUsersShape, tok)
 	}
+	roles := &roleCache{byRaw: map[string]*internedRole{}}
+	var u listedUser
 	for dec.More() {
 		key, err := keyToken(dec)
 		if err != nil {
@@ -167,7 +169,9 @@ func decodeUsersData(dec *json.Decoder, each func(*userFields)) error {
 			return fmt.Errorf("%w: users is %v", errNotUsersShape, tok)
 		}
 		for n := 1; dec.More(); n++ {
-			var u userFields // a fresh one: each user's slices are its own
+			// One value for every user, emptied first: a key a user lacks must not keep
+			// the previous user's value.
+			u = listedUser{Role: listedRole{cache: roles}}
 			if err := dec.Decode(&u); err != nil {
 				return err
 			}
@@ -216,25 +220,83 @@ func skipValue(dec *json.Decoder) error {
 	return dec.Decode(&skip)
 }
 
+// listedUser is a user of the users query's answer as decodeUsers reads it: the
+// fields of the generated userFields, whose role is read through a roleCache.
+type listedUser struct {
+	Id         string     `json:"id"`
+	Email      string     `json:"email"`
+	GivenName  string     `json:"givenName"`
+	FamilyName string     `json:"familyName"`
+	Status     string     `json:"status"`
+	Enabled    bool       `json:"enabled"`
+	CreatedAt  string     `json:"createdAt"`
+	Role       listedRole `json:"role"`
+}
+
+// user converts a decoded user, as toUser converts a userFields, its role's strings
+// shared with the other users of the same role.
+func (f *listedUser) user() provision.PantherUser {
+	r := f.Role.role
+	if r == nil { // "role" absent: the zero role, as toUser gives it
+		r = &internedRole{}
+	}
+	return provision.PantherUser{
+		ID:         f.Id,
+		Email:      f.Email,
+		GivenName:  f.GivenName,
+		FamilyName: f.FamilyName,
+		RoleID:     r.id,
+		RoleName:   r.name,
+		Admin:      r.admin,
+		Status:     f.Status,
+		Enabled:    f.Enabled,
+		CreatedAt:  parseTime(f.CreatedAt),
+	}
+}
+
 // internedRole is a role as its users share it: one copy of its id and name, and
 // whether it holds UserModify, worked out once.
 type internedRole struct {
 	id, name string
 	admin    bool
-	perms    []string
 }
 
-// compactUser converts a decoded user, sharing the role's strings with the other
-// users of the same role (a role whose permissions differ between two users of one
-// answer is not shared).
-func compactUser(f *userFields, roles map[string]*internedRole) provision.PantherUser {
-	r := roles[f.Role.Id]
-	if r == nil || r.name != f.Role.Name || !slices.Equal(r.perms, f.Role.Permissions) {
-		r = &internedRole{id: f.Role.Id, name: f.Role.Name, perms: f.Role.Permissions,
-			admin: provision.HoldsUserModify(f.Role.Permissions)}
-		roles[f.Role.Id] = r
+// roleCache holds the roles of one answer by their JSON text. Every user carries
+// its role with the role's permissions: at 100,000 users decoding each user's list
+// of permissions was most of what a listing allocated, while an answer names a few
+// roles, each written the same way for all of its users. A role is decoded (as
+// userFieldsRole, the generated type) the first time its text is seen; a user whose
+// role reads differently (other permissions, or the same written otherwise) gets a
+// role of its own, so nothing is shared that was not equal.
+type roleCache struct {
+	byRaw map[string]*internedRole
+}
+
+// maxCachedRoles bounds a roleCache: an answer with more distinct roles decodes the
+// others for each of their users, as it did before the cache.
+const maxCachedRoles = 1024
+
+// listedRole is a listedUser's role, read through its roleCache.
+type listedRole struct {
+	cache *roleCache
+	role  *internedRole
+}
+
+// UnmarshalJSON finds the role's text in the cache, or decodes it. A role that is
+// not an object fails as it would have in userFields (a *json.UnmarshalTypeError).
+func (l *listedRole) UnmarshalJSON(b []byte) error {
+	if r := l.cache.byRaw[string(b)]; r != nil {
+		l.role = r
+		return nil
 	}
-	u := toUser(*f)
-	u.RoleID, u.RoleName, u.Admin = r.id, r.name, r.admin
-	return u
+	var f userFieldsRole
+	if err := json.Unmarshal(b, &f); err != nil {
+		return err
+	}
+	r := &internedRole{id: f.Id, name: f.Name, admin: provision.HoldsUserModify(f.Permissions)}
+	if len(l.cache.byRaw) < maxCachedRoles {
+		l.cache.byRaw[string(b)] = r
+	}
+	l.role = r
+	return nil
 }

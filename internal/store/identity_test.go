@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,4 +151,70 @@ func users6(t *testing.T, s *Bolt) []byte {
 		return nil
 	})
 	return v
+}
+
+// decodeIdentity reads a checksummed record in place, in the pooled buffer it was
+// decompressed into: nothing it returns may point into that buffer, nor into the
+// record it was given (a page of the store's map), both reused once it returns.
+func TestDecodeIdentityKeepsNoneOfItsBuffers(t *testing.T) {
+	s := openTemp(t, Options{NoSync: true})
+	defer s.Close()
+	at := time.Date(2026, 5, 1, 2, 3, 4, 5, time.UTC)
+	u := provision.User{ID: "u1", UserName: "ada@example.com", Email: "ada@example.com", Active: true, ExternalID: "00u1",
+		Attributes: map[string]any{
+			"name":        map[string]any{"givenName": "Ada", "familyName": "Lovelace", "formatted": "Ada Lovelace"},
+			"emails":      []any{map[string]any{"value": "ada@example.com", "primary": true, "type": "work"}},
+			"displayName": "Ada L.",
+			"title":       "Countess",
+		},
+		Panther: provision.PantherLink{ID: "p1", Email: "ada@example.com", GivenName: "Ada", FamilyName: "Lovelace", RoleID: "r1"},
+		Created: at, LastModified: at.Add(time.Hour), Version: 3}
+	if err := s.Update(context.Background(), func(tx provision.Tx) error { return tx.PutUser(u) }); err != nil {
+		t.Fatal(err)
+	}
+	var v []byte
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		v = slices.Clone(tx.Bucket(bucketUsers).Get([]byte("u1")))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !checksummed(userFrame(v)) {
+		t.Fatal("the record has no checksum: the test would not reach the gjson path")
+	}
+	got, err := decodeIdentity([]byte("u1"), v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := json.Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Scribble over the record and over every buffer the pool hands out (the one the
+	// record was decompressed into among them).
+	for i := range v {
+		v[i] = 'X'
+	}
+	var bufs []*[]byte
+	for range 8 {
+		b := plainBufs.Get().(*[]byte)
+		full := (*b)[:cap(*b)]
+		for i := range full {
+			full[i] = 'X'
+		}
+		bufs = append(bufs, b)
+	}
+	for _, b := range bufs {
+		plainBufs.Put(b)
+	}
+	after, err := json.Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(after) != string(before) {
+		t.Errorf("the decoded user changed with its buffers:\nbefore %s\nafter  %s", before, after)
+	}
+	if !strings.Contains(string(before), `"givenName":"Ada"`) || !strings.Contains(string(before), `"id":"p1"`) {
+		t.Errorf("decoded user lacks its attributes or link: %s", before)
+	}
 }
