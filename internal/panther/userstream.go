@@ -221,16 +221,11 @@ func skipValue(dec *json.Decoder) error {
 }
 
 // listedUser is a user of the users query's answer as decodeUsers reads it: the
-// fields of the generated userFields, whose role is read through a roleCache.
+// generated userFields, whose role is read through a roleCache instead (encoding/json
+// fills the outer "role" field and leaves the embedded one alone).
 type listedUser struct {
-	Id         string     `json:"id"`
-	Email      string     `json:"email"`
-	GivenName  string     `json:"givenName"`
-	FamilyName string     `json:"familyName"`
-	Status     string     `json:"status"`
-	Enabled    bool       `json:"enabled"`
-	CreatedAt  string     `json:"createdAt"`
-	Role       listedRole `json:"role"`
+	userFields
+	Role listedRole `json:"role"`
 }
 
 // user converts a decoded user, as toUser converts a userFields, its role's strings
