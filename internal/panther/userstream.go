@@ -228,25 +228,15 @@ type listedUser struct {
 	Role listedRole `json:"role"`
 }
 
-// user converts a decoded user, as toUser converts a userFields, its role's strings
-// shared with the other users of the same role.
+// user converts a decoded user with toUser, its role taken from the roleCache (its
+// strings shared with the other users of the same role) instead of the embedded one,
+// which decoding leaves empty.
 func (f *listedUser) user() provision.PantherUser {
-	r := f.Role.role
-	if r == nil { // "role" absent: the zero role, as toUser gives it
-		r = &internedRole{}
+	u := toUser(f.userFields)
+	if r := f.Role.role; r != nil { // nil: "role" absent, the zero role toUser gave
+		u.RoleID, u.RoleName, u.Admin = r.id, r.name, r.admin
 	}
-	return provision.PantherUser{
-		ID:         f.Id,
-		Email:      f.Email,
-		GivenName:  f.GivenName,
-		FamilyName: f.FamilyName,
-		RoleID:     r.id,
-		RoleName:   r.name,
-		Admin:      r.admin,
-		Status:     f.Status,
-		Enabled:    f.Enabled,
-		CreatedAt:  parseTime(f.CreatedAt),
-	}
+	return u
 }
 
 // internedRole is a role as its users share it: one copy of its id and name, and
