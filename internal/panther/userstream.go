@@ -52,8 +52,7 @@ func (c *Client) streamUsers(ctx context.Context, out []provision.PantherUser) (
 			e.Message = fmt.Sprintf("response larger than %d bytes", maxResponseBytes)
 			return e
 		case err != nil:
-			var typeErr *json.UnmarshalTypeError
-			if errors.As(err, &typeErr) || errors.Is(err, errNotUsersShape) {
+			if schemaMismatch(err) {
 				// Well-formed JSON of the wrong shape: Panther's schema changed under us.
 				e.Message = "response does not match the schema: " + err.Error()
 				return e
@@ -88,6 +87,13 @@ func (w *watchedReader) Read(p []byte) (int, error) {
 }
 
 var errNotUsersShape = errors.New("not a users answer")
+
+// schemaMismatch tells a decodeUsers error about well-formed JSON of the wrong shape
+// from a truncated or garbled answer.
+func schemaMismatch(err error) bool {
+	var typeErr *json.UnmarshalTypeError
+	return errors.As(err, &typeErr) || errors.Is(err, errNotUsersShape)
+}
 
 // decodeUsers reads a GraphQL answer to the users query ({"data":{"users":[...]},
 // "errors":[...]}, keys in any order, data or users possibly null) and calls each for

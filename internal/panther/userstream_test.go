@@ -46,9 +46,7 @@ func TestDecodeUsers(t *testing.T) {
 					t.Errorf("%d GraphQL errors, want %d", len(errs), tt.wantErrs)
 				}
 			} else {
-				var typeErr interface{ Error() string }
-				shape := errors.Is(err, errNotUsersShape) || errors.As(err, &typeErr) && strings.Contains(err.Error(), "cannot unmarshal")
-				if shape != tt.wantShape {
+				if shape := schemaMismatch(err); shape != tt.wantShape {
 					t.Errorf("err %v: schema mismatch %v, want %v", err, shape, tt.wantShape)
 				}
 			}
