@@ -100,6 +100,17 @@ func (s *Service) rememberAdmins(users []PantherUser) {
 	g.mu.Unlock()
 }
 
+// listAdmins lists Panther's users for the last-administrator check, and remembers
+// the enabled administrators among them.
+func (s *Service) listAdmins(ctx context.Context) ([]PantherUser, error) {
+	users, err := s.panther.Users(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list Panther users to check for another administrator: %w", err)
+	}
+	s.rememberAdmins(users)
+	return users, nil
+}
+
 // confirmed moves id to the front of the memory.
 func (g *adminGuard) confirmed(id string) {
 	g.mu.Lock()
@@ -254,11 +265,9 @@ func (s *Service) otherAdmin(ctx context.Context, leaving []string, listed []Pan
 		}
 
 		s.log.DebugContext(ctx, "no remembered Panther administrator confirmed: listing Panther's users", "panther_ids", leaving, "confirmed", tried)
-		listed, err = s.panther.Users(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("list Panther users to check for another administrator: %w", err)
+		if listed, err = s.listAdmins(ctx); err != nil {
+			return nil, err
 		}
-		s.rememberAdmins(listed)
 	}
 	for _, o := range listed {
 		if !out(o.ID) && o.Enabled && o.Admin {
@@ -382,11 +391,9 @@ func (s *Service) groupAdmins(ctx context.Context, demoted []string) (*groupAdmi
 		}
 	} else {
 		var err error
-		listed, err = s.panther.Users(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("list Panther users to check for another administrator: %w", err)
+		if listed, err = s.listAdmins(ctx); err != nil {
+			return nil, err
 		}
-		s.rememberAdmins(listed)
 		chk.listed = true
 		for _, u := range listed {
 			chk.users[u.ID] = u
