@@ -44,7 +44,7 @@ func TestMemberKey(t *testing.T) {
 			}
 		}
 	}
-	if _, ok := canonicalUUID(strings.ToUpper(u)); ok {
+	if _, ok := parseUUID(strings.ToUpper(u)); ok {
 		t.Error("an upper-case UUID packed: it would come back lower-case")
 	}
 	for _, bad := range [][]byte{nil, {0}, {0, 1, 2}, []byte("no terminator"), append(memberKey(u, u), 'x'), packID(nil, u)} {

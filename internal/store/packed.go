@@ -20,7 +20,7 @@ import (
 
 // packID appends the packed form of id to dst.
 func packID(dst []byte, id string) []byte {
-	if u, ok := canonicalUUID(id); ok {
+	if u, ok := parseUUID(id); ok {
 		dst = append(dst, 0)
 		return append(dst, u[:]...)
 	}
@@ -28,13 +28,10 @@ func packID(dst []byte, id string) []byte {
 	return append(dst, 0)
 }
 
-// canonicalUUID parses id if it is a UUID written the way uuid.UUID.String writes it,
-// so that unpacking gives back the same string.
-func canonicalUUID(id string) (uuid.UUID, bool) { return parseUUID(id) }
-
 // parseUUID parses id if it is a UUID written the way uuid.UUID.String writes it (36
 // characters, lower-case hex digits, hyphens after the 8th, 12th, 16th and 20th): what
-// uuid.Parse accepts and String gives back unchanged, without allocating.
+// uuid.Parse accepts and String gives back unchanged, without allocating, so that
+// unpacking a packed id gives back the same string.
 func parseUUID[T string | []byte](id T) (u uuid.UUID, ok bool) {
 	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' {
 		return u, false
