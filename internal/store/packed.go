@@ -90,20 +90,14 @@ var (
 
 // unpackID reads one packed id from the start of b and returns the rest.
 func unpackID(b []byte) (string, []byte, bool) {
+	n := packedLen(b)
 	switch {
-	case len(b) == 0:
+	case n < 0:
 		return "", nil, false
 	case b[0] == 0:
-		if len(b) < 17 {
-			return "", nil, false
-		}
-		return uuid.UUID(b[1:17]).String(), b[17:], true
+		return uuid.UUID(b[1:n]).String(), b[n:], true
 	}
-	i := bytes.IndexByte(b, 0)
-	if i < 0 {
-		return "", nil, false
-	}
-	return string(b[:i]), b[i+1:], true
+	return string(b[:n-1]), b[n:], true
 }
 
 // unpackValue returns the id a unique index entry's value holds: packID's form, whole.
