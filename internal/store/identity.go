@@ -57,15 +57,13 @@ func decodeIdentity(k, v []byte) (provision.User, error) {
 		}
 		return x.user(), nil
 	}
-	// gjson reads data in place (gjson.ParseBytes would copy the whole record first, a
-	// third of what a reconcile allocated): data is a pooled buffer or a page of the
-	// store's map, both reused once this returns, so every string kept is cloned out of
-	// it, and an identity attribute is parsed from a clone of its own JSON alone.
+	// Every string kept is cloned out of data (see parseInPlace), and an identity
+	// attribute is parsed from a clone of its own JSON alone.
 	var (
 		u       provision.User
 		timeErr error
 	)
-	gjson.Parse(unsafe.String(unsafe.SliceData(data), len(data))).ForEach(func(key, value gjson.Result) bool {
+	parseInPlace(data).ForEach(func(key, value gjson.Result) bool {
 		switch key.Str {
 		case "id":
 			u.ID = strings.Clone(value.String())
@@ -121,6 +119,14 @@ func decodeIdentity(k, v []byte) (provision.User, error) {
 		return provision.User{}, fmt.Errorf("decode user %q: %w", k, timeErr)
 	}
 	return u, nil
+}
+
+// parseInPlace parses a record's JSON with gjson where it lies: gjson.ParseBytes would
+// copy the whole record first (a third of what a reconcile allocated). data is a pooled
+// buffer or a page of the store's map, both reused once the caller returns, so the
+// caller clones every string it keeps of the result.
+func parseInPlace(data []byte) gjson.Result {
+	return gjson.Parse(unsafe.String(unsafe.SliceData(data), len(data)))
 }
 
 // parseTime decodes the JSON raw into t as encoding/json does, and returns the first

@@ -477,9 +477,9 @@ func checkUser(k, val []byte, facts *userFacts) recordCheck {
 		active bool
 	)
 	if checksummed(userFrame(val)) {
-		// gjson's strings are parts of its copy of data: the ones kept are cloned,
-		// or the whole JSON of every user would stay on the heap with them.
-		gjson.ParseBytes(data).ForEach(func(key, value gjson.Result) bool {
+		// gjson's strings are parts of data, which is reused: the ones kept are
+		// cloned (see parseInPlace).
+		parseInPlace(data).ForEach(func(key, value gjson.Result) bool {
 			switch key.Str {
 			case "id":
 				id = value.String()
