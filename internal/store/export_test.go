@@ -342,9 +342,11 @@ func TestAppendAuditKeepsEventID(t *testing.T) {
 	}
 }
 
-// A schema 4 file written before the queue existed (no audit/outbox bucket) opens,
-// gets the bucket, and verifies clean.
-func TestOpenAddsOutboxBucket(t *testing.T) {
+// openWithout opens a schema 4 file written before bucket existed (one audit entry,
+// bucket deleted with bbolt) and fails the test if it does not verify clean. The caller closes
+// the store.
+func openWithout(t *testing.T, bucket []byte) *Bolt {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "store.db")
 	s := mustOpen(t, path, Options{})
 	appendAudit(t, s, nil, "a")
@@ -353,15 +355,22 @@ func TestOpenAddsOutboxBucket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(bucketOutbox) }); err != nil {
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(bucket) }); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
 	s = mustOpen(t, path, Options{})
-	defer s.Close()
 	if err := s.Verify(bg); err != nil {
 		t.Error(err)
 	}
+	return s
+}
+
+// A schema 4 file written before the queue existed (no audit/outbox bucket) opens,
+// gets the bucket, and verifies clean.
+func TestOpenAddsOutboxBucket(t *testing.T) {
+	s := openWithout(t, bucketOutbox)
+	defer s.Close()
 	if _, err := s.SetAuditExport(true); err != nil {
 		t.Fatal(err)
 	}
@@ -374,23 +383,8 @@ func TestOpenAddsOutboxBucket(t *testing.T) {
 // A schema 4 file written before invite records existed (no invites bucket) opens,
 // gets the bucket, verifies clean and keeps invite records from then on.
 func TestOpenAddsInvitesBucket(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "store.db")
-	s := mustOpen(t, path, Options{})
-	appendAudit(t, s, nil, "a")
-	s.Close()
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(bucketInvites) }); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	s = mustOpen(t, path, Options{})
+	s := openWithout(t, bucketInvites)
 	defer s.Close()
-	if err := s.Verify(bg); err != nil {
-		t.Error(err)
-	}
 	r := provision.InviteRecord{Email: "a@example.com", At: time.Unix(1, 0).UTC(), Last: time.Unix(2, 0).UTC()}
 	if err := s.Update(bg, func(tx provision.Tx) error { return tx.PutInvite(r) }); err != nil {
 		t.Fatal(err)
