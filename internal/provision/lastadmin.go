@@ -346,8 +346,8 @@ type groupAdminCheck struct {
 	// checked is false when Panther could not be asked: the change goes ahead, and the
 	// syncs of its members check before any Panther call.
 	checked bool
-	// listed: users holds all of Panther's users. Otherwise it holds those of asked
-	// that Panther has.
+	// listed: users holds all of Panther's enabled administrators, from a listing.
+	// Otherwise it holds those of asked that Panther has.
 	listed bool
 	asked  []string
 	users  map[string]PantherUser
@@ -395,8 +395,13 @@ func (s *Service) groupAdmins(ctx context.Context, demoted []string) (*groupAdmi
 			return nil, err
 		}
 		chk.listed = true
+		// Only the enabled administrators: they are all the check reads of a listing,
+		// and the check is held until the members' syncs are over (a map of every
+		// Panther user would be kept that long).
 		for _, u := range listed {
-			chk.users[u.ID] = u
+			if u.Enabled && u.Admin {
+				chk.users[u.ID] = u
+			}
 		}
 	}
 	chk.leaving = chk.admins(demoted)
