@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -103,6 +104,33 @@ func (s *Service) recordInvite(ctx context.Context, in *Intent, email string) (I
 	}
 	in.addInvite(a.Email, a.At)
 	return a, nil
+}
+
+// withdrawInvites forgets the invites of email that in's record made, in its intent and
+// in the email's invite record, once Panther has refused an invite of it and has no user
+// with it: none of them created a Panther user.
+func (s *Service) withdrawInvites(ctx context.Context, in *Intent, email string) error {
+	ofEmail := func(a InviteAttempt) bool { return SameEmail(a.Email, email) }
+	err := s.store.Batch(ctx, func(tx Tx) error {
+		switch cur, err := tx.Intent(in.UserID); {
+		case err == nil:
+			cur.Invites = slices.DeleteFunc(cur.Invites, ofEmail)
+			if err := tx.PutIntent(cur); err != nil {
+				return err
+			}
+		case !errors.Is(err, ErrNotFound):
+			return err
+		}
+		if r, err := tx.Invite(email); err == nil && r.UserID == in.UserID {
+			return tx.DeleteInvite(email)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("forget the refused invite of %s: %w", email, err)
+	}
+	in.Invites = slices.DeleteFunc(in.Invites, ofEmail)
+	return nil
 }
 
 // noteInvite records in tx that the record of in may invite email from at on: in the

@@ -360,7 +360,14 @@ func (s *Service) inviteOrAdopt(ctx context.Context, u User, ident Identity, rol
 		}
 		return s.claim(ctx, u, found, in)
 	case errors.Is(err, ErrNotFound):
-		return PantherUser{}, false, ierr // refused for another reason: Panther's answer is the one to report
+		// Refused for another reason, and Panther holds no user with the email: no
+		// invite of it created one. Forget them, so that a Panther user someone else
+		// creates with the address later (in the console, say) is not taken for
+		// panther-scim's own invitee, outside the adoption policy.
+		if werr := s.withdrawInvites(ctx, in, ident.Email); werr != nil {
+			return PantherUser{}, false, werr
+		}
+		return PantherUser{}, false, ierr // Panther's answer is the one to report
 	default:
 		return PantherUser{}, false, err
 	}

@@ -612,3 +612,44 @@ func TestConcurrentCreatesShareCommits(t *testing.T) {
 		t.Errorf("%d intents left (%v)", n, err)
 	}
 }
+
+// An invite Panther refuses, with no Panther user holding the email afterwards, created
+// nothing: its invite is forgotten, in the intent and in the invite record. So a Panther
+// user someone creates with the address later (in the console) is an existing user when
+// the IdP pushes the email again, for the adoption policy to decide, not panther-scim's
+// own invitee to update.
+func TestRefusedInviteClaimsNothingLater(t *testing.T) {
+	p := newFake()
+	p.invite = func(provision.InviteInput) (provision.PantherUser, error) {
+		return provision.PantherUser{}, fmt.Errorf("email domain not allowed: %w", provision.ErrInvalid)
+	}
+	obs := &countingObserver{}
+	svc := newService(t, p, provision.Options{Adopt: provision.AdoptNone, Observer: obs})
+	ctx := context.Background()
+	if _, err := svc.CreateUser(ctx, fields("ann@x.io")); provision.ErrorCode(err) != provision.CodeInvalid {
+		t.Fatalf("create: %v (code %v), want Panther's refusal", err, provision.ErrorCode(err))
+	}
+	if r, ok := inviteRecord(t, svc, "ann@x.io"); ok {
+		t.Fatalf("the refused invite left an invite record: %+v", r)
+	}
+
+	// An administrator creates ann@x.io in Panther's console, after the refused invite.
+	p.mu.Lock()
+	addAdmin(p.users, "console", "ann@x.io")
+	u := p.users["console"]
+	u.CreatedAt = time.Now()
+	p.users["console"] = u
+	p.mu.Unlock()
+	p.invite = nil
+	p.resetCalls()
+	_, err := svc.CreateUser(ctx, fields("ann@x.io"))
+	if r, ok := asRefusal(err); !ok || r.Reason != provision.RefuseAdoptNone {
+		t.Fatalf("second create: %v, want the adopt_none refusal", err)
+	}
+	if n := p.count("updateUser"); n != 0 {
+		t.Errorf("%d updateUser calls to the console's user (calls %v)", n, p.calls)
+	}
+	if got, _ := p.has("console"); !got.Admin || got.GivenName != "Con" {
+		t.Errorf("the console's user was changed: %+v", got)
+	}
+}
