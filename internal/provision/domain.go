@@ -198,7 +198,8 @@ func (in *Intent) addInvite(email string, at time.Time) InviteAttempt {
 // Panther without an answer leaves it behind, so that the IdP's retry recognises the
 // Panther user that invite created (at or after At) as panther-scim's own, not as an
 // existing user to adopt. It is deleted when a record links a Panther user with the
-// email, when a removal has dealt with what the invites may have created, and after
+// email, when a removal has dealt with what the invites may have created, when Panther
+// refuses an invite of the email and has no user with it (withdrawInvites), and after
 // Options.InviteRetention without another attempt (PruneInvites).
 type InviteRecord struct {
 	// Email is the address invited, as the record had it.
