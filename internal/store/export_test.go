@@ -205,25 +205,7 @@ func TestPruneKeepsUnexported(t *testing.T) {
 // An entry deleted behind the queue's back (by a release without the queue, whose
 // retention ignores it) is reported as pruned, and acknowledging it clears it.
 func TestExportQueuePrunedEntry(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "store.db")
-	s := mustOpen(t, path, Options{})
-	if _, err := s.SetAuditExport(true); err != nil {
-		t.Fatal(err)
-	}
-	appendAudit(t, s, map[string]int{"gone": 1, "kept": 2}, "gone", "kept")
-	s.Close()
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		k, _ := tx.Bucket(bucketAudit).Cursor().First()
-		return tx.Bucket(bucketAudit).Delete(k)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	s = mustOpen(t, path, Options{})
+	s := queueWithFirstEntry(t, "gone", Options{}, func(b *bolt.Bucket, k []byte) error { return b.Delete(k) })
 	defer s.Close()
 	got, q := queuedActions(t, s, 10)
 	if len(q) != 2 || !q[0].Pruned || q[1].Pruned || got[1] != "kept" {
@@ -244,26 +226,9 @@ func TestExportQueuePrunedEntry(t *testing.T) {
 // not as an error that would stop the export there for good; it is reported once,
 // as every damaged record is, and acknowledging it clears it.
 func TestExportQueueDamagedEntry(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "store.db")
-	s := mustOpen(t, path, Options{})
-	if _, err := s.SetAuditExport(true); err != nil {
-		t.Fatal(err)
-	}
-	appendAudit(t, s, map[string]int{"damaged": 1, "kept": 2}, "damaged", "kept")
-	s.Close()
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		k, _ := tx.Bucket(bucketAudit).Cursor().First()
-		return tx.Bucket(bucketAudit).Put(k, []byte(`{"action":`))
-	}); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
 	var reported []string
-	s = mustOpen(t, path, Options{OnDamagedRecord: func(kind, _ string, _ error) { reported = append(reported, kind) }})
+	s := queueWithFirstEntry(t, "damaged", Options{OnDamagedRecord: func(kind, _ string, _ error) { reported = append(reported, kind) }},
+		func(b *bolt.Bucket, k []byte) error { return b.Put(k, []byte(`{"action":`)) })
 	defer s.Close()
 	for range 2 { // read twice, as an exporter retrying a failed send does: reported once
 		got, q := queuedActions(t, s, 10)
@@ -281,6 +246,33 @@ func TestExportQueueDamagedEntry(t *testing.T) {
 	if got, _ := queuedActions(t, s, 10); !slices.Equal(got, []string{"kept"}) {
 		t.Errorf("after acknowledging the damaged place: %v", got)
 	}
+}
+
+// queueWithFirstEntry queues two audit entries for export, first and "kept", changes
+// the first behind the store's back with edit (in bbolt itself, the store closed), and
+// opens the store again with opts.
+func queueWithFirstEntry(t *testing.T, first string, opts Options, edit func(b *bolt.Bucket, k []byte) error) *Bolt {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "store.db")
+	s := mustOpen(t, path, Options{})
+	if _, err := s.SetAuditExport(true); err != nil {
+		t.Fatal(err)
+	}
+	appendAudit(t, s, map[string]int{first: 1, "kept": 2}, first, "kept")
+	s.Close()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketAudit)
+		k, _ := b.Cursor().First()
+		return edit(b, k)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	return mustOpen(t, path, opts)
 }
 
 // Turning the export off empties the queue (the trail keeps the entries) and stops
