@@ -264,7 +264,13 @@ func (tx fakeTx) ScanUsers(offset int, fn func(provision.User) bool) error {
 	return nil
 }
 
-func (tx fakeTx) ScanUserIdentities(fn func(provision.User) bool) error { return tx.ScanUsers(0, fn) }
+func (tx fakeTx) ScanUserIdentities(fn func(provision.User, provision.IdentitySource) bool) error {
+	return tx.ScanUsers(0, func(u provision.User) bool {
+		src := provision.IdentitySourceOf(u.Attributes)
+		u.Attributes = nil
+		return fn(u, src)
+	})
+}
 
 func (tx fakeTx) Group(id string) (provision.Group, error) {
 	if g, ok := tx.d.groups[id]; ok {

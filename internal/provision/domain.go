@@ -250,10 +250,10 @@ type ReadTx interface {
 	// ScanUsers calls fn for users in id order, starting after skipping `offset` records
 	// (without decoding the skipped ones), until fn returns false.
 	ScanUsers(offset int, fn func(User) bool) error
-	// ScanUserIdentities is ScanUsers from the first user, with only the attributes
-	// the user's Panther identity comes from (name, displayName, emails; see
-	// DeriveIdentity): cheaper, for scans of every user that need no more.
-	ScanUserIdentities(fn func(User) bool) error
+	// ScanUserIdentities is ScanUsers from the first user, with no attributes: fn
+	// gets instead what the user's Panther identity comes from (DeriveIdentityFrom).
+	// Cheaper, for scans of every user that need no more.
+	ScanUserIdentities(fn func(User, IdentitySource) bool) error
 
 	// Group returns the group with the SCIM id, or ErrNotFound.
 	Group(id string) (Group, error)

@@ -1,6 +1,12 @@
 package provision
 
-import "testing"
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"golang.org/x/text/unicode/norm"
+)
 
 func TestDeriveIdentity(t *testing.T) {
 	email := func(v, typ string, primary bool) map[string]any {
@@ -111,4 +117,154 @@ func TestInvisibleRuneASCII(t *testing.T) {
 			t.Errorf("invisibleRune(%q) = %U, %v; the tables say %v", s, got, bad, want)
 		}
 	}
+}
+
+// identityCases are attributes that test the corners of the identity rules: which
+// email wins, which attributes are read only when they have the right JSON type,
+// and the name fallbacks. Values are those encoding/json decodes (float64 numbers).
+var identityCases = []struct {
+	name     string
+	userName string
+	attrs    map[string]any
+}{
+	{"nothing", "ada@example.com", nil},
+	{"primary not first", "u", map[string]any{"emails": []any{
+		map[string]any{"value": "home@x.io", "type": "home"}, map[string]any{"value": "w@x.io", "type": "work"},
+		map[string]any{"value": "p@x.io", "type": "other", "primary": true}}}},
+	{"two primaries: the first", "u", map[string]any{"emails": []any{
+		map[string]any{"value": "a@x.io", "primary": false}, map[string]any{"value": "p1@x.io", "primary": true},
+		map[string]any{"value": "p2@x.io", "primary": true}}}},
+	{"primary as strings", "u", map[string]any{"emails": []any{
+		map[string]any{"value": "yes@x.io", "primary": "yes"}, map[string]any{"value": "one@x.io", "primary": 1.0},
+		map[string]any{"value": "t@x.io", "primary": "TRUE"}}}},
+	{"primary with an empty value", "u", map[string]any{"emails": []any{
+		map[string]any{"value": "  ", "primary": true}, map[string]any{"value": "w@x.io", "type": "Work"}}}},
+	{"work in any case, the first work", "u", map[string]any{"emails": []any{
+		map[string]any{"value": "o@x.io", "type": "other"}, map[string]any{"value": "w1@x.io", "type": "WORK"},
+		map[string]any{"value": "w2@x.io", "type": "work"}}}},
+	{"work with a space is not work", "u", map[string]any{"emails": []any{
+		map[string]any{"value": "f@x.io"}, map[string]any{"value": "w@x.io", "type": "work "}}}},
+	{"type not a string", "u", map[string]any{"emails": []any{
+		map[string]any{"value": "f@x.io"}, map[string]any{"value": "w@x.io", "type": []any{"work"}}}}},
+	{"values trimmed, empty and odd ones skipped", "u", map[string]any{"emails": []any{
+		"w@x.io", nil, 3.0, []any{map[string]any{"value": "nested@x.io"}},
+		map[string]any{"value": 7.0, "primary": true}, map[string]any{"value": map[string]any{"value": "deep@x.io"}},
+		map[string]any{"primary": true}, map[string]any{"value": "\t first@x.io \n", "type": "home"}}}},
+	{"keys are case-sensitive", "u@x.io", map[string]any{"emails": []any{map[string]any{"Value": "v@x.io", "Primary": true}},
+		"Name": map[string]any{"givenName": "No"}, "DisplayName": "Not Read"}},
+	{"emails not a list", "u@x.io", map[string]any{"emails": map[string]any{"value": "obj@x.io", "primary": true}}},
+	{"no usable email", "plain", map[string]any{"emails": []any{map[string]any{"value": ""}}}},
+	{"invalid chosen email", "u@x.io", map[string]any{"emails": []any{map[string]any{"value": "Ada <a@x.io>", "primary": true},
+		map[string]any{"value": "good@x.io"}}}},
+	{"both names", "u@x.io", map[string]any{"name": map[string]any{"givenName": " Ada ", "familyName": "Lovelace", "formatted": "X Y"}}},
+	{"given only: family from formatted", "u@x.io", map[string]any{"name": map[string]any{"givenName": "Barbara", "formatted": "Barbara  Jane Liskov"}}},
+	{"family only: given from displayName", "u@x.io", map[string]any{"name": map[string]any{"familyName": "Hopper", "formatted": "  "},
+		"displayName": "Grace_Brewster.Hopper"}},
+	{"names not strings", "first.last@x.io", map[string]any{"name": map[string]any{"givenName": 1.0, "familyName": nil, "formatted": true},
+		"displayName": 7.5}},
+	{"blank formatted: the next source", "u@x.io", map[string]any{"name": map[string]any{"givenName": "Ada", "formatted": "\n\t"},
+		"displayName": "Ada Lovelace"}},
+	{"name not an object", "x_y@x.io", map[string]any{"name": "Ada Lovelace", "displayName": "Single"}},
+	{"separators only: userName", "...@x.io", map[string]any{"displayName": "_ . _"}},
+	{"escaped and non-ASCII text", "u", map[string]any{"emails": []any{map[string]any{"value": "jose\u0301@corp.example", "primary": "True"}},
+		"name": map[string]any{"givenName": "\"Zoë\" <&>", "familyName": "Ünal\\"}}},
+	{"invisible character in a fallback name", "u@x.io", map[string]any{"displayName": "Ada\u200b Lovelace"}},
+	{"control character in the chosen email", "u@x.io", map[string]any{"emails": []any{map[string]any{"value": "a\x1b@x.io", "type": "work"}}}},
+}
+
+// DeriveIdentity, now reading the attributes through IdentitySource, finds what the
+// rules found when they read the attributes' maps themselves (deriveFromMaps, the
+// code before IdentitySource), on every corner case.
+func TestDeriveIdentityMatchesMapRules(t *testing.T) {
+	for _, c := range identityCases {
+		t.Run(c.name, func(t *testing.T) {
+			want, wantErr := deriveFromMaps(c.userName, c.attrs)
+			got, err := DeriveIdentity(c.userName, c.attrs)
+			if got != want || (err == nil) != (wantErr == nil) {
+				t.Errorf("got %+v (%v), the map rules give %+v (%v)", got, err, want, wantErr)
+			}
+		})
+	}
+}
+
+// deriveFromMaps is DeriveIdentity as it was before IdentitySource: the rules reading
+// the attributes' maps directly. It is the reference the typed path is held to.
+func deriveFromMaps(userName string, attrs map[string]any) (Identity, error) {
+	str := func(m map[string]any, key string) string {
+		s, _ := m[key].(string)
+		return strings.TrimSpace(s)
+	}
+	if err := checkText("userName", userName); err != nil {
+		return Identity{}, err
+	}
+	var email, work, first string
+	list, _ := attrs["emails"].([]any)
+	for _, item := range list {
+		m, ok := item.(map[string]any)
+		if !ok {
+			continue
+		}
+		v := str(m, "value")
+		if v == "" {
+			continue
+		}
+		if isTrue(m["primary"]) {
+			email = v
+			break
+		}
+		if t, _ := m["type"].(string); work == "" && strings.EqualFold(t, "work") {
+			work = v
+		}
+		if first == "" {
+			first = v
+		}
+	}
+	if email == "" {
+		email = work
+	}
+	if email == "" {
+		email = first
+	}
+	if email == "" && ValidEmail(userName) {
+		email = userName
+	}
+	if email == "" {
+		return Identity{}, errors.New("no usable email")
+	}
+	if err := checkText("email", email); err != nil {
+		return Identity{}, err
+	}
+	email = norm.NFC.String(email)
+	if !ValidEmail(email) {
+		return Identity{}, errors.New("invalid email")
+	}
+	name, _ := attrs["name"].(map[string]any)
+	given, family := str(name, "givenName"), str(name, "familyName")
+	if given == "" || family == "" {
+		var parts []string
+		for _, src := range []string{str(name, "formatted"), str(attrs, "displayName"), localPart(userName)} {
+			if parts = strings.FieldsFunc(src, func(r rune) bool { return r == ' ' || r == '.' || r == '_' }); len(parts) > 0 {
+				break
+			}
+		}
+		if len(parts) == 0 {
+			parts = []string{userName}
+		}
+		if given == "" {
+			given = parts[0]
+		}
+		if family == "" {
+			family = parts[len(parts)-1]
+			if len(parts) == 1 {
+				family = given
+			}
+		}
+	}
+	if err := checkText("name.givenName", given); err != nil {
+		return Identity{}, err
+	}
+	if err := checkText("name.familyName", family); err != nil {
+		return Identity{}, err
+	}
+	return Identity{Email: email, GivenName: given, FamilyName: family}, nil
 }

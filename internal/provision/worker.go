@@ -231,7 +231,7 @@ func (s *Service) RequeueChanged(ctx context.Context) (int, error) {
 		groups := newGroupRefCache(tx)
 		var scanErr error
 		// Nothing of the attributes: the identity scan is the cheaper one.
-		err := tx.ScanUserIdentities(func(u User) bool {
+		err := tx.ScanUserIdentities(func(u User, _ IdentitySource) bool {
 			var ok bool
 			ok, scanErr = stale(tx, groups, u)
 			if ok {
@@ -441,8 +441,8 @@ func (s *Service) planReconcile(ctx context.Context, pusers []PantherUser, roles
 		})
 		var scanErr error
 		scanned := 0
-		// Only the identity's attributes: the reconciler compares nothing else.
-		err := tx.ScanUserIdentities(func(u User) bool {
+		// Only what the identity comes from: the reconciler compares nothing else.
+		err := tx.ScanUserIdentities(func(u User, src IdentitySource) bool {
 			if scanned++; scanned%yieldEvery == 0 {
 				// The scan holds a core for seconds at 100,000 users: let the SCIM
 				// requests waiting for it run now rather than at the next preemption
@@ -484,7 +484,7 @@ func (s *Service) planReconcile(ctx context.Context, pusers []PantherUser, roles
 			if exists {
 				pu = &pusers[i]
 			}
-			ident, _ := DeriveIdentity(u.UserName, u.Attributes)
+			ident, _ := DeriveIdentityFrom(u.UserName, src)
 			if exists && (s.isProtected(pu.Email) || !stillOurs(pu.Email, u.Panther, ident.Email)) {
 				// Changed in Panther to a protected address or to another one: no longer
 				// ours to touch (the sync refuses it too).

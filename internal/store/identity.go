@@ -12,55 +12,54 @@ import (
 	"github.com/panther-scim/panther-scim/internal/provision"
 )
 
-// ScanUserIdentities calls fn for every user in id order, as ScanUsers does but with
-// only the attributes a user's Panther identity comes from (name, displayName,
-// emails: see provision.DeriveIdentity): the scans of every user that compare
-// nothing else (the reconciler's, the start-up requeue's). At 100,000 users decoding
-// whole records built a map of every attribute of every user, half of a reconcile's
-// CPU and most of what it allocated, and the collector that allocation kept busy
-// slowed the SCIM requests running beside it.
+// ScanUserIdentities calls fn for every user in id order, as ScanUsers does but
+// without the attributes: fn gets instead what the user's Panther identity comes from
+// (name, displayName, emails: see provision.DeriveIdentityFrom), typed. These are the
+// scans of every user that compare nothing else (the reconciler's, the start-up
+// requeue's). At 100,000 users decoding whole records built a map of every attribute
+// of every user, and then the identity's attributes alone still built a map of each
+// user's name and of each of its emails: most of what a reconcile allocated, and the
+// collector that allocation kept busy slowed the SCIM requests running beside it.
 //
 // A record whose frame carries a checksum (see checkUser) is read with gjson: its
 // JSON is what json.Marshal wrote from a provision.User, and the fields are taken as
-// encoding/json would decode them (the attributes kept as gjson's Value gives them:
-// objects as map[string]any, arrays as []any, numbers as float64, as encoding/json's
-// any). Any other record is decoded with encoding/json, its other attributes skipped.
-func (r *readTx) ScanUserIdentities(fn func(provision.User) bool) error {
+// encoding/json would decode them (provision.IdentitySourceOf of the attributes it
+// would build). Any other record is decoded with encoding/json, its other attributes
+// skipped.
+func (r *readTx) ScanUserIdentities(fn func(provision.User, provision.IdentitySource) bool) error {
 	c := r.bucket(bucketUsers).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		u, err := decodeIdentity(k, v)
+		u, src, err := decodeIdentity(k, v)
 		if err != nil {
 			r.dmg.record("user", k, err)
 			continue
 		}
-		if !fn(u) {
+		if !fn(u, src) {
 			return nil
 		}
 	}
 	return nil
 }
 
-// identityAttributes are the attributes decodeIdentity keeps.
-var identityAttributes = [...]string{"name", "displayName", "emails"}
-
 // decodeIdentity decodes a stored user record for ScanUserIdentities.
-func decodeIdentity(k, v []byte) (provision.User, error) {
+func decodeIdentity(k, v []byte) (provision.User, provision.IdentitySource, error) {
 	data, release, err := plain(v)
 	if err != nil {
-		return provision.User{}, fmt.Errorf("decode user %q: %w", k, err)
+		return provision.User{}, provision.IdentitySource{}, fmt.Errorf("decode user %q: %w", k, err)
 	}
 	defer release()
 	if !checksummed(userFrame(v)) {
 		var x identityRecord
 		if err := json.Unmarshal(data, &x); err != nil {
-			return provision.User{}, fmt.Errorf("decode user %q: %w", k, err)
+			return provision.User{}, provision.IdentitySource{}, fmt.Errorf("decode user %q: %w", k, err)
 		}
-		return x.user(), nil
+		u, src := x.user()
+		return u, src, nil
 	}
-	// Every string kept is cloned out of data (see parseInPlace), and an identity
-	// attribute is parsed from a clone of its own JSON alone.
+	// Every string kept is cloned out of data (see parseInPlace).
 	var (
 		u       provision.User
+		src     provision.IdentitySource
 		timeErr error
 	)
 	parseInPlace(data).ForEach(func(key, value gjson.Result) bool {
@@ -76,19 +75,7 @@ func decodeIdentity(k, v []byte) (provision.User, error) {
 		case "email":
 			u.Email = strings.Clone(value.String())
 		case "attributes":
-			value.ForEach(func(key, value gjson.Result) bool {
-				for _, a := range identityAttributes {
-					if key.Str == a {
-						if x := gjson.Parse(strings.Clone(value.Raw)).Value(); x != nil {
-							if u.Attributes == nil {
-								u.Attributes = make(map[string]any, len(identityAttributes))
-							}
-							u.Attributes[a] = x
-						}
-					}
-				}
-				return true
-			})
+			identitySource(value, &src)
 		case "created":
 			timeErr = parseTime(&u.Created, value.Raw, timeErr)
 		case "lastModified":
@@ -116,9 +103,78 @@ func decodeIdentity(k, v []byte) (provision.User, error) {
 		return true
 	})
 	if timeErr != nil {
-		return provision.User{}, fmt.Errorf("decode user %q: %w", k, timeErr)
+		return provision.User{}, provision.IdentitySource{}, fmt.Errorf("decode user %q: %w", k, timeErr)
 	}
-	return u, nil
+	for _, s := range [...]*string{&src.GivenName, &src.FamilyName, &src.Formatted, &src.DisplayName,
+		&src.PrimaryEmail, &src.WorkEmail, &src.FirstEmail} {
+		*s = strings.Clone(*s)
+	}
+	return u, src, nil
+}
+
+// identitySource reads into src, from a record's attributes object, what
+// provision.IdentitySourceOf reads of the map encoding/json would decode it into:
+// strings only where that map holds a string, an emails entry only where it holds an
+// object, and, were a key repeated, its last value (encoding/json's rule). The
+// strings point into attrs' JSON.
+func identitySource(attrs gjson.Result, src *provision.IdentitySource) {
+	attrs.ForEach(func(key, value gjson.Result) bool {
+		switch key.Str {
+		case "name":
+			src.GivenName, src.FamilyName, src.Formatted = "", "", ""
+			if !value.IsObject() {
+				return true
+			}
+			value.ForEach(func(key, value gjson.Result) bool {
+				switch key.Str {
+				case "givenName":
+					src.GivenName = jsonString(value)
+				case "familyName":
+					src.FamilyName = jsonString(value)
+				case "formatted":
+					src.Formatted = jsonString(value)
+				}
+				return true
+			})
+		case "displayName":
+			src.DisplayName = jsonString(value)
+		case "emails":
+			src.PrimaryEmail, src.WorkEmail, src.FirstEmail = "", "", ""
+			if !value.IsArray() {
+				return true
+			}
+			value.ForEach(func(_, item gjson.Result) bool {
+				if !item.IsObject() {
+					return true
+				}
+				var v, t string
+				var primary bool
+				item.ForEach(func(key, value gjson.Result) bool {
+					switch key.Str {
+					case "value":
+						v = jsonString(value)
+					case "type":
+						t = jsonString(value)
+					case "primary":
+						// provision's rule for primary: true, or "true" in any case.
+						primary = value.Type == gjson.True || value.Type == gjson.String && strings.EqualFold(value.Str, "true")
+					}
+					return true
+				})
+				src.AddEmail(v, t, primary)
+				return true
+			})
+		}
+		return true
+	})
+}
+
+// jsonString is the string a JSON value holds, "" when it is not a string.
+func jsonString(v gjson.Result) string {
+	if v.Type != gjson.String {
+		return ""
+	}
+	return v.Str
 }
 
 // parseInPlace parses a record's JSON with gjson where it lies: gjson.ParseBytes would
@@ -158,18 +214,15 @@ type identityRecord struct {
 	Panther      provision.PantherLink `json:"panther"`
 }
 
-func (x identityRecord) user() provision.User {
+func (x identityRecord) user() (provision.User, provision.IdentitySource) {
 	u := provision.User{ID: x.ID, UserName: x.UserName, ExternalID: x.ExternalID, Active: x.Active, Email: x.Email,
 		Created: x.Created, LastModified: x.LastModified, Version: x.Version, Panther: x.Panther}
-	for i, raw := range [...]json.RawMessage{x.Attributes.Name, x.Attributes.DisplayName, x.Attributes.Emails} {
+	attrs := map[string]any{}
+	for name, raw := range map[string]json.RawMessage{"name": x.Attributes.Name, "displayName": x.Attributes.DisplayName, "emails": x.Attributes.Emails} {
 		var v any
-		if len(raw) == 0 || json.Unmarshal(raw, &v) != nil || v == nil {
-			continue
+		if len(raw) != 0 && json.Unmarshal(raw, &v) == nil {
+			attrs[name] = v
 		}
-		if u.Attributes == nil {
-			u.Attributes = make(map[string]any, len(identityAttributes))
-		}
-		u.Attributes[identityAttributes[i]] = v
 	}
-	return u
+	return u, provision.IdentitySourceOf(attrs)
 }
