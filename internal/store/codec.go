@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -174,7 +175,7 @@ func splitGroupHeader(v []byte) (provision.GroupHeader, []byte, error) {
 // readString reads a uvarint length (in its shortest form) and that many bytes.
 func readString(v []byte) (string, []byte, bool) {
 	n, w := binary.Uvarint(v)
-	if w <= 0 || w != len(binary.AppendUvarint(nil, n)) || n > uint64(len(v)-w) {
+	if w <= 0 || w != uvarintLen(n) || n > uint64(len(v)-w) {
 		return "", nil, false
 	}
 	v = v[w:]
@@ -183,26 +184,39 @@ func readString(v []byte) (string, []byte, bool) {
 
 var errBadHeader = errors.New("malformed record header")
 
+// uvarintLen is the length of n in its shortest uvarint form.
+func uvarintLen(n uint64) int {
+	return max(1, (bits.Len64(n)+6)/7)
+}
+
 // splitUserHeader parses the header of a headed user record and returns the frame after it.
 func splitUserHeader(v []byte) (userState, []byte, error) {
-	var st userState
+	name, flags, frame, err := userHeader(v)
+	if err != nil {
+		return userState{}, nil, err
+	}
+	return userState{userName: string(name), active: flags&flagActive != 0, linked: flags&flagLinked != 0}, frame, nil
+}
+
+// userHeader is splitUserHeader that copies nothing: the userName is a part of v.
+// Every read of a user record's JSON passes here, twice for the identity scan's.
+func userHeader(v []byte) (name []byte, flags byte, frame []byte, err error) {
 	if len(v) == 0 || v[0] != userHeaderTag {
-		return st, nil, errBadHeader
+		return nil, 0, nil, errBadHeader
 	}
 	n, w := binary.Uvarint(v[1:])
-	if w <= 0 || w != len(binary.AppendUvarint(nil, n)) || n >= uint64(len(v)-1-w) {
+	if w <= 0 || w != uvarintLen(n) || n >= uint64(len(v)-1-w) {
 		// Unreadable, not the shortest form (never written), or no room for the name
 		// and the flags byte after it.
-		return st, nil, errBadHeader
+		return nil, 0, nil, errBadHeader
 	}
 	v = v[1+w:]
-	st.userName, v = string(v[:n]), v[n:]
-	flags := v[0]
+	name, v = v[:n], v[n:]
+	flags = v[0]
 	if flags&^(flagActive|flagLinked) != 0 {
-		return st, nil, errBadHeader
+		return nil, 0, nil, errBadHeader
 	}
-	st.active, st.linked = flags&flagActive != 0, flags&flagLinked != 0
-	return st, v[1:], nil
+	return name, flags, v[1:], nil
 }
 
 // headed says whether a stored user record starts with a state header.
@@ -249,7 +263,7 @@ func stateOf(data []byte) (userState, error) {
 func plain(v []byte) ([]byte, func(), error) {
 	switch {
 	case headed(v):
-		_, frame, err := splitUserHeader(v)
+		_, _, frame, err := userHeader(v)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -267,21 +281,37 @@ func plain(v []byte) ([]byte, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	buf := plainBufs.Get().(*[]byte)
-	out, err := c.dec.DecodeAll(v, (*buf)[:0])
+	buf := plainBufs.Get().(*plainBuf)
+	out, err := c.dec.DecodeAll(v, buf.b[:0])
 	if err != nil {
 		plainBufs.Put(buf)
 		return nil, nil, fmt.Errorf("decompress: %w", err)
 	}
-	return out, func() {
-		if cap(out) <= 64<<10 { // a rare huge record is left to the collector
-			*buf = out
-			plainBufs.Put(buf)
-		}
-	}, nil
+	buf.b = out
+	return out, buf.release, nil
 }
 
-var plainBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+// plainBuf is a buffer of plainBufs with its release function, made once with it: a
+// function made at each read was one more allocation per record read.
+type plainBuf struct {
+	b       []byte
+	release func()
+}
+
+var plainBufs sync.Pool
+
+func init() {
+	// Set here: New's function refers to plainBufs.
+	plainBufs.New = func() any {
+		buf := &plainBuf{b: make([]byte, 0, 4<<10)}
+		buf.release = func() {
+			if cap(buf.b) <= 64<<10 { // a rare huge record is left to the collector
+				plainBufs.Put(buf)
+			}
+		}
+		return buf
+	}
+}
 
 // markUsersForRewrite is the migration from schema 1 to 2 (users compressed) and from 2
 // to 3 (a state header before the frame). Rewriting 100k users in the opening
@@ -324,7 +354,7 @@ func reencodeUser(v []byte) ([]byte, error) {
 func userFrame(v []byte) []byte {
 	switch {
 	case headed(v):
-		_, frame, err := splitUserHeader(v)
+		_, _, frame, err := userHeader(v)
 		if err != nil {
 			return nil
 		}

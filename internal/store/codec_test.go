@@ -2,10 +2,12 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -381,4 +383,18 @@ func FuzzUserRecord(f *testing.F) {
 			release()
 		}
 	})
+}
+
+// uvarintLen, which the header checks use to refuse a length not in its shortest form,
+// is the length binary.AppendUvarint writes, at every width's edges.
+func TestUvarintLen(t *testing.T) {
+	ns := []uint64{0, math.MaxUint64}
+	for s := 7; s < 64; s += 7 {
+		ns = append(ns, 1<<s-1, 1<<s, 1<<s+1)
+	}
+	for _, n := range ns {
+		if got, want := uvarintLen(n), len(binary.AppendUvarint(nil, n)); got != want {
+			t.Errorf("uvarintLen(%d) = %d, want %d", n, got, want)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unsafe"
@@ -56,7 +57,7 @@ func decodeIdentity(k, v []byte) (provision.User, provision.IdentitySource, erro
 		u, src := x.user()
 		return u, src, nil
 	}
-	// Every string kept is cloned out of data (see parseInPlace).
+	// The strings point into data until own copies them out (see parseInPlace).
 	var (
 		u       provision.User
 		src     provision.IdentitySource
@@ -65,15 +66,15 @@ func decodeIdentity(k, v []byte) (provision.User, provision.IdentitySource, erro
 	parseInPlace(data).ForEach(func(key, value gjson.Result) bool {
 		switch key.Str {
 		case "id":
-			u.ID = strings.Clone(value.String())
+			u.ID = value.String()
 		case "userName":
-			u.UserName = strings.Clone(value.String())
+			u.UserName = value.String()
 		case "externalId":
-			u.ExternalID = strings.Clone(value.String())
+			u.ExternalID = value.String()
 		case "active":
 			u.Active = value.Bool()
 		case "email":
-			u.Email = strings.Clone(value.String())
+			u.Email = value.String()
 		case "attributes":
 			identitySource(value, &src)
 		case "created":
@@ -84,7 +85,7 @@ func decodeIdentity(k, v []byte) (provision.User, provision.IdentitySource, erro
 			u.Version = value.Int()
 		case "panther":
 			value.ForEach(func(key, value gjson.Result) bool {
-				s := strings.Clone(value.String())
+				s := value.String()
 				switch key.Str {
 				case "id":
 					u.Panther.ID = s
@@ -105,11 +106,45 @@ func decodeIdentity(k, v []byte) (provision.User, provision.IdentitySource, erro
 	if timeErr != nil {
 		return provision.User{}, provision.IdentitySource{}, fmt.Errorf("decode user %q: %w", k, timeErr)
 	}
-	for _, s := range [...]*string{&src.GivenName, &src.FamilyName, &src.Formatted, &src.DisplayName,
-		&src.PrimaryEmail, &src.WorkEmail, &src.FirstEmail} {
-		*s = strings.Clone(*s)
-	}
+	own(&u.ID, &u.UserName, &u.ExternalID, &u.Email,
+		&u.Panther.ID, &u.Panther.Email, &u.Panther.GivenName, &u.Panther.FamilyName, &u.Panther.RoleID,
+		&src.GivenName, &src.FamilyName, &src.Formatted, &src.DisplayName,
+		&src.PrimaryEmail, &src.WorkEmail, &src.FirstEmail)
 	return u, src, nil
+}
+
+// own copies the strings of one record out of the buffer they were read in, into one
+// new allocation: a string per field was most of the allocations of an identity scan
+// (16 per user). A string equal to one before it shares its bytes (the email is
+// often also the link's, the primary and the first). The bytes are never written
+// again once a string points at them; a caller keeping any of the strings keeps them
+// all, a few hundred bytes.
+func own(ss ...*string) {
+	// first[i] is the index of the first string equal to string i.
+	var firstBuf [16]int
+	first := firstBuf[:0]
+	n := 0
+	for i, s := range ss {
+		j := slices.IndexFunc(ss[:i], func(p *string) bool { return *p == *s })
+		if j < 0 {
+			j = i
+			n += len(*s)
+		}
+		first = append(first, j)
+	}
+	buf := make([]byte, 0, n)
+	for i, s := range ss {
+		switch {
+		case len(*s) == 0:
+			*s = ""
+		case first[i] != i:
+			*s = *ss[first[i]] // copied already
+		default:
+			at := len(buf)
+			buf = append(buf, *s...) // within cap: buf never moves
+			*s = unsafe.String(&buf[at], len(*s))
+		}
+	}
 }
 
 // identitySource reads into src, from a record's attributes object, what

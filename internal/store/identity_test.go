@@ -200,10 +200,10 @@ func TestDecodeIdentityKeepsNoneOfItsBuffers(t *testing.T) {
 	for i := range v {
 		v[i] = 'X'
 	}
-	var bufs []*[]byte
+	var bufs []*plainBuf
 	for range 8 {
-		b := plainBufs.Get().(*[]byte)
-		full := (*b)[:cap(*b)]
+		b := plainBufs.Get().(*plainBuf)
+		full := b.b[:cap(b.b)]
 		for i := range full {
 			full[i] = 'X'
 		}

@@ -128,18 +128,31 @@ func splitMemberKey(k []byte) (userID, groupID string, err error) {
 }
 
 // groupsOf returns the ids of userID's groups, sorted as strings (the key order puts
-// packed UUIDs before other ids).
-func groupsOf(members *bolt.Bucket, userID string) ([]string, error) {
-	prefix := packID(nil, userID)
-	var ids []string
-	c := members.Cursor()
+// packed UUIDs before other ids), read with a cursor on the membership index. interned,
+// when not nil, gives the id of a packed id read before and keeps the new ones.
+func groupsOf(c *bolt.Cursor, userID string, interned map[string]string) ([]string, error) {
+	var pbuf [17]byte
+	prefix := packID(pbuf[:0], userID)
+	var buf [8]string
+	ids := buf[:0]
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		gid, rest, ok := unpackID(k[len(prefix):])
+		p := k[len(prefix):]
+		if gid, ok := interned[string(p)]; ok {
+			ids = append(ids, gid)
+			continue
+		}
+		gid, rest, ok := unpackID(p)
 		if !ok || len(rest) != 0 {
 			return nil, errBadMemberKey
 		}
+		if interned != nil {
+			interned[string(p)] = gid
+		}
 		ids = append(ids, gid)
 	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
 	slices.Sort(ids)
-	return ids, nil
+	return slices.Clone(ids), nil
 }

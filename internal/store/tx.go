@@ -26,6 +26,26 @@ type readTx struct {
 	keys map[string]userKeys
 	// dmg notes the records that fail to decode (nil: not noted).
 	dmg *damage
+
+	// What the reads of a read-only transaction reuse from one call to the next, so
+	// that a scan calling them for every user (the reconciler's) allocates nothing for
+	// them: bbolt allocates a bucket (and a cursor to find it) at each Tx.Bucket of a
+	// read-only transaction, and a cursor at each Bucket.Cursor. Safe because nothing
+	// changes in a read-only transaction and, as bbolt's, a transaction is used by one
+	// goroutine at a time (store.parallel gives its workers keys, not the transaction).
+	opened  [6]openedBucket
+	members *bolt.Cursor // on bucketMembers
+	// groupIDs interns the group ids GroupIDsOfUser reads, by packed id, from its
+	// second call in a transaction (of either kind): 2,000 group strings for a
+	// reconcile instead of one per membership.
+	groupIDs    map[string]string
+	memberReads int
+}
+
+// openedBucket is a bucket a read-only transaction has opened.
+type openedBucket struct {
+	name string
+	b    *bolt.Bucket
 }
 
 // userKeys are the indexed values of a stored user record.
@@ -47,11 +67,27 @@ var (
 )
 
 func (r *readTx) bucket(name []byte) *bolt.Bucket {
-	b := r.tx.Bucket(name)
-	if fp, ok := fillPercent[string(name)]; ok && r.tx.Writable() {
-		b.FillPercent = fp
+	if r.tx.Writable() {
+		// bbolt keeps the buckets of a writable transaction itself.
+		b := r.tx.Bucket(name)
+		if fp, ok := fillPercent[string(name)]; ok {
+			b.FillPercent = fp
+		}
+		return b
 	}
-	return b
+	for i := range r.opened {
+		switch o := &r.opened[i]; {
+		case o.b == nil:
+			o.b = r.tx.Bucket(name)
+			if o.b != nil {
+				o.name = string(name)
+			}
+			return o.b
+		case o.name == string(name):
+			return o.b
+		}
+	}
+	return r.tx.Bucket(name) // more buckets than slots: not kept
 }
 
 // fillPercent is how full bbolt packs the pages it splits, for the buckets whose keys
@@ -201,7 +237,19 @@ func (r *readTx) ScanGroups(offset int, fn func(provision.Group) bool) error {
 // GroupIDsOfUser returns the ids of the user's groups in group id order, from the
 // membership index. An unknown user has none.
 func (r *readTx) GroupIDsOfUser(userID string) ([]string, error) {
-	ids, err := groupsOf(r.bucket(bucketMembers), userID)
+	c := r.members
+	if c == nil {
+		c = r.bucket(bucketMembers).Cursor()
+		if !r.tx.Writable() {
+			// A cursor of a writable transaction is not kept: it may not survive
+			// the transaction's writes to the bucket.
+			r.members = c
+		}
+	}
+	if r.memberReads++; r.memberReads == 2 {
+		r.groupIDs = map[string]string{}
+	}
+	ids, err := groupsOf(c, userID, r.groupIDs)
 	if err != nil {
 		return nil, fmt.Errorf("groups of user %q: %w", userID, err)
 	}

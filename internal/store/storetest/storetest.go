@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) provision.Store) {
 		{"Group/UnknownMember", testUnknownMember},
 		{"Group/MembersDeduplicated", testMembersDeduplicated},
 		{"Group/MembershipIndexFollowsMembers", testMembershipIndex},
+		{"Group/MembershipReadsInOneTransaction", testMembershipReadsInOneTx},
 		{"Group/Delete", testGroupDelete},
 		{"Group/CountAndScan", testGroupScan},
 		{"Intent/CRUD", testIntents},
@@ -895,6 +896,108 @@ func testMembersDeduplicated(t *testing.T, s provision.Store) {
 		}
 		return err
 	})
+}
+
+// A transaction that reads the groups of many users (the reconciler's does it for
+// every user, between reads of other records) gets for each what a transaction of its
+// own gets, whatever the form of the ids, and a writing transaction sees its own
+// membership changes.
+func testMembershipReadsInOneTx(t *testing.T, s provision.Store) {
+	var us []provision.User
+	for n := range 6 {
+		us = append(us, user(n))
+	}
+	for n := range 3 { // ids in UUID form, which the store may keep packed
+		u := user(10 + n)
+		u.ID = fmt.Sprintf("0190a000-0000-7000-8000-%012d", 10+n)
+		us = append(us, u)
+	}
+	putUsers(t, s, us...)
+	uuidGroup := func(n int, last byte, members ...string) provision.Group {
+		g := group(n, members...)
+		g.ID = fmt.Sprintf("0190b000-0000-7000-8000-0000000000%02x", last) // differ in the last byte only
+		return g
+	}
+	gs := []provision.Group{
+		group(1, us[0].ID, us[1].ID, us[6].ID),
+		uuidGroup(2, 0x10, us[1].ID, us[2].ID, us[7].ID),
+		uuidGroup(3, 0x11, us[0].ID, us[7].ID, us[8].ID),
+		group(4, us[8].ID, us[1].ID),
+	}
+	putGroups(t, s, gs...)
+	own := func() map[string][]string { // each user's groups, read in a transaction of its own
+		want := map[string][]string{}
+		for _, u := range us {
+			view(t, s, func(tx provision.ReadTx) error {
+				ids, err := tx.GroupIDsOfUser(u.ID)
+				want[u.ID] = ids
+				return err
+			})
+		}
+		return want
+	}
+	want := own()
+	if g := want[us[7].ID]; !slices.Equal(g, []string{gs[1].ID, gs[2].ID}) {
+		t.Fatalf("groups of %s = %v", us[7].ID, g)
+	}
+	check := func(tx provision.ReadTx, when string, want map[string][]string) {
+		t.Helper()
+		for round := range 2 {
+			for i := range us {
+				u := us[i]
+				if round == 1 {
+					u = us[len(us)-1-i]
+				}
+				got, err := tx.GroupIDsOfUser(u.ID)
+				if err != nil || !slices.Equal(got, want[u.ID]) {
+					t.Errorf("%s, round %d: GroupIDsOfUser(%s) = %v, %v; want %v", when, round, u.ID, got, err, want[u.ID])
+				}
+				// Reads of other buckets in between.
+				if r, err := tx.User(u.ID); err != nil || r.ID != u.ID {
+					t.Errorf("%s: User(%s) = %s, %v", when, u.ID, r.ID, err)
+				}
+				for _, gid := range got {
+					if h, err := tx.GroupHeader(gid); err != nil || h.ID != gid {
+						t.Errorf("%s: GroupHeader(%s) = %+v, %v", when, gid, h, err)
+					}
+				}
+			}
+		}
+	}
+	view(t, s, func(tx provision.ReadTx) error {
+		check(tx, "one read", want)
+		return nil
+	})
+	update(t, s, func(tx provision.Tx) error {
+		check(tx, "one update", want)
+		// us[7] leaves group 2, us[2] joins group 3, group 4 goes.
+		g2, g3 := gs[1], gs[2]
+		g2.Members = []string{us[1].ID, us[2].ID}
+		g3.Members = append(slices.Clone(g3.Members), us[2].ID)
+		for _, g := range []provision.Group{g2, g3} {
+			if err := tx.PutGroup(g); err != nil {
+				return err
+			}
+		}
+		if err := tx.DeleteGroup(gs[3].ID); err != nil {
+			return err
+		}
+		after := map[string][]string{}
+		for id, g := range want {
+			after[id] = slices.DeleteFunc(slices.Clone(g), func(gid string) bool { return gid == gs[3].ID })
+			if len(after[id]) == 0 {
+				after[id] = nil
+			}
+		}
+		after[us[7].ID] = []string{g3.ID}
+		after[us[2].ID] = []string{g2.ID, g3.ID}
+		check(tx, "after the update's writes", after)
+		want = after
+		return nil
+	})
+	if got := own(); !reflect.DeepEqual(got, want) {
+		t.Errorf("after the update: %v, want %v", got, want)
+	}
 }
 
 func testMembershipIndex(t *testing.T, s provision.Store) {
