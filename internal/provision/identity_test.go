@@ -2,6 +2,8 @@ package provision
 
 import (
 	"errors"
+	"math/rand/v2"
+	"net/mail"
 	"strings"
 	"testing"
 
@@ -267,4 +269,48 @@ func deriveFromMaps(userName string, attrs map[string]any) (Identity, error) {
 		return Identity{}, err
 	}
 	return Identity{Email: email, GivenName: given, FamilyName: family}, nil
+}
+
+// ValidEmail's shortcut for plain ASCII addresses answers what net/mail's parser
+// answered for every address (validEmailByParser, the code before the shortcut), on
+// random strings made of the characters that matter to the RFC 5322 grammar.
+func TestValidEmailShortcutAgreesWithParser(t *testing.T) {
+	const alphabet = "ab9.@-_+!#~\"\\,;:()[]<> \t\x7fé\u200b"
+	runes := []rune(alphabet)
+	rng := rand.New(rand.NewPCG(19, 7))
+	shortcut := 0
+	for range 200_000 {
+		var b strings.Builder
+		for range 1 + rng.IntN(10) {
+			b.WriteRune(runes[rng.IntN(len(runes))])
+		}
+		// Most addresses have a dotted domain: give a third of them one.
+		if rng.IntN(3) == 0 {
+			b.WriteString("@x.io")
+		}
+		s := b.String()
+		if got, want := ValidEmail(s), validEmailByParser(s); got != want {
+			t.Fatalf("ValidEmail(%q) = %v, net/mail's parser says %v", s, got, want)
+		}
+		if at := strings.LastIndexByte(s, '@'); at > 0 && asciiDotAtom(s[:at]) && asciiDotAtom(s[at+1:]) {
+			shortcut++
+		}
+	}
+	if shortcut < 1000 {
+		t.Fatalf("only %d strings took the shortcut: the test says little", shortcut)
+	}
+}
+
+// validEmailByParser is ValidEmail as it was before its ASCII shortcut.
+func validEmailByParser(s string) bool {
+	if s == "" || strings.ContainsAny(s, " <>\t\r\n") {
+		return false
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s {
+		return false
+	}
+	at := strings.LastIndexByte(s, '@')
+	domain := s[at+1:]
+	return at > 0 && strings.Contains(domain, ".") && !strings.HasPrefix(domain, ".") && !strings.HasSuffix(domain, ".")
 }

@@ -24,6 +24,7 @@ type groupRefCache struct {
 	tx     ReadTx
 	refs   map[string]mappings.GroupRef
 	states map[string]UserState
+	out    []mappings.GroupRef // get's, reused: a reconcile calls it for every user
 }
 
 func newGroupRefCache(tx ReadTx) *groupRefCache {
@@ -34,8 +35,9 @@ func newGroupRefCache(tx ReadTx) *groupRefCache {
 // changes no user record.
 func (c *groupRefCache) reset() { clear(c.refs) }
 
+// get returns the groups' refs, in a slice that the next call reuses.
 func (c *groupRefCache) get(ids []string) ([]mappings.GroupRef, error) {
-	out := make([]mappings.GroupRef, 0, len(ids))
+	out := c.out[:0]
 	for _, id := range ids {
 		ref, ok := c.refs[id]
 		if !ok {
@@ -53,6 +55,7 @@ func (c *groupRefCache) get(ids []string) ([]mappings.GroupRef, error) {
 		}
 		out = append(out, ref)
 	}
+	c.out = out
 	return out, nil
 }
 
@@ -299,14 +302,19 @@ func linkDiffers(link PantherLink, ident Identity, role PantherRole) bool {
 func updateFor(have PantherLink, ident Identity, role PantherRole) (UpdateInput, bool) {
 	upd := UpdateInput{ID: have.ID}
 	changed := false
+	// Each field is copied where it changes: pointing into ident put ident on the
+	// heap at every call, one allocation per user of a reconcile that changes nothing.
 	if !SameEmail(have.Email, ident.Email) {
-		upd.Email, changed = &ident.Email, true
+		email := ident.Email
+		upd.Email, changed = &email, true
 	}
 	if have.GivenName != ident.GivenName {
-		upd.GivenName, changed = &ident.GivenName, true
+		given := ident.GivenName
+		upd.GivenName, changed = &given, true
 	}
 	if have.FamilyName != ident.FamilyName {
-		upd.FamilyName, changed = &ident.FamilyName, true
+		family := ident.FamilyName
+		upd.FamilyName, changed = &family, true
 	}
 	if have.RoleID != role.ID {
 		upd.Role, changed = &RoleRef{ByID: true, Value: role.ID}, true

@@ -496,10 +496,11 @@ func (s *Service) planReconcile(ctx context.Context, pusers []PantherUser, roles
 			if s.isProtected(u.Email) {
 				return true
 			}
-			var actual *PantherLink
+			// Panther's side of the link, when it has the user; a pointer to it is made
+			// only for the users repaired (not one per linked user).
+			var actual PantherLink
 			if exists {
-				l := linkOf(*pu)
-				actual = &l
+				actual = linkOf(*pu)
 			}
 			switch {
 			case want.Access && !exists:
@@ -512,16 +513,16 @@ func (s *Service) planReconcile(ctx context.Context, pusers []PantherUser, roles
 			case want.Access:
 				// The drift is what the sync's update would change: one comparison.
 				role := roles[want.Role]
-				if upd, changed := updateFor(*actual, ident, role); changed {
+				if upd, changed := updateFor(actual, ident, role); changed {
 					d.Action = "update"
 					d.updates(upd, pu, ident, role)
 				}
 			}
 			if d.Action != "" {
 				plan.Drift = append(plan.Drift, d)
-				repairs[u.ID] = actual
-			} else if actual != nil && u.Panther != *actual && want.Access {
-				repairs[u.ID] = actual // link is stale but Panther is right: just relink
+				repairs[u.ID] = foundLink(actual, exists)
+			} else if exists && u.Panther != actual && want.Access {
+				repairs[u.ID] = foundLink(actual, exists) // link is stale but Panther is right: just relink
 			}
 			return true
 		})
@@ -539,6 +540,14 @@ func (s *Service) planReconcile(ctx context.Context, pusers []PantherUser, roles
 		}
 	}
 	return plan, reconcileWork{recheck: recheck, repairs: repairs}, nil
+}
+
+// foundLink is a repair's link to Panther's user: nil when Panther has none.
+func foundLink(l PantherLink, exists bool) *PantherLink {
+	if !exists {
+		return nil
+	}
+	return &l
 }
 
 // recheck is a reconcile's second job: it looks up once more each linked user missing
