@@ -39,9 +39,9 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == childCommand {
-		if err := runChild(os.Args[2:]); err != nil {
-			fmt.Fprintln(os.Stderr, "scim-load child:", err)
+	if ran, err := runSubcommand(os.Args[1:]); ran {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "scim-load:", err)
 			os.Exit(1)
 		}
 		return
@@ -66,4 +66,21 @@ func main() {
 		fmt.Fprintln(os.Stderr, "scim-load:", err)
 		os.Exit(1)
 	}
+}
+
+// runSubcommand runs the server child or the lookup probe when args name one, and
+// says whether it did.
+func runSubcommand(args []string) (bool, error) {
+	if len(args) == 0 {
+		return false, nil
+	}
+	switch args[0] {
+	case childCommand:
+		return true, runChild(args[1:])
+	case probeCommand:
+		return true, runProbe(args[1:])
+	case echoCommand:
+		return true, runEcho()
+	}
+	return false, nil
 }

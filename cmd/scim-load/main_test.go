@@ -10,10 +10,11 @@ import (
 	"time"
 )
 
-// TestMain lets the test binary be the server child too, as the scim-load binary is.
+// TestMain lets the test binary be the server child and the lookup probe too, as
+// the scim-load binary is.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == childCommand {
-		if err := runChild(os.Args[2:]); err != nil {
+	if ran, err := runSubcommand(os.Args[1:]); ran {
+		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -83,20 +84,43 @@ func TestSelfSmall(t *testing.T) {
 
 // TestSelfReconcileAndRateLimit runs the reconcile and ratelimit scenarios small: a
 // reconcile without drift costs one users listing and no other Panther call; with
-// drift, each drifted user costs its ownership check and its repair; an import into a
-// double that answers 429 above 10/s loses no user and invites none twice.
+// drift, each drifted user costs its ownership check and its repair; every lookup the
+// probe (or, with --inline-lookups, this process) timed is found in the server's
+// access log in its own window; an import into a double that answers 429 above 10/s
+// loses no user and invites none twice.
 func TestSelfReconcileAndRateLimit(t *testing.T) {
+	// The reconcile lasts at least one 100 ms listing, in which each of the 4 clients
+	// sends a lookup every 50 ms: no window is empty.
+	args := []string{"--self", "--prefill", "300", "--users", "30", "--concurrency", "4",
+		"--panther-latency", "100ms", "--drift", "0.05", "--poll-rate", "80",
+		"--panther-ceiling", "10", "--panther-rate", "50", "--json", "--timeout", "2m"}
+	t.Run("inline", func(t *testing.T) {
+		r := runReport(t, append(args, "--scenarios", "reconcile", "--inline-lookups"))
+		checkReconciles(t, r)
+	})
+	r := runReport(t, append(args, "--scenarios", "reconcile,ratelimit"))
+	checkReconciles(t, r)
+	rl := r.RateLimit
+	if rl == nil {
+		t.Fatal("no ratelimit figures")
+	}
+	if rl.Missing != 0 || rl.Duplicated != 0 || rl.Errors != 0 || rl.Accepted < 30 {
+		t.Errorf("ratelimit: %+v", *rl)
+	}
+	t.Logf("ratelimit: %d accepted, %d refused, client rate at the end %.1f/s", rl.Accepted, rl.Refused, rl.FinalLimit)
+}
+
+// runReport runs scim-load with args and returns its JSON report.
+func runReport(t *testing.T, args []string) Report {
+	t.Helper()
 	var out bytes.Buffer
 	m := &Main{Out: &out}
-	err := m.ParseFlags([]string{"--self", "--prefill", "300", "--users", "30", "--concurrency", "4",
-		"--panther-latency", "1ms", "--scenarios", "reconcile,ratelimit", "--drift", "0.05", "--poll-rate", "40",
-		"--panther-ceiling", "10", "--panther-rate", "50", "--json", "--timeout", "2m"})
-	if err != nil {
+	if err := m.ParseFlags(args); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	err = m.Run(ctx)
+	err := m.Run(ctx)
 	if cerr := m.Close(); err == nil {
 		err = cerr
 	}
@@ -107,14 +131,24 @@ func TestSelfReconcileAndRateLimit(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		t.Fatalf("report: %v\n%s", err, out.String())
 	}
+	return r
+}
+
+// checkReconciles checks the reconcile scenario's two runs (see
+// TestSelfReconcileAndRateLimit).
+func checkReconciles(t *testing.T, r Report) {
+	t.Helper()
 	if len(r.Reconciles) != 2 {
 		t.Fatalf("%d reconcile runs, want 2", len(r.Reconciles))
 	}
 	for i, run := range r.Reconciles {
 		// Each lookup the client timed is in the server's access log, in its own window.
-		if run.IdleServer.Count != run.Idle.Count || run.DuringServer.Count != run.During.Count || run.Idle.Count == 0 {
+		if run.IdleServer.Count != run.Idle.Count || run.DuringServer.Count != run.During.Count || run.Idle.Count == 0 || run.During.Count == 0 {
 			t.Errorf("run %d: server logged %d idle and %d lookups during the reconcile, the client sent %d and %d",
 				i, run.IdleServer.Count, run.DuringServer.Count, run.Idle.Count, run.During.Count)
+		}
+		if run.ControlIdle.Count == 0 || run.ControlDuring.Count == 0 || run.IdleFailed+run.DuringFailed > 0 || run.PeakRSSAnonMB <= 0 || run.PeakHeapMB <= 0 {
+			t.Errorf("run %d: control requests, failures or memory figures wrong: %+v", i, run)
 		}
 	}
 	if calls := r.Reconciles[0].PantherCalls; len(calls) != 1 || calls["users"] != 1 {
@@ -127,17 +161,4 @@ func TestSelfReconcileAndRateLimit(t *testing.T) {
 	if c := d.PantherCalls; c["users"] != 1 || c["updateUser"] != d.Drifted || c["userById"] != d.Drifted || len(c) != 3 {
 		t.Errorf("drift run made %v, want 1 users, and %d userById and updateUser", c, d.Drifted)
 	}
-	for _, run := range r.Reconciles {
-		if run.Idle.Count == 0 || run.During.Count == 0 || run.PeakRSSAnonMB <= 0 {
-			t.Errorf("run without lookups or memory figures: %+v", run)
-		}
-	}
-	rl := r.RateLimit
-	if rl == nil {
-		t.Fatal("no ratelimit figures")
-	}
-	if rl.Missing != 0 || rl.Duplicated != 0 || rl.Errors != 0 || rl.Accepted < 30 {
-		t.Errorf("ratelimit: %+v", *rl)
-	}
-	t.Logf("ratelimit: %d accepted, %d refused, client rate at the end %.1f/s", rl.Accepted, rl.Refused, rl.FinalLimit)
 }

@@ -7,18 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
+	"math"
 	"net/http"
-	"net/url"
 	"os"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/panther-scim/panther-scim/internal/bench"
 )
 
 // ReconcileRun is one full reconcile (POST /admin/reconcile) measured while SCIM
@@ -46,11 +42,19 @@ type ReconcileRun struct {
 	// before it and while it ran.
 	Idle   Percentiles `json:"idle"`
 	During Percentiles `json:"during"`
+	// IdleFailed and DuringFailed count the lookups that failed in each window.
+	IdleFailed   int `json:"idleFailed"`
+	DuringFailed int `json:"duringFailed"`
 	// IdleServer and DuringServer are the same lookups' time in the server's handlers,
 	// from its access log: what During adds beyond DuringServer is spent outside
 	// them (the request read, loopback, and waiting for a core in either process).
 	IdleServer   Percentiles `json:"idleServer"`
 	DuringServer Percentiles `json:"duringServer"`
+	// ControlIdle and ControlDuring are GETs at the same pace to a control server, a
+	// process of its own on the same machine that answers at once: what the machine
+	// alone adds to a request's latency while the reconcile runs.
+	ControlIdle   Percentiles `json:"controlIdle"`
+	ControlDuring Percentiles `json:"controlDuring"`
 }
 
 // RateLimitRun is an import against a double that answers 429 above --panther-ceiling.
@@ -77,120 +81,205 @@ type RateLimitRun struct {
 
 // runReconcile measures a full reconcile of the pre-filled store against the double:
 // with no drift, then with --drift of the Panther users' roles changed behind the
-// bridge's back, each while lookups arrive at --poll-rate.
+// bridge's back, each while lookups arrive at --poll-rate: first for 5 s with nothing
+// else running (idle), then for as long as the reconcile runs (during).
+//
+// The lookups come from a probe process of their own unless --inline-lookups; the
+// server's memory is scraped every 100 ms in both windows alike, so that the scrapes
+// weigh on idle as on during.
 func (m *Main) runReconcile(ctx context.Context, d *driver) error {
 	c := m.Config
 	if m.fake == nil || c.Prefill == 0 {
 		return errors.New("reconcile needs --self and --prefill")
 	}
-	// The idle lookups of each run, and those during its reconcile, as times in the
-	// server's log: each window ends where the next begins (or after the last run),
-	// so that a lookup's access log line written after its answer arrived still
-	// falls in its own.
-	var windows []time.Time
+	p := pace{clients: c.Concurrency, rate: c.PollRate, users: c.Prefill}
+	control, stopEcho, err := startEcho()
+	if err != nil {
+		return err
+	}
+	defer stopEcho()
+	var lookups lookupSource
+	if c.InlineLookups {
+		lookups = newInlineLookups(ctx, d, p, control)
+	} else {
+		pr, err := startProbe(d, p, control)
+		if err != nil {
+			return fmt.Errorf("start the lookup probe: %w", err)
+		}
+		lookups = pr
+	}
+	defer lookups.stop()
+	var peakHeap atomic.Uint64 // math.Float64bits of MB
+	scrapeCtx, stopScrapes := context.WithCancel(ctx)
+	defer stopScrapes()
+	go func() {
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-scrapeCtx.Done():
+				return
+			case <-t.C:
+				mb := scrapeMemory(scrapeCtx, m.client, m.Config.URL).HeapInuseMB
+				for {
+					old := peakHeap.Load()
+					if mb <= math.Float64frombits(old) || peakHeap.CompareAndSwap(old, math.Float64bits(mb)) {
+						break
+					}
+				}
+			}
+		}
+	}()
+	// Each run's idle lookups and those during its reconcile, by request id.
+	var ids [][]string
 	first := len(m.report.Reconciles)
 	for _, share := range []float64{0, c.Drift} {
 		r := ReconcileRun{DriftShare: share}
 		if share > 0 {
 			r.Drifted = m.makeDrift(share)
 		}
-		// The same lookups, first with nothing else running.
-		idleFor := 5 * time.Second
-		windows = append(windows, time.Now())
-		r.Idle = m.pacedLookups(ctx, d, func() bool { return false }, idleFor)
-
+		idleFrom := time.Now()
+		select {
+		case <-time.After(5 * time.Second):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 		m.fake.ResetCalls()
 		m.server.peakAnon.Store(0)
-		var (
-			done     = make(chan struct{})
-			wg       sync.WaitGroup
-			during   Percentiles
-			peakHeap float64
-		)
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			during = m.pacedLookups(ctx, d, func() bool {
-				select {
-				case <-done:
-					return true
-				default:
-					return false
-				}
-			}, time.Hour)
-		}()
-		go func() {
-			defer wg.Done()
-			t := time.NewTicker(100 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-done:
-					return
-				case <-t.C:
-					peakHeap = max(peakHeap, scrapeMemory(ctx, m.client, m.Config.URL).HeapInuseMB)
-				}
-			}
-		}()
+		peakHeap.Store(0)
 		cpu0, start := m.server.cpuTime(), time.Now()
-		windows = append(windows, start)
 		plan, err := m.adminReconcile(ctx)
-		r.Seconds = time.Since(start).Seconds()
+		end := time.Now()
+		r.Seconds = end.Sub(start).Seconds()
 		r.ServerCPUSeconds = (m.server.cpuTime() - cpu0).Seconds()
-		close(done)
-		wg.Wait()
 		if err != nil {
 			return err
 		}
-		r.During, r.PeakHeapMB = during, peakHeap
+		r.PeakHeapMB = math.Float64frombits(peakHeap.Load())
 		r.Drift, r.Repaired, r.Failed = plan.Drift, plan.Repaired, plan.Failed
 		r.PantherCalls = m.fake.CallCounts()
 		st := m.server.status()
 		r.PeakRSSAnonMB = max(float64(m.server.peakAnon.Load()), st["RssAnon"]) / 1024
 		r.PeakRSSMB = st["VmHWM"] / 1024
+		idle, err := lookups.window(ctx, idleFrom, start)
+		if err != nil {
+			return err
+		}
+		during, err := lookups.window(ctx, start, end)
+		if err != nil {
+			return err
+		}
+		r.Idle, r.IdleFailed, r.During, r.DuringFailed = idle.Percentiles, idle.failed, during.Percentiles, during.failed
+		r.ControlIdle, r.ControlDuring = idle.control, during.control
+		ids = append(ids, idle.ids, during.ids)
 		// Repairs queue nothing, but let any sync they started finish before the next run.
 		for pendingIntents(ctx, m.client, m.Config.URL) > 0 && ctx.Err() == nil {
 			time.Sleep(20 * time.Millisecond)
 		}
 		m.report.Reconciles = append(m.report.Reconciles, r)
 	}
-	windows = append(windows, time.Now())
-	lookups, err := serverLookups(m.serverLog, windows)
+	lookups.stop()
+	server, err := serverLookups(m.serverLog, ids)
 	if err != nil {
 		return err
 	}
 	for i := range m.report.Reconciles[first:] {
 		r := &m.report.Reconciles[first+i]
-		r.IdleServer, r.DuringServer = percentilesOf(lookups[2*i]), percentilesOf(lookups[2*i+1])
+		r.IdleServer, r.DuringServer = percentilesOf(server[2*i]), percentilesOf(server[2*i+1])
 	}
 	return nil
 }
 
-// serverLookups reads the server's access log and returns the handler time of the
-// userName lookups (GET /Users) logged in each window [at[i], at[i+1]).
-func serverLookups(path string, at []time.Time) ([][]time.Duration, error) {
+// lookupSource sends lookups for the whole reconcile scenario and reports those of
+// a window of it: a probe process (the default), or this process.
+type lookupSource interface {
+	// window returns the lookups that started in [from, to), once none of them is
+	// still in flight.
+	window(ctx context.Context, from, to time.Time) (lookupWindow, error)
+	stop()
+}
+
+// lookupWindow is the lookups of one window.
+type lookupWindow struct {
+	Percentiles
+	failed  int
+	ids     []string    // their request ids
+	control Percentiles // the control requests (failed ones count in failed)
+}
+
+// inlineLookups sends the lookups from this process (--inline-lookups).
+type inlineLookups struct {
+	*sampleLog
+	cancel context.CancelFunc
+}
+
+func newInlineLookups(ctx context.Context, d *driver, p pace, control string) *inlineLookups {
+	ctx, cancel := context.WithCancel(ctx)
+	l := &inlineLookups{sampleLog: newSampleLog(p.clientsWith(control)), cancel: cancel}
+	go func() {
+		defer close(l.done)
+		pacedLookups(ctx, d, p, control, func(s probeSample) {
+			if ctx.Err() == nil {
+				l.add(s)
+			}
+		})
+	}()
+	return l
+}
+
+func (l *inlineLookups) stop() { l.cancel(); <-l.done }
+
+// samplesIn returns the samples that started in [from, to).
+func samplesIn(samples []probeSample, from, to time.Time) lookupWindow {
+	var w lookupWindow
+	var durs, control []time.Duration
+	for _, s := range samples {
+		if s.at.Before(from) || !s.at.Before(to) {
+			continue
+		}
+		if s.failed {
+			w.failed++
+		}
+		if s.control {
+			control = append(control, s.dur)
+			continue
+		}
+		durs = append(durs, s.dur)
+		if s.id != "" {
+			w.ids = append(w.ids, s.id)
+		}
+	}
+	w.Percentiles, w.control = percentilesOf(durs), percentilesOf(control)
+	return w
+}
+
+// serverLookups reads the server's access log and returns, for each set of request
+// ids, the handler time of the requests it names.
+func serverLookups(path string, ids [][]string) ([][]time.Duration, error) {
+	set := map[string]int{}
+	for i, s := range ids {
+		for _, id := range s {
+			set[id] = i
+		}
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("server log: %w", err)
 	}
 	defer f.Close()
-	out := make([][]time.Duration, max(0, len(at)-1))
+	out := make([][]time.Duration, len(ids))
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		var line struct {
-			Time     time.Time     `json:"time"`
-			Msg      string        `json:"msg"`
-			Method   string        `json:"method"`
-			Route    string        `json:"route"`
-			Duration time.Duration `json:"duration"`
+			Msg       string        `json:"msg"`
+			RequestID string        `json:"request_id"`
+			Duration  time.Duration `json:"duration"`
 		}
-		if json.Unmarshal(sc.Bytes(), &line) != nil || line.Msg != "request" || line.Method != http.MethodGet || line.Route != "/scim/v2/Users" {
+		if json.Unmarshal(sc.Bytes(), &line) != nil || line.Msg != "request" {
 			continue
 		}
-		// The window whose start is the last one at or before the line's time.
-		i := sort.Search(len(at), func(i int) bool { return at[i].After(line.Time) }) - 1
-		if i >= 0 && i < len(out) {
+		if i, ok := set[line.RequestID]; ok {
 			out[i] = append(out[i], line.Duration)
 		}
 	}
@@ -249,28 +338,6 @@ func (m *Main) adminReconcile(ctx context.Context) (planSummary, error) {
 		return planSummary{}, fmt.Errorf("POST /admin/reconcile: %w", err)
 	}
 	return planSummary{len(plan.Drift), plan.Repaired, plan.Failed}, nil
-}
-
-// pacedLookups sends userName eq lookups of random pre-filled users at --poll-rate
-// (an open loop: each at its time, whatever the answers' latency) from --concurrency
-// clients, until stop says so or d has passed, and returns their latency.
-func (m *Main) pacedLookups(ctx context.Context, d *driver, stop func() bool, dur time.Duration) Percentiles {
-	c := m.Config
-	rec := newRecorder()
-	interval := time.Duration(float64(time.Second) * float64(c.Concurrency) / c.PollRate)
-	end := time.Now().Add(dur)
-	_ = parallel(ctx, c.Concurrency, c.Concurrency, func(ctx context.Context, w int) error {
-		rng := rand.New(rand.NewPCG(uint64(w), 7))
-		next := time.Now().Add(time.Duration(rng.Int64N(int64(interval))))
-		for !stop() && time.Now().Before(end) && ctx.Err() == nil {
-			time.Sleep(time.Until(next))
-			next = next.Add(interval)
-			name := bench.UserName(rng.IntN(c.Prefill))
-			_, _ = rec.call(ctx, d, "lookup", "GET", "/Users?filter="+url.QueryEscape(fmt.Sprintf("userName eq %q", name)), nil, http.StatusOK)
-		}
-		return nil
-	})
-	return rec.percentiles()["lookup"]
 }
 
 // runRateLimit imports --users users into a double that answers 429 above
@@ -388,6 +455,11 @@ func printReconciles(w *strings.Builder, runs []ReconcileRun, pollRate float64) 
 			pollRate, r.Idle.P50, r.Idle.P99, r.Idle.Count, r.During.P50, r.During.P99, r.During.Count, r.During.P99/max(r.Idle.P99, 1e-9))
 		fmt.Fprintf(w, "  the same lookups in the server's handlers: idle p50 %.2f p99 %.2f ms (n=%d); during p50 %.2f p99 %.2f ms (n=%d); p99 ratio %.2f\n",
 			r.IdleServer.P50, r.IdleServer.P99, r.IdleServer.Count, r.DuringServer.P50, r.DuringServer.P99, r.DuringServer.Count, r.DuringServer.P99/max(r.IdleServer.P99, 1e-9))
+		fmt.Fprintf(w, "  control (a do-nothing server on the same machine): idle p50 %.2f p99 %.2f ms (n=%d); during p50 %.2f p99 %.2f ms (n=%d); p99 ratio %.2f\n",
+			r.ControlIdle.P50, r.ControlIdle.P99, r.ControlIdle.Count, r.ControlDuring.P50, r.ControlDuring.P99, r.ControlDuring.Count, r.ControlDuring.P99/max(r.ControlIdle.P99, 1e-9))
+		if r.IdleFailed+r.DuringFailed > 0 {
+			fmt.Fprintf(w, "  FAILED: %d requests idle, %d during\n", r.IdleFailed, r.DuringFailed)
+		}
 	}
 }
 

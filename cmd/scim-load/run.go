@@ -45,6 +45,9 @@ type Config struct {
 	// second run; PollRate the lookups per second it sends meanwhile.
 	Drift    float64
 	PollRate float64
+	// InlineLookups sends the reconcile scenario's lookups from this process rather
+	// than from a probe process of their own.
+	InlineLookups bool
 	// PantherCeiling is the rate above which the double answers 429 (ratelimit).
 	PantherCeiling float64
 }
@@ -102,6 +105,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.DurationVar(&c.Timeout, "timeout", 30*time.Minute, "stop everything after this long")
 	fs.Float64Var(&c.Drift, "drift", 0.01, "reconcile: share of the Panther users whose role its second run changes first")
 	fs.Float64Var(&c.PollRate, "poll-rate", 100, "reconcile: userName eq lookups per second sent before and during each reconcile")
+	fs.BoolVar(&c.InlineLookups, "inline-lookups", false, "reconcile: send the lookups from this process, which holds the Panther double with --self, not from a process of their own")
 	fs.Float64Var(&c.PantherCeiling, "panther-ceiling", 20, "ratelimit: the double answers 429 above this many calls per second")
 	if err := fs.Parse(args); err != nil {
 		return err
