@@ -120,8 +120,9 @@ type Client struct {
 	probeLimiter *rate.Limiter
 	stats        stats
 	unknown      unclassifiedLog
-	// listed is how many users the last listing returned: the next one starts with
-	// room for as many, rather than growing its slice (and copying it) 20 times.
+	// listed is how many users the last listing returned (before the first, what
+	// ExpectUsers said): the next one starts with room for as many, rather than
+	// growing its slice (and copying it) 20 times.
 	listed atomic.Int64
 }
 
@@ -322,6 +323,16 @@ func once[T any](ctx context.Context, c *Client, op string, send func(context.Co
 	out, err := send(ctx, transport{c: c})
 	c.observeCall(op, err, time.Since(start))
 	return out, err
+}
+
+// ExpectUsers tells the client how many users its first listing is likely to hold (the
+// bridge's own count of them) so that it makes room for them at once; after a listing,
+// its count is the hint and this is ignored.
+func (c *Client) ExpectUsers(n int) {
+	if n > 0 {
+		// An eighth more for the Panther users the bridge does not manage.
+		c.listed.CompareAndSwap(0, int64(n+n/8))
+	}
 }
 
 // Users lists every Panther user (Panther does not paginate). The answer is decoded as

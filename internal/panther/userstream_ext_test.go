@@ -136,3 +136,26 @@ func BenchmarkUsersListing(b *testing.B) {
 		})
 	}
 }
+
+// Before its first listing the client makes room for as many users as ExpectUsers
+// said (and an eighth more); after it, for as many as the last listing held, whatever
+// it is told.
+func TestUsersListingIsSizedFromTheHint(t *testing.T) {
+	_, c := fakeWithUsers(t, 50)
+	ctx := context.Background()
+	c.ExpectUsers(400)
+	us, err := c.Users(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(us) != 50 || cap(us) != 450 {
+		t.Fatalf("first listing: %d users in room for %d, want 50 in 450", len(us), cap(us))
+	}
+	c.ExpectUsers(400)
+	if us, err = c.Users(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(us) != 50 || cap(us) != 50 {
+		t.Fatalf("second listing: %d users in room for %d, want 50 in 50", len(us), cap(us))
+	}
+}

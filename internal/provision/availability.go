@@ -65,6 +65,13 @@ func (w watchedPanther) Users(ctx context.Context) ([]PantherUser, error) {
 	return us, err
 }
 
+// ExpectUsers passes the hint on (see listingSizer).
+func (w watchedPanther) ExpectUsers(n int) {
+	if l, ok := w.p.(listingSizer); ok {
+		l.ExpectUsers(n)
+	}
+}
+
 func (w watchedPanther) UserByID(ctx context.Context, id string) (PantherUser, error) {
 	u, err := w.p.UserByID(ctx, id)
 	w.av.observe(err)

@@ -103,7 +103,7 @@ func (s *Service) rememberAdmins(users []PantherUser) {
 // listAdmins lists Panther's users for the last-administrator check, and remembers
 // the enabled administrators among them.
 func (s *Service) listAdmins(ctx context.Context) ([]PantherUser, error) {
-	users, err := s.panther.Users(ctx)
+	users, err := s.listUsers(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list Panther users to check for another administrator: %w", err)
 	}

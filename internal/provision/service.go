@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -84,6 +85,10 @@ type Service struct {
 	avail *availability // whether Panther answers; wakes Run when it does again
 
 	admins *adminGuard // the last-administrator check's memory and turn (lastadmin.go)
+
+	// storedUsers is how many users the last full scan of the store found (the
+	// start-up requeue's, a reconcile's): the size of the first users listing.
+	storedUsers atomic.Int64
 }
 
 // New returns a Service over a store and a Panther client.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -651,5 +652,53 @@ func TestRefusedInviteClaimsNothingLater(t *testing.T) {
 	}
 	if got, _ := p.has("console"); !got.Admin || got.GivenName != "Con" {
 		t.Errorf("the console's user was changed: %+v", got)
+	}
+}
+
+// sizingPanther is a fakePanther that records the listing sizes it is told.
+type sizingPanther struct {
+	*fakePanther
+	hints []int
+}
+
+func (p *sizingPanther) ExpectUsers(n int) { p.hints = append(p.hints, n) }
+
+// A listing is preceded by the number of users the store held at its last full scan
+// (the start-up requeue's or a reconcile's), so that the Panther client makes room for
+// the first listing at once; before any scan there is nothing to tell.
+func TestListingsAreSizedByTheLastScan(t *testing.T) {
+	ctx := context.Background()
+	p := &sizingPanther{fakePanther: newFake()}
+	svc := newService(t, p, provision.Options{})
+	for _, email := range []string{"ann@x.io", "bob@x.io", "cy@x.io"} {
+		if _, err := svc.CreateUser(ctx, fields(email)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := svc.Reconcile(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.hints) != 0 {
+		t.Fatalf("hints %v before any scan of the store, want none", p.hints)
+	}
+	// The reconcile's scan saw 3 users.
+	if _, err := svc.Reconcile(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(p.hints, []int{3}) {
+		t.Fatalf("hints %v, want [3] (the first reconcile's scan)", p.hints)
+	}
+	// The requeue's scan, after a fourth, saw 4.
+	if _, err := svc.CreateUser(ctx, fields("dee@x.io")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.RequeueChanged(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Reconcile(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(p.hints, []int{3, 4}) {
+		t.Fatalf("hints %v, want [3 4] (the requeue's scan)", p.hints)
 	}
 }

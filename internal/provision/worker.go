@@ -227,11 +227,13 @@ func (s *Service) RequeueChanged(ctx context.Context) (int, error) {
 		return u.Panther.ID != "", nil
 	}
 	var ids []string
+	scanned := 0
 	err = s.store.View(ctx, func(tx ReadTx) error {
 		groups := newGroupRefCache(tx)
 		var scanErr error
 		// Nothing of the attributes: the identity scan is the cheaper one.
 		err := tx.ScanUserIdentities(func(u User, _ IdentitySource) bool {
+			scanned++
 			var ok bool
 			ok, scanErr = stale(tx, groups, u)
 			if ok {
@@ -241,6 +243,9 @@ func (s *Service) RequeueChanged(ctx context.Context) (int, error) {
 		})
 		return errors.Join(err, scanErr)
 	})
+	if err == nil {
+		s.storedUsers.Store(int64(scanned))
+	}
 	if err != nil || len(ids) == 0 {
 		return 0, err
 	}
@@ -364,6 +369,23 @@ func (p Plan) String() string {
 	return b.String()
 }
 
+// listingSizer is a Panther client that can make room for its next users listing
+// before it arrives (panther.Client does).
+type listingSizer interface{ ExpectUsers(n int) }
+
+// listUsers lists every Panther user, telling the client first how many users the
+// store held at its last full scan. Without that, the first listing after a start
+// grew its slice as it decoded: at 100,000 users, copies of up to 15 MB of
+// pointers, beside SCIM requests that then waited for the collector's pauses.
+func (s *Service) listUsers(ctx context.Context) ([]PantherUser, error) {
+	if l, ok := s.panther.(listingSizer); ok {
+		if n := s.storedUsers.Load(); n > 0 {
+			l.ExpectUsers(int(n))
+		}
+	}
+	return s.panther.Users(ctx)
+}
+
 // yieldEvery is how many users a long scan handles between two yields of its core.
 const yieldEvery = 64
 
@@ -372,7 +394,7 @@ const yieldEvery = 64
 // users that no record links are counted and left alone, and protected emails are
 // never touched.
 func (s *Service) Reconcile(ctx context.Context, dryRun bool) (Plan, error) {
-	pusers, err := s.panther.Users(ctx)
+	pusers, err := s.listUsers(ctx)
 	if err != nil {
 		return Plan{}, fmt.Errorf("list Panther users: %w", err)
 	}
@@ -426,6 +448,7 @@ func (s *Service) planReconcile(ctx context.Context, pusers []PantherUser, roles
 	managed := make(map[string]bool, len(pusers))
 	recheck := map[string]string{}
 	repairs := map[string]*PantherLink{}
+	scanned := 0
 	err := s.store.View(ctx, func(tx ReadTx) error {
 		refs := newGroupRefCache(tx)
 		pending := map[string]bool{}
@@ -440,7 +463,7 @@ func (s *Service) planReconcile(ctx context.Context, pusers []PantherUser, roles
 			return true
 		})
 		var scanErr error
-		scanned := 0
+		scanned = 0 // from the start if the transaction is retried
 		// Only what the identity comes from: the reconciler compares nothing else.
 		err := tx.ScanUserIdentities(func(u User, src IdentitySource) bool {
 			if scanned++; scanned%yieldEvery == 0 {
@@ -534,6 +557,7 @@ func (s *Service) planReconcile(ctx context.Context, pusers []PantherUser, roles
 	if err != nil {
 		return plan, reconcileWork{}, err
 	}
+	s.storedUsers.Store(int64(scanned))
 	for _, pu := range pusers {
 		if !managed[pu.ID] {
 			plan.Unmanaged++
