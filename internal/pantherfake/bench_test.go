@@ -2,11 +2,16 @@ package pantherfake
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/panther-scim/panther-scim/internal/panther"
 )
 
 // BenchmarkUsersQuery100k measures the users query over loopback with 100k users, the size of
@@ -71,5 +76,52 @@ func BenchmarkUpdateUserCall(b *testing.B) {
 		if res.StatusCode != http.StatusOK {
 			b.Fatal(res.Status)
 		}
+	}
+}
+
+// discardWriter is an http.ResponseWriter that throws the body away, so that a benchmark
+// measures the double's own work and not an HTTP client's.
+type discardWriter struct {
+	h      http.Header
+	status int
+	n      int64
+}
+
+func (d *discardWriter) Header() http.Header {
+	if d.h == nil {
+		d.h = http.Header{}
+	}
+	return d.h
+}
+func (d *discardWriter) WriteHeader(status int) { d.status = status }
+func (d *discardWriter) Write(p []byte) (int, error) {
+	d.n += int64(len(p))
+	return len(p), nil
+}
+
+// BenchmarkUsersListing is the bridge's own users query (operations.graphql) over 100,000
+// users, handled in process: the double's CPU and allocation for one listing, without the
+// loopback and the client that BenchmarkUsersQuery100k also counts.
+func BenchmarkUsersListing(b *testing.B) {
+	s := New(Options{APIKey: testKey, Seed: 1, Now: func() time.Time { return time.Unix(1_700_000_000, 0) }})
+	for i := range 100_000 {
+		if _, err := s.AddUser(fmt.Sprintf("user%06d@example.com", i), "Given", "Family", "Analyst"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	body, err := json.Marshal(map[string]any{"query": panther.Operations, "operationName": "users"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := s.Handler()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, Path, bytes.NewReader(body))
+		req.Header.Set("X-API-Key", testKey)
+		w := &discardWriter{}
+		h.ServeHTTP(w, req)
+		if w.status != http.StatusOK {
+			b.Fatalf("status %d", w.status)
+		}
+		b.SetBytes(w.n)
 	}
 }
