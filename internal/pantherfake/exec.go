@@ -1,11 +1,12 @@
 package pantherfake
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strconv"
+	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/vektah/gqlparser/v2/ast"
@@ -79,6 +80,8 @@ type executor struct {
 	// authorize, when set, may refuse a root field before it resolves (the token's permissions).
 	authorize func(field string) error
 	errs      []gqlError
+	// out receives the answer's "data" as it is executed.
+	out *jsonOut
 	// plans memoises collect for the objects of a list: they share their fields and, per
 	// concrete type, their field groups.
 	plans map[planKey]*plan
@@ -90,26 +93,48 @@ type planKey struct {
 	n        int
 }
 
-// plan is what complete needs to project the selection onto an object of one type.
+// plan is what write needs to project the selection onto an object of one type.
 type plan struct {
 	groups []*fieldGroup
 	defs   []*ast.FieldDefinition // per group; nil for __typename
+	keys   [][]byte               // per group: the member's key as JSON, and the colon
+	shapes []leafShape            // per group: whether a leafAppender may write the field
 }
 
-// run executes op and returns the "data" value. Every root field of Panther's schema is
-// non-null, so a failing root field makes the whole data null, as the spec's null propagation
-// requires.
-func (e *executor) run(op *ast.OperationDefinition) any {
+// leafShape is the shape of a field's type as a leafAppender sees it.
+type leafShape uint8
+
+const (
+	notLeaf  leafShape = iota // an object, a list of lists, or __typename
+	leafOne                   // a scalar or an enum
+	leafList                  // a list of scalars or enums
+)
+
+// run executes op and writes its "data" value to e.out. Every root field of Panther's schema
+// is non-null, so a failing root field makes the whole data null, as the spec's null
+// propagation requires: run then reports false and what it wrote is to be thrown away (the
+// remaining root fields still run, as they did when the answer was built as a tree).
+func (e *executor) run(op *ast.OperationDefinition) bool {
 	root := e.schema.Query
 	if op.Operation == ast.Mutation {
 		root = e.schema.Mutation
 	}
-	out := orderedObject{}
-	failed := false
+	w := e.out
+	w.b = append(w.b, '{')
+	written, failed := 0, false
+	member := func(key string) {
+		if written > 0 {
+			w.b = append(w.b, ',')
+		}
+		written++
+		w.b = appendJSONString(w.b, key)
+		w.b = append(w.b, ':')
+	}
 	for _, g := range e.collect(root.Name, op.SelectionSet) {
 		f := g.fields[0]
 		if f.Name == "__typename" {
-			out = append(out, kv{g.key, root.Name})
+			member(g.key)
+			w.b = appendJSONString(w.b, root.Name)
 			continue
 		}
 		if e.authorize != nil {
@@ -131,12 +156,14 @@ func (e *executor) run(op *ast.OperationDefinition) any {
 			failed = true
 			continue
 		}
-		out = append(out, kv{g.key, e.complete(v, f.Definition.Type, g.fields)})
+		// A mutation root field may have changed what an earlier one's answer memoised.
+		clear(w.perms)
+		member(g.key)
+		e.write(v, f.Definition.Type, g.fields)
+		w.spill()
 	}
-	if failed {
-		return nil
-	}
-	return out
+	w.b = append(w.b, '}')
+	return !failed
 }
 
 func (e *executor) fail(f *ast.Field, path []any, err error) {
@@ -152,18 +179,27 @@ func (e *executor) fail(f *ast.Field, path []any, err error) {
 	e.errs = append(e.errs, ge)
 }
 
-// complete shapes a resolved value by its GraphQL type and the fields that selected it.
-func (e *executor) complete(v any, typ *ast.Type, fields []*ast.Field) any {
+// write shapes a resolved value by its GraphQL type and the fields that selected it, and
+// writes its JSON to e.out as it goes: no per-object member list or per-value box is built,
+// which for a listing of 100k users was most of the double's CPU and allocation.
+func (e *executor) write(v any, typ *ast.Type, fields []*ast.Field) {
+	w := e.out
 	if v == nil {
-		return nil
+		w.b = append(w.b, "null"...)
+		return
 	}
 	if typ.Elem != nil {
-		list, _ := v.([]any)
-		out := make([]any, len(list))
+		list, _ := v.([]any) // anything else is written as an empty list, as it always was
+		w.b = append(w.b, '[')
 		for i, item := range list {
-			out[i] = e.complete(item, typ.Elem, fields)
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e.write(item, typ.Elem, fields)
+			w.spill()
 		}
-		return out
+		w.b = append(w.b, ']')
+		return
 	}
 	def := e.schema.Types[typ.NamedType]
 	switch def.Kind {
@@ -171,22 +207,30 @@ func (e *executor) complete(v any, typ *ast.Type, fields []*ast.Field) any {
 		obj := v.(object)
 		concrete := obj.typeName()
 		p := e.plan(concrete, fields)
-		out := make(orderedObject, len(p.groups))
+		leaves, _ := obj.(leafAppender)
+		w.b = append(w.b, '{')
 		for i, g := range p.groups {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			w.b = append(w.b, p.keys[i]...)
 			f := g.fields[0]
 			if p.defs[i] == nil {
-				out[i] = kv{g.key, concrete}
+				w.b = appendJSONString(w.b, concrete)
+				continue
+			}
+			if leaves != nil && p.shapes[i] != notLeaf && leaves.appendLeaf(w, f.Name, p.shapes[i] == leafList) {
 				continue
 			}
 			var args map[string]any
 			if len(f.Arguments) > 0 {
 				args = f.ArgumentMap(e.vars)
 			}
-			out[i] = kv{g.key, e.complete(obj.field(f.Name, args), p.defs[i].Type, g.fields)}
+			e.write(obj.field(f.Name, args), p.defs[i].Type, g.fields)
 		}
-		return out
+		w.b = append(w.b, '}')
 	default: // scalars and enums are resolved to their JSON value already
-		return v
+		w.value(v)
 	}
 }
 
@@ -202,9 +246,13 @@ func (e *executor) plan(concrete string, fields []*ast.Field) *plan {
 	p := &plan{groups: e.collect(concrete, sub)}
 	fieldDefs := e.schema.Types[concrete].Fields
 	p.defs = make([]*ast.FieldDefinition, len(p.groups))
+	p.keys = make([][]byte, len(p.groups))
+	p.shapes = make([]leafShape, len(p.groups))
 	for i, g := range p.groups {
+		p.keys[i] = append(appendJSONString(nil, g.key), ':')
 		if g.fields[0].Name != "__typename" {
 			p.defs[i] = fieldDefs.ForName(g.fields[0].Name)
+			p.shapes[i] = e.shape(p.defs[i].Type)
 		}
 	}
 	if e.plans == nil {
@@ -212,6 +260,21 @@ func (e *executor) plan(concrete string, fields []*ast.Field) *plan {
 	}
 	e.plans[key] = p
 	return p
+}
+
+// shape tells whether a field of type t is a scalar (or enum), a list of them, or neither.
+func (e *executor) shape(t *ast.Type) leafShape {
+	one := leafOne
+	if t.Elem != nil {
+		if t.Elem.Elem != nil {
+			return notLeaf
+		}
+		t, one = t.Elem, leafList
+	}
+	if def := e.schema.Types[t.NamedType]; def != nil && (def.Kind == ast.Scalar || def.Kind == ast.Enum) {
+		return one
+	}
+	return notLeaf
 }
 
 // fieldGroup is the fields that share one response key (the spec's CollectFields result).
@@ -301,77 +364,129 @@ func (e *executor) included(dirs ast.DirectiveList) bool {
 	return true
 }
 
-// orderedObject is a JSON object that keeps the order of the query's selection, as GraphQL
-// responses do.
-type orderedObject []kv
-
-type kv struct {
-	key string
-	val any
+// leafAppender is implemented by the objects a users listing is made of: it appends the
+// JSON of a scalar field (list false) or of a list of scalars (list true) to w without
+// boxing the value, exactly the bytes that writing field's value would give, and reports
+// false when it leaves the field to field (a field it does not know, or a schema that gives
+// the field another shape).
+type leafAppender interface {
+	appendLeaf(w *jsonOut, name string, list bool) bool
 }
 
-// MarshalJSON writes the members in order.
-func (o orderedObject) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	w := bufio.NewWriter(&b)
-	if err := writeJSONValue(w, o); err != nil {
-		return nil, err
-	}
-	if err := w.Flush(); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
+// chunkSize is the size of the pieces an answer is written in. A piece is full at
+// spillAt: the room left takes the value being written (a user of a listing is well under
+// a kilobyte) without append growing the piece by copying it.
+const (
+	chunkSize = 64 << 10
+	spillAt   = chunkSize - 8<<10
+)
+
+// chunks recycles the pieces of answers: a listing of 100k users is tens of megabytes,
+// which would otherwise be allocated anew by every listing.
+var chunks = sync.Pool{New: func() any { return new([chunkSize]byte) }}
+
+// jsonOut is an answer's JSON as the executor writes it, under the state lock, in pieces of
+// chunkSize taken from a pool (not one buffer grown by copying): written out after the lock
+// is released, then given back (release).
+type jsonOut struct {
+	b    []byte   // the piece being written
+	full [][]byte // the pieces before it
+	err  error    // the first value that could not be encoded
+	// perms memoises the JSON of role permission lists within one root field's answer,
+	// where every user of a role repeats them.
+	perms map[*role][]byte
 }
 
-// writeJSONValue writes an executor result in one pass (encoding/json would re-validate the
-// output of every nested MarshalJSON, which for a 100k-user list costs seconds). Errors of the
-// underlying writer surface from its Flush.
-func writeJSONValue(b *bufio.Writer, v any) error {
-	switch v := v.(type) {
-	case orderedObject:
-		b.WriteByte('{')
-		for i, m := range v {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			writeJSONString(b, m.key)
-			b.WriteByte(':')
-			if err := writeJSONValue(b, m.val); err != nil {
-				return err
-			}
+func newJSONOut() *jsonOut {
+	return &jsonOut{b: chunks.Get().(*[chunkSize]byte)[:0]}
+}
+
+// spill starts a new piece once the current one is full. It is called between values; a
+// value longer than the room left grows its piece by copying (and that piece is not pooled).
+func (w *jsonOut) spill() {
+	if len(w.b) >= spillAt {
+		w.full = append(w.full, w.b)
+		w.b = chunks.Get().(*[chunkSize]byte)[:0]
+	}
+}
+
+// writeTo writes the JSON to dst.
+func (w *jsonOut) writeTo(dst io.Writer) error {
+	for _, b := range w.full {
+		if _, err := dst.Write(b); err != nil {
+			return err
 		}
-		b.WriteByte('}')
+	}
+	_, err := dst.Write(w.b)
+	return err
+}
+
+// release gives the pieces back to the pool; w is not to be used after.
+func (w *jsonOut) release() {
+	for _, b := range append(w.full, w.b) {
+		if cap(b) == chunkSize {
+			chunks.Put((*[chunkSize]byte)(b[:chunkSize]))
+		}
+	}
+	w.full, w.b, w.perms = nil, nil, nil
+}
+
+// value writes a resolved leaf value: a string, a bool, null, a list of them, or anything
+// else encoding/json can encode.
+func (w *jsonOut) value(v any) {
+	switch v := v.(type) {
 	case []any:
-		b.WriteByte('[')
+		w.b = append(w.b, '[')
 		for i, x := range v {
 			if i > 0 {
-				b.WriteByte(',')
+				w.b = append(w.b, ',')
 			}
-			if err := writeJSONValue(b, x); err != nil {
-				return err
-			}
+			w.value(x)
 		}
-		b.WriteByte(']')
+		w.b = append(w.b, ']')
 	case string:
-		writeJSONString(b, v)
+		w.b = appendJSONString(w.b, v)
 	case bool:
-		b.WriteString(strconv.FormatBool(v))
+		w.b = strconv.AppendBool(w.b, v)
 	case nil:
-		b.WriteString("null")
+		w.b = append(w.b, "null"...)
 	default:
 		raw, err := json.Marshal(v)
 		if err != nil {
-			return err
+			if w.err == nil {
+				w.err = err
+			}
+			return
 		}
-		b.Write(raw)
+		w.b = append(w.b, raw...)
 	}
-	return nil
 }
 
-// writeJSONString writes s as a JSON string, escaping what RFC 8259 requires and, like
-// encoding/json, <, > and & and the JavaScript line separators.
-func writeJSONString(b *bufio.Writer, s string) {
-	b.WriteByte('"')
+// appendStrings appends a list of strings.
+func appendStrings(b []byte, ss []string) []byte {
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, s)
+	}
+	return append(b, ']')
+}
+
+// appendTime appends t as timeString does, quoted. RFC 3339 text is digits and
+// "-:.+TZ": nothing in it needs escaping.
+func appendTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
+}
+
+// appendJSONString appends s as a JSON string, escaping what RFC 8259 requires and, like
+// encoding/json, <, > and & and the JavaScript line separators; invalid UTF-8 becomes
+// U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -380,19 +495,18 @@ func writeJSONString(b *bufio.Writer, s string) {
 			continue
 		}
 		if c < utf8.RuneSelf {
-			b.WriteString(s[start:i])
+			b = append(b, s[start:i]...)
 			switch c {
 			case '"', '\\':
-				b.WriteByte('\\')
-				b.WriteByte(c)
+				b = append(b, '\\', c)
 			case '\n':
-				b.WriteString(`\n`)
+				b = append(b, `\n`...)
 			case '\t':
-				b.WriteString(`\t`)
+				b = append(b, `\t`...)
 			case '\r':
-				b.WriteString(`\r`)
+				b = append(b, `\r`...)
 			default:
-				fmt.Fprintf(b, `\u%04x`, c)
+				b = appendUnicodeEscape(b, rune(c))
 			}
 			i++
 			start = i
@@ -400,21 +514,27 @@ func writeJSONString(b *bufio.Writer, s string) {
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 {
-			b.WriteString(s[start:i])
-			b.WriteString(`\ufffd`)
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
 			i += size
 			start = i
 			continue
 		}
 		if r == '\u2028' || r == '\u2029' {
-			b.WriteString(s[start:i])
-			fmt.Fprintf(b, `\u%04x`, r)
+			b = append(b, s[start:i]...)
+			b = appendUnicodeEscape(b, r)
 			i += size
 			start = i
 			continue
 		}
 		i += size
 	}
-	b.WriteString(s[start:])
-	b.WriteByte('"')
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// appendUnicodeEscape appends \u and r as four lower-case hex digits (r < 0x10000).
+func appendUnicodeEscape(b []byte, r rune) []byte {
+	const hex = "0123456789abcdef"
+	return append(b, '\\', 'u', hex[r>>12&0xf], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf])
 }

@@ -417,7 +417,9 @@ func TestExecutorMatchesReference(t *testing.T) {
 				t.Fatalf("answer is not JSON: %s", got)
 			}
 			if tt.wantUsers > 0 {
-				var a struct{ Data struct{ Users []json.RawMessage } }
+				var a struct {
+					Data struct{ Users []json.RawMessage }
+				}
 				if err := json.Unmarshal(got, &a); err != nil || len(a.Data.Users) != tt.wantUsers {
 					t.Fatalf("answer lists %d users (%v), want %d", len(a.Data.Users), err, tt.wantUsers)
 				}
@@ -429,4 +431,53 @@ func TestExecutorMatchesReference(t *testing.T) {
 func excerpt(b []byte, i int) string {
 	lo, hi := max(0, i-60), min(len(b), i+60)
 	return string(b[lo:hi])
+}
+
+// TestUsersListingFollowsChanges lists the users after every way a user can come or go:
+// the listing's order is kept between listings, and must not outlive a change.
+func TestUsersListingFollowsChanges(t *testing.T) {
+	s, url := start(t, Options{})
+	list := func() []string {
+		t.Helper()
+		r := post(t, url, testKey, `{ users { email } }`, nil)
+		if r.Status != http.StatusOK || len(r.Errors) > 0 {
+			t.Fatalf("users: %d %s", r.Status, r.Body)
+		}
+		var emails []string
+		for _, u := range decode[struct{ Users []struct{ Email string } }](t, r.Data).Users {
+			emails = append(emails, u.Email)
+		}
+		return emails
+	}
+	check := func(step string, want ...string) {
+		t.Helper()
+		if got := list(); strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Fatalf("after %s: users %q, want %q", step, got, want)
+		}
+	}
+	check("start")
+	a, err := s.AddUser("a@example.com", "A", "A", "Analyst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.AddUser("b@example.com", "B", "B", "Analyst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("AddUser", "a@example.com", "b@example.com")
+	if r := post(t, url, testKey, inviteMutation, invite("c@example.com", "C", "C", "NAME", "Admin")); len(r.Errors) > 0 {
+		t.Fatalf("inviteUser: %s", r.Body)
+	}
+	check("inviteUser", "a@example.com", "b@example.com", "c@example.com")
+	if r := post(t, url, testKey, `mutation($id: ID!) { deleteUser(input: {id: $id}) { id } }`, map[string]any{"id": b.ID}); len(r.Errors) > 0 {
+		t.Fatalf("deleteUser: %s", r.Body)
+	}
+	check("deleteUser", "a@example.com", "c@example.com")
+	if err := s.RemoveUser(a.ID); err != nil {
+		t.Fatal(err)
+	}
+	check("RemoveUser", "c@example.com")
+	if got := s.Users(); len(got) != 1 || got[0].Email != "c@example.com" {
+		t.Fatalf("Users() = %+v, want c@example.com alone", got)
+	}
 }

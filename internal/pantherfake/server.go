@@ -1,7 +1,6 @@
 package pantherfake
 
 import (
-	"bufio"
 	"context"
 	"crypto/subtle"
 	"encoding/binary"
@@ -124,6 +123,7 @@ type Server struct {
 	started     time.Time
 	users       map[string]*user
 	emailIndex  map[string]string // lower-cased email -> user id
+	byAge       []*user           // users oldest first (sortedUsersLocked); nil when stale
 	roles       map[string]*role
 	permissions map[string]bool // the schema's Permission values
 	seq         int
@@ -280,7 +280,7 @@ func New(opts Options) *Server {
 	maps.Copy(s.roots, s.introspectionRoots())
 	s.tokenID = s.newID()
 	s.owner = &user{id: s.newID(), email: "owner@pantherfake.example", givenName: "Token", familyName: "Owner",
-		roleID: s.roleByNameLocked("Admin").id, createdAt: s.started}
+		roleID: s.roleByNameLocked("Admin").id, createdAt: s.started, srv: s}
 	return s
 }
 
@@ -342,9 +342,17 @@ type graphQLRequest struct {
 	Variables     map[string]any `json:"variables"`
 }
 
+// graphQLResponse is an executed operation's answer.
 type graphQLResponse struct {
-	Data   any        `json:"data"`
-	Errors []gqlError `json:"errors,omitempty"`
+	Data   *jsonOut // nil: "data" is null
+	Errors []gqlError
+}
+
+// release gives the data's pieces back; the answer is not to be used after.
+func (r graphQLResponse) release() {
+	if r.Data != nil {
+		r.Data.release()
+	}
 }
 
 // noData is a response that stopped before execution: "data" is absent, as the spec asks.
@@ -453,6 +461,7 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	if s.takeDrop(call.Op) {
 		// The operation has been applied; now lose the answer, as a broken connection would.
 		call.Dropped = true
+		resp.release()
 		s.record(call)
 		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
 			conn.Close()
@@ -463,35 +472,44 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	s.writeResult(w, &call, resp)
 }
 
-// writeResult streams an executed operation's response: the data of a users query over 100k
-// users is tens of megabytes, not worth building in memory first.
+// writeResult writes an executed operation's response, its "data" as the executor wrote it.
 func (s *Server) writeResult(w http.ResponseWriter, call *Call, resp graphQLResponse) {
+	defer resp.release()
 	call.Status = http.StatusOK
 	s.record(*call)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriterSize(w, 64<<10)
-	bw.WriteString(`{"data":`)
-	if err := writeJSONValue(bw, resp.Data); err != nil {
-		panic(http.ErrAbortHandler) // cannot happen: the executor yields only JSON values
+	if resp.Data != nil && resp.Data.err != nil {
+		panic(http.ErrAbortHandler) // cannot happen: resolvers yield only JSON values
+	}
+	// A write error means the client went away; there is no one to tell.
+	io.WriteString(w, `{"data":`)
+	if resp.Data == nil {
+		io.WriteString(w, "null")
+	} else if resp.Data.writeTo(w) != nil {
+		return
 	}
 	if len(resp.Errors) > 0 {
 		errs, _ := json.Marshal(resp.Errors)
-		bw.WriteString(`,"errors":`)
-		bw.Write(errs)
+		io.WriteString(w, `,"errors":`)
+		w.Write(errs)
 	}
-	bw.WriteString("}")
-	bw.Flush() // a write error means the client went away; there is no one to tell
+	io.WriteString(w, "}")
 }
 
 // execute runs a validated operation with the state locked, so that each request sees and
-// changes the state atomically.
+// changes the state atomically. The answer's data is written while the lock is held (the
+// objects read the live state) into pooled pieces, which writeResult sends after.
 func (s *Server) execute(schema *ast.Schema, doc *ast.QueryDocument, op *ast.OperationDefinition, vars map[string]any) graphQLResponse {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := &executor{schema: schema, doc: doc, vars: vars, roots: s.roots, authorize: s.authorizeLocked}
-	data := e.run(op)
-	return graphQLResponse{Data: data, Errors: e.errs}
+	out := newJSONOut()
+	e := &executor{schema: schema, doc: doc, vars: vars, roots: s.roots, authorize: s.authorizeLocked, out: out}
+	if !e.run(op) {
+		out.release()
+		out = nil
+	}
+	return graphQLResponse{Data: out, Errors: e.errs}
 }
 
 func selectOperation(doc *ast.QueryDocument, name string) *ast.OperationDefinition {

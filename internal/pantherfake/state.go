@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/mail"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,7 +22,8 @@ type user struct {
 	createdAt  time.Time
 	// enabled is false for a user disabled in Panther's console (the API cannot).
 	enabled bool
-	seq     int // creation order, for a stable users list
+	seq     int     // creation order, for a stable users list
+	srv     *Server // where its role is
 }
 
 // role is a Panther role as the fake stores it.
@@ -35,6 +37,7 @@ type role struct {
 	updatedAt         time.Time
 	// byToken: created or last changed through the API, so updatedBy is the API token.
 	byToken bool
+	srv     *Server // whose API token that is
 }
 
 // Panther's default roles. Admin gets every permission in the schema's Permission enum.
@@ -116,9 +119,10 @@ func (s *Server) newUserLocked(email, given, family string, r *role) (*user, err
 	s.seq++
 	u := &user{
 		id: s.newID(), email: email, givenName: given, familyName: family, roleID: r.id,
-		createdAt: s.now().UTC(), enabled: true, seq: s.seq,
+		createdAt: s.now().UTC(), enabled: true, seq: s.seq, srv: s,
 	}
 	s.users[u.id] = u
+	s.byAge = nil
 	s.emailIndex[strings.ToLower(email)] = u.id
 	return u, nil
 }
@@ -148,18 +152,24 @@ func (s *Server) newRoleLocked(name string, permissions []string, byToken bool) 
 	now := s.now().UTC()
 	r := &role{
 		id: s.newID(), name: name, permissions: slices.Clone(permissions), logTypeAccessKind: "ALLOW_ALL",
-		createdAt: now, updatedAt: now, byToken: byToken,
+		createdAt: now, updatedAt: now, byToken: byToken, srv: s,
 	}
 	s.roles[r.id] = r
 	return r, nil
 }
 
+// sortedUsersLocked returns the users oldest first. The slice is shared until a user is
+// added or removed: callers only read it.
 func (s *Server) sortedUsersLocked() []*user {
+	if s.byAge != nil {
+		return s.byAge
+	}
 	us := make([]*user, 0, len(s.users))
 	for _, u := range s.users {
 		us = append(us, u)
 	}
 	slices.SortFunc(us, func(a, b *user) int { return cmp.Compare(a.seq, b.seq) })
+	s.byAge = us
 	return us
 }
 
@@ -195,10 +205,9 @@ func strList(ss []string) []any {
 
 func timeString(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-type userObj struct {
-	s *Server
-	u *user
-}
+// userObj is a User. It and roleObj hold one pointer, so that an interface holds them
+// without an allocation: a users listing makes one of each per user.
+type userObj struct{ u *user }
 
 func (o userObj) typeName() string { return "User" }
 
@@ -220,8 +229,8 @@ func (o userObj) field(name string, _ map[string]any) any {
 	case "lastLoggedInAt":
 		return nil
 	case "role":
-		if r := o.s.roles[o.u.roleID]; r != nil {
-			return roleObj{o.s, r}
+		if r := o.u.srv.roles[o.u.roleID]; r != nil {
+			return roleObj{r}
 		}
 		return nil
 	case "status":
@@ -230,10 +239,33 @@ func (o userObj) field(name string, _ map[string]any) any {
 	return nil
 }
 
-type roleObj struct {
-	s *Server
-	r *role
+// appendLeaf writes the scalar fields of field without boxing them (leafAppender).
+func (o userObj) appendLeaf(w *jsonOut, name string, list bool) bool {
+	if list {
+		return false
+	}
+	switch name {
+	case "createdAt":
+		w.b = appendTime(w.b, o.u.createdAt)
+	case "email":
+		w.b = appendJSONString(w.b, o.u.email)
+	case "enabled":
+		w.b = strconv.AppendBool(w.b, o.u.enabled)
+	case "familyName":
+		w.b = appendJSONString(w.b, o.u.familyName)
+	case "givenName":
+		w.b = appendJSONString(w.b, o.u.givenName)
+	case "id":
+		w.b = appendJSONString(w.b, o.u.id)
+	case "status":
+		w.b = appendJSONString(w.b, statusInvited)
+	default:
+		return false
+	}
+	return true
 }
+
+type roleObj struct{ r *role }
 
 func (o roleObj) typeName() string { return "Role" }
 
@@ -258,11 +290,37 @@ func (o roleObj) field(name string, _ map[string]any) any {
 		return timeString(o.r.updatedAt)
 	case "updatedBy":
 		if o.r.byToken {
-			return tokenObj{o.s}
+			return tokenObj{o.r.srv}
 		}
 		return nil
 	}
 	return nil
+}
+
+// appendLeaf writes the scalar fields of field without boxing them (leafAppender), and a
+// role's permissions once per root field: every user of the role repeats them.
+func (o roleObj) appendLeaf(w *jsonOut, name string, list bool) bool {
+	switch {
+	case name == "permissions": // a list, or a scalar holding one: written alike
+
+		if b, ok := w.perms[o.r]; ok {
+			w.b = append(w.b, b...)
+			return true
+		}
+		start := len(w.b)
+		w.b = appendStrings(w.b, o.r.permissions)
+		if w.perms == nil {
+			w.perms = map[*role][]byte{}
+		}
+		w.perms[o.r] = slices.Clone(w.b[start:])
+	case name == "id" && !list:
+		w.b = appendJSONString(w.b, o.r.id)
+	case name == "name" && !list:
+		w.b = appendJSONString(w.b, o.r.name)
+	default:
+		return false
+	}
+	return true
 }
 
 // tokenObj is the API token the fake's callers use: the Actor behind API changes.
@@ -277,7 +335,7 @@ func (o tokenObj) field(name string, _ map[string]any) any {
 	case "createdAt":
 		return timeString(o.s.started)
 	case "createdBy":
-		return userObj{o.s, o.s.owner}
+		return userObj{o.s.owner}
 	case "id":
 		return o.s.tokenID
 	case "lastUsedAt":
@@ -313,7 +371,7 @@ func (s *Server) resolveUsers(map[string]any) (any, error) {
 	us := s.sortedUsersLocked()
 	out := make([]any, len(us))
 	for i, u := range us {
-		out[i] = userObj{s, u}
+		out[i] = userObj{u}
 	}
 	return out, nil
 }
@@ -324,7 +382,7 @@ func (s *Server) resolveUserByID(args map[string]any) (any, error) {
 	if u == nil {
 		return nil, errorf(codeNotFound, "user %s not found", id)
 	}
-	return userObj{s, u}, nil
+	return userObj{u}, nil
 }
 
 func (s *Server) resolveUserByEmail(args map[string]any) (any, error) {
@@ -336,7 +394,7 @@ func (s *Server) resolveUserByEmail(args map[string]any) (any, error) {
 	if u == nil {
 		return nil, errorf(codeNotFound, "user with email %s not found", email)
 	}
-	return userObj{s, u}, nil
+	return userObj{u}, nil
 }
 
 func (s *Server) resolveRoles(args map[string]any) (any, error) {
@@ -358,7 +416,7 @@ func (s *Server) resolveRoles(args map[string]any) (any, error) {
 	})
 	out := make([]any, len(rs))
 	for i, r := range rs {
-		out[i] = roleObj{s, r}
+		out[i] = roleObj{r}
 	}
 	return out, nil
 }
@@ -369,7 +427,7 @@ func (s *Server) resolveRoleByID(args map[string]any) (any, error) {
 	if r == nil {
 		return nil, errorf(codeNotFound, "role %s not found", id)
 	}
-	return roleObj{s, r}, nil
+	return roleObj{r}, nil
 }
 
 func (s *Server) resolveRoleByName(args map[string]any) (any, error) {
@@ -378,7 +436,7 @@ func (s *Server) resolveRoleByName(args map[string]any) (any, error) {
 	if r == nil {
 		return nil, errorf(codeNotFound, "role %q not found", name)
 	}
-	return roleObj{s, r}, nil
+	return roleObj{r}, nil
 }
 
 func (s *Server) resolveInviteUser(args map[string]any) (any, error) {
@@ -395,7 +453,7 @@ func (s *Server) resolveInviteUser(args map[string]any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return mapObject{"InviteUserOutput", map[string]any{"user": userObj{s, u}}}, nil
+	return mapObject{"InviteUserOutput", map[string]any{"user": userObj{u}}}, nil
 }
 
 // resolveUpdateUser applies the fields present in the input, all or none: every given field is
@@ -439,7 +497,7 @@ func (s *Server) resolveUpdateUser(args map[string]any) (any, error) {
 	delete(s.emailIndex, strings.ToLower(u.email))
 	*u = next
 	s.emailIndex[strings.ToLower(u.email)] = u.id
-	return mapObject{"UpdateUserOutput", map[string]any{"user": userObj{s, u}}}, nil
+	return mapObject{"UpdateUserOutput", map[string]any{"user": userObj{u}}}, nil
 }
 
 func (s *Server) resolveDeleteUser(args map[string]any) (any, error) {
@@ -455,6 +513,7 @@ func (s *Server) resolveDeleteUser(args map[string]any) (any, error) {
 
 func (s *Server) removeUserLocked(u *user) {
 	delete(s.users, u.id)
+	s.byAge = nil
 	delete(s.emailIndex, strings.ToLower(u.email))
 }
 
@@ -472,7 +531,7 @@ func (s *Server) resolveCreateRole(args map[string]any) (any, error) {
 	if v, ok := in["logTypeAccess"].([]any); ok {
 		r.logTypeAccess = anyStrings(v)
 	}
-	return mapObject{"CreateRoleOutput", map[string]any{"role": roleObj{s, r}}}, nil
+	return mapObject{"CreateRoleOutput", map[string]any{"role": roleObj{r}}}, nil
 }
 
 func (s *Server) resolveUpdateRole(args map[string]any) (any, error) {
@@ -503,7 +562,7 @@ func (s *Server) resolveUpdateRole(args map[string]any) (any, error) {
 	}
 	next.updatedAt, next.byToken = s.now().UTC(), true
 	*r = next
-	return mapObject{"UpdateRoleOutput", map[string]any{"role": roleObj{s, r}}}, nil
+	return mapObject{"UpdateRoleOutput", map[string]any{"role": roleObj{r}}}, nil
 }
 
 func (s *Server) resolveDeleteRole(args map[string]any) (any, error) {
