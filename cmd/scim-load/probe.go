@@ -238,24 +238,10 @@ type probe struct {
 // startProbe starts a probe process sending lookups to d's server at p, and as many
 // requests to the control URL unless it is empty.
 func startProbe(d *driver, p pace, control string) (*probe, error) {
-	exe, err := os.Executable()
+	cmd, stdin, stdout, err := startSubcommand([]string{probeCommand, "--url", d.base, "--clients", strconv.Itoa(p.clients),
+		"--rate", strconv.FormatFloat(p.rate, 'g', -1, 64), "--users", strconv.Itoa(p.users), "--control-url", control},
+		envProbeToken+"="+d.token)
 	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(exe, probeCommand, "--url", d.base, "--clients", strconv.Itoa(p.clients),
-		"--rate", strconv.FormatFloat(p.rate, 'g', -1, 64), "--users", strconv.Itoa(p.users), "--control-url", control)
-	cmd.Env = append(os.Environ(), envProbeToken+"="+d.token)
-	cmd.Stderr = os.Stderr
-	setParentDeathSignal(cmd)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
 	pr := &probe{sampleLog: newSampleLog(p.clientsWith(control)), cmd: cmd, stdin: stdin}
@@ -318,22 +304,8 @@ func runEcho() error {
 
 // startEcho starts the control server and returns its URL and how to stop it.
 func startEcho() (string, func(), error) {
-	exe, err := os.Executable()
+	cmd, stdin, stdout, err := startSubcommand([]string{echoCommand})
 	if err != nil {
-		return "", nil, err
-	}
-	cmd := exec.Command(exe, echoCommand)
-	cmd.Stderr = os.Stderr
-	setParentDeathSignal(cmd)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return "", nil, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return "", nil, err
-	}
-	if err := cmd.Start(); err != nil {
 		return "", nil, err
 	}
 	stop := func() { _ = stdin.Close(); _ = cmd.Wait() }

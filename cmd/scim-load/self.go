@@ -220,27 +220,40 @@ type readyLine struct {
 	AppStartNS int64  `json:"appStartNs"`
 }
 
-func startChild(ctx context.Context, args []string, token, adminToken string) (*child, error) {
+// startSubcommand starts this executable again with args (a subcommand: the server
+// child, the lookup probe, the control server) and env added to the environment; it
+// shares stderr, dies with scim-load, and stops when its stdin closes.
+func startSubcommand(args []string, env ...string) (*exec.Cmd, io.WriteCloser, io.ReadCloser, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	cmd := exec.Command(exe, append([]string{childCommand}, args...)...)
-	cmd.Env = append(os.Environ(), envToken+"="+token, envAdmin+"="+adminToken, envPantherKy+"="+pantherfake.DefaultAPIKey)
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	setParentDeathSignal(cmd)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	ch := &child{cmd: cmd, stdin: stdin, started: time.Now(), done: make(chan struct{})}
 	if err := cmd.Start(); err != nil {
+		return nil, nil, nil, err
+	}
+	return cmd, stdin, stdout, nil
+}
+
+func startChild(ctx context.Context, args []string, token, adminToken string) (*child, error) {
+	started := time.Now()
+	cmd, stdin, stdout, err := startSubcommand(append([]string{childCommand}, args...),
+		envToken+"="+token, envAdmin+"="+adminToken, envPantherKy+"="+pantherfake.DefaultAPIKey)
+	if err != nil {
 		return nil, err
 	}
+	ch := &child{cmd: cmd, stdin: stdin, started: started, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(ch.done) }()
 	go ch.sampleAnon()
 	lines := make(chan string, 1)
