@@ -89,10 +89,11 @@ func TestSelfSmall(t *testing.T) {
 // access log in its own window; an import into a double that answers 429 above 10/s
 // loses no user and invites none twice.
 func TestSelfReconcileAndRateLimit(t *testing.T) {
-	// The reconcile lasts at least one 100 ms listing, in which each of the 4 clients
-	// sends a lookup every 50 ms: no window is empty.
+	// The reconcile lasts at least one 250 ms listing, in which each of the 4 clients
+	// sends a lookup every 50 ms: no window is empty, even if a client is held up for
+	// 200 ms on a busy machine.
 	args := []string{"--self", "--prefill", "300", "--users", "30", "--concurrency", "4",
-		"--panther-latency", "100ms", "--drift", "0.05", "--poll-rate", "80",
+		"--panther-latency", "250ms", "--drift", "0.05", "--poll-rate", "80",
 		"--panther-ceiling", "10", "--panther-rate", "50", "--json", "--timeout", "2m"}
 	t.Run("inline", func(t *testing.T) {
 		r := runReport(t, append(args, "--scenarios", "reconcile", "--inline-lookups"))
