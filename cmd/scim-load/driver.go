@@ -26,17 +26,23 @@ type driver struct {
 
 // do sends one request; body is JSON-encoded unless nil.
 func (d *driver) do(ctx context.Context, method, path string, body any) (int, []byte, time.Duration, error) {
+	st, _, raw, dur, err := d.send(ctx, method, path, body)
+	return st, raw, dur, err
+}
+
+// send is do, with the answer's header too.
+func (d *driver) send(ctx context.Context, method, path string, body any) (int, http.Header, []byte, time.Duration, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return 0, nil, 0, err
+			return 0, nil, nil, 0, err
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, d.base+path, rd)
 	if err != nil {
-		return 0, nil, 0, err
+		return 0, nil, nil, 0, err
 	}
 	req.Header.Set("Authorization", "Bearer "+d.token)
 	if body != nil {
@@ -45,11 +51,11 @@ func (d *driver) do(ctx context.Context, method, path string, body any) (int, []
 	start := time.Now()
 	res, err := d.client.Do(req)
 	if err != nil {
-		return 0, nil, time.Since(start), err
+		return 0, nil, nil, time.Since(start), err
 	}
 	raw, err := io.ReadAll(res.Body)
 	_ = res.Body.Close()
-	return res.StatusCode, raw, time.Since(start), err
+	return res.StatusCode, res.Header, raw, time.Since(start), err
 }
 
 // recorder collects the latencies of one phase by request kind.

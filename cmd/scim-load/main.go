@@ -68,8 +68,8 @@ func main() {
 	}
 }
 
-// runSubcommand runs the server child or the lookup probe when args name one, and
-// says whether it did.
+// runSubcommand runs the server child, the lookup probe or the control server when
+// args name one, and says whether it did.
 func runSubcommand(args []string) (bool, error) {
 	if len(args) == 0 {
 		return false, nil

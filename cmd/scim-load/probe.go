@@ -92,23 +92,12 @@ func controlGet(ctx context.Context, client *http.Client, w int, control string)
 
 // lookup sends one userName eq lookup of name and times it.
 func lookup(ctx context.Context, d *driver, client int, name string) probeSample {
-	s := probeSample{client: client, failed: true}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.base+"/Users?filter="+url.QueryEscape(fmt.Sprintf("userName eq %q", name)), nil)
-	if err != nil {
-		return s
+	s := probeSample{client: client, at: time.Now()}
+	st, header, _, dur, err := d.send(ctx, http.MethodGet, "/Users?filter="+url.QueryEscape(fmt.Sprintf("userName eq %q", name)), nil)
+	s.dur, s.failed = dur, err != nil || st != http.StatusOK
+	if header != nil {
+		s.id = header.Get("X-Request-Id")
 	}
-	req.Header.Set("Authorization", "Bearer "+d.token)
-	s.at = time.Now()
-	res, err := d.client.Do(req)
-	if err != nil {
-		s.dur = time.Since(s.at)
-		return s
-	}
-	_, err = io.Copy(io.Discard, res.Body)
-	_ = res.Body.Close()
-	s.dur = time.Since(s.at)
-	s.id = res.Header.Get("X-Request-Id")
-	s.failed = err != nil || res.StatusCode != http.StatusOK
 	return s
 }
 
