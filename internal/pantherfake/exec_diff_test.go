@@ -236,10 +236,13 @@ func refWriteJSONString(b *bufio.Writer, s string) {
 	b.WriteByte('"')
 }
 
-// awkwardStrings need escaping, or do not: every branch of the JSON string writer.
+// awkwardStrings need escaping, or do not: every branch of the JSON string writer. The last
+// is longer, escaped, than the room a piece of the answer keeps (chunkSize-spillAt), so the
+// piece it lands in grows.
 var awkwardStrings = []string{
 	"", "plain", `quo"te`, `back\slash`, "new\nline\ttab\rcr", "\x00\x01\x1f\b\f", "<a&b>",
 	"line\u2028sep\u2029", "émoji 🎉", "bad\xffutf8", "trunc\xe2\x80", strings.Repeat("x", 5000),
+	strings.Repeat("<é\n", 3000),
 }
 
 // diffFixture is a double with users of every role, names that need escaping, disabled
@@ -335,8 +338,13 @@ func TestExecutorMatchesReference(t *testing.T) {
 		vars   func(s *Server) map[string]any
 		// wantUsers, when positive, is how many users the answer's "users" must list.
 		wantUsers int
+		// minBytes, when positive, is the least the answer must weigh: enough for the case
+		// to keep spanning several pieces (chunkSize) should their size change.
+		minBytes int
 	}{
 		{name: "bridge users", users: 60, query: panther.Operations, opName: "users", wantUsers: 60},
+		{name: "bridge users, an answer of several pieces", users: 400, query: panther.Operations, opName: "users",
+			wantUsers: 400, minBytes: 4 * chunkSize},
 		{name: "bridge users, empty table", users: 0, query: panther.Operations, opName: "users"},
 		{name: "bridge userById", users: 10, query: panther.Operations, opName: "userById",
 			vars: func(s *Server) map[string]any { return map[string]any{"id": userID(s)} }},
@@ -415,6 +423,9 @@ func TestExecutorMatchesReference(t *testing.T) {
 			}
 			if !json.Valid(got) {
 				t.Fatalf("answer is not JSON: %s", got)
+			}
+			if len(got) < tt.minBytes {
+				t.Fatalf("answer is %d bytes, want at least %d", len(got), tt.minBytes)
 			}
 			if tt.wantUsers > 0 {
 				var a struct {
