@@ -477,8 +477,16 @@ func (s *Service) planReconcile(ctx context.Context, pusers []PantherUser, roles
 				scanErr = err
 				return false
 			}
+			// The listing's index of the linked Panther user. managed is keyed by the
+			// listing's id, not the record's: every string of a scanned record shares
+			// one allocation (the store copies them out together), which a map key
+			// would keep alive for the whole reconcile, for every linked user.
+			var i int32
+			var exists bool
 			if u.Panther.ID != "" {
-				managed[u.Panther.ID] = true
+				if i, exists = byID[u.Panther.ID]; exists {
+					managed[pusers[i].ID] = true
+				}
 			}
 			if pending[u.ID] {
 				return true // a sync is under way or queued: it will converge this user
@@ -503,7 +511,6 @@ func (s *Service) planReconcile(ctx context.Context, pusers []PantherUser, roles
 				return true
 			}
 			var pu *PantherUser
-			i, exists := byID[u.Panther.ID]
 			if exists {
 				pu = &pusers[i]
 			}
