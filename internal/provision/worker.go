@@ -463,7 +463,6 @@ func (s *Service) planReconcile(ctx context.Context, pusers []PantherUser, roles
 			return true
 		})
 		var scanErr error
-		scanned = 0 // from the start if the transaction is retried
 		// Only what the identity comes from: the reconciler compares nothing else.
 		err := tx.ScanUserIdentities(func(u User, src IdentitySource) bool {
 			if scanned++; scanned%yieldEvery == 0 {
