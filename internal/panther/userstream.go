@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"runtime"
 
 	"github.com/Khan/genqlient/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/panther-scim/panther-scim/internal/provision"
+	"github.com/panther-scim/panther-scim/internal/yield"
 )
 
 // Panther's users query is not paginated: at 100,000 users its answer is about 30 MB of
@@ -174,7 +174,10 @@ func decodeUsersData(dec *json.Decoder, each func(*listedUser)) error {
 		if tok != json.Delim('[') {
 			return fmt.Errorf("%w: users is %v", errNotUsersShape, tok)
 		}
-		for n := 1; dec.More(); n++ {
+		// Decoding 100,000 users holds a core for about half a second: the requests
+		// waiting for one run now and then (see provision's reconcile scan).
+		pace := yield.Counter{Every: 128}
+		for dec.More() {
 			// One value for every user, emptied first: a key a user lacks must not keep
 			// the previous user's value.
 			u = listedUser{Role: listedRole{cache: roles}}
@@ -182,11 +185,7 @@ func decodeUsersData(dec *json.Decoder, each func(*listedUser)) error {
 				return err
 			}
 			each(&u)
-			if n%256 == 0 {
-				// Decoding 100,000 users holds a core for about a second: let the
-				// requests waiting for it run (see provision's reconcile scan).
-				runtime.Gosched()
-			}
+			pace.Tick()
 		}
 		if err := expectDelim(dec, ']'); err != nil {
 			return err

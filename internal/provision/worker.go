@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/panther-scim/panther-scim/internal/yield"
 )
 
 // Pending reports the number of pending intents and when the oldest was written.
@@ -386,8 +387,14 @@ func (s *Service) listUsers(ctx context.Context) ([]PantherUser, error) {
 	return s.panther.Users(ctx)
 }
 
-// yieldEvery is how many users a long scan handles between two yields of its core.
-const yieldEvery = 64
+// How many items each of a reconcile's loops over every user handles between two
+// yields of its core (yield.Counter), so that a SCIM request waits at most a fraction
+// of a millisecond for one: scanning a stored user takes several microseconds, a map
+// insert or lookup a tenth of one.
+const (
+	scanYieldEvery = 64
+	mapYieldEvery  = 2048
+)
 
 // Reconcile compares each managed user's desired Panther state (existence, email,
 // names, role) with Panther's and, unless dryRun, repairs the differences. Panther
@@ -441,7 +448,9 @@ func (s *Service) planReconcile(ctx context.Context, pusers []PantherUser, roles
 	// maps of copies were 50 MB of live heap for the whole reconcile.
 	byID := make(map[string]int32, len(pusers))
 	byEmail := make(map[string]int32, len(pusers))
+	pace := yield.Counter{Every: mapYieldEvery}
 	for i := range pusers {
+		pace.Tick()
 		byID[pusers[i].ID] = int32(i)
 		byEmail[EmailKey(pusers[i].Email)] = int32(i)
 	}
@@ -464,13 +473,13 @@ func (s *Service) planReconcile(ctx context.Context, pusers []PantherUser, roles
 		})
 		var scanErr error
 		// Only what the identity comes from: the reconciler compares nothing else.
+		// The scan holds a core for about a second at 100,000 users: the SCIM
+		// requests waiting for one run now and then, not at the next preemption
+		// (10 ms) or the end of the thread's time slice.
+		scanPace := yield.Counter{Every: scanYieldEvery}
 		err := tx.ScanUserIdentities(func(u User, src IdentitySource) bool {
-			if scanned++; scanned%yieldEvery == 0 {
-				// The scan holds a core for seconds at 100,000 users: let the SCIM
-				// requests waiting for it run now rather than at the next preemption
-				// (10 ms), so that lookups keep their latency during a reconcile.
-				runtime.Gosched()
-			}
+			scanned++
+			scanPace.Tick()
 			want, err := s.desiredFor(tx, refs, u)
 			if err != nil {
 				scanErr = err
@@ -564,7 +573,9 @@ func (s *Service) planReconcile(ctx context.Context, pusers []PantherUser, roles
 		return plan, reconcileWork{}, err
 	}
 	s.storedUsers.Store(int64(scanned))
+	pace = yield.Counter{Every: mapYieldEvery}
 	for _, pu := range pusers {
+		pace.Tick()
 		if !managed[pu.ID] {
 			plan.Unmanaged++
 		}
