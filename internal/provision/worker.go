@@ -389,8 +389,8 @@ func (s *Service) listUsers(ctx context.Context) ([]PantherUser, error) {
 
 // How many items each of a reconcile's loops over every user handles between two
 // yields of its core (yield.Counter), so that a SCIM request waits at most a fraction
-// of a millisecond for one: scanning a stored user takes several microseconds, a map
-// insert or lookup a tenth of one.
+// of a millisecond for one: scanning a stored user takes several microseconds, a
+// listed user's two map inserts about one.
 const (
 	scanYieldEvery = 64
 	mapYieldEvery  = 2048
@@ -472,11 +472,11 @@ func (s *Service) planReconcile(ctx context.Context, pusers []PantherUser, roles
 			return true
 		})
 		var scanErr error
-		// Only what the identity comes from: the reconciler compares nothing else.
 		// The scan holds a core for about a second at 100,000 users: the SCIM
 		// requests waiting for one run now and then, not at the next preemption
 		// (10 ms) or the end of the thread's time slice.
 		scanPace := yield.Counter{Every: scanYieldEvery}
+		// Only what the identity comes from: the reconciler compares nothing else.
 		err := tx.ScanUserIdentities(func(u User, src IdentitySource) bool {
 			scanned++
 			scanPace.Tick()
