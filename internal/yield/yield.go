@@ -5,9 +5,9 @@
 // yielding goroutine's own P run, but a request's goroutine is usually readied on the
 // other P, whose thread must first be given a core by the kernel, and the kernel lets a
 // busy thread finish its time slice (a few milliseconds under EEVDF) before it runs a
-// woken one. So Now also ends the thread's slice (sched_yield on Linux). Both cost well
-// under a microsecond when nothing is waiting, and neither sleeps: a computation that
-// yields takes no longer unless there is other work to do.
+// woken one. So Now also ends the thread's slice (sched_yield on Linux). Neither sleeps:
+// when nothing waits, a yield costs a few microseconds (BenchmarkNow), a few milliseconds
+// in all for a reconcile of 100,000 users; when something does, it runs first.
 package yield
 
 import "runtime"

@@ -29,3 +29,11 @@ func TestOSYield(t *testing.T) {
 		t.Fatalf("sched_yield: %v", err)
 	}
 }
+
+// BenchmarkNow is the price of one yield when no other goroutine of the process waits
+// (other processes' threads may).
+func BenchmarkNow(b *testing.B) {
+	for b.Loop() {
+		Now()
+	}
+}
