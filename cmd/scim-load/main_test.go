@@ -96,11 +96,12 @@ func TestSelfReconcileAndRateLimit(t *testing.T) {
 		"--panther-latency", "250ms", "--drift", "0.05", "--poll-rate", "80",
 		"--panther-ceiling", "10", "--panther-rate", "50", "--json", "--timeout", "2m"}
 	t.Run("inline", func(t *testing.T) {
-		r := runReport(t, append(args, "--scenarios", "reconcile", "--inline-lookups"))
-		checkReconciles(t, r)
+		// Two runs of each kind, pooled (--repeat).
+		r := runReport(t, append(args, "--scenarios", "reconcile", "--inline-lookups", "--repeat", "2"))
+		checkReconciles(t, r, 2)
 	})
 	r := runReport(t, append(args, "--scenarios", "reconcile,ratelimit"))
-	checkReconciles(t, r)
+	checkReconciles(t, r, 1)
 	rl := r.RateLimit
 	if rl == nil {
 		t.Fatal("no ratelimit figures")
@@ -135,13 +136,14 @@ func runReport(t *testing.T, args []string) Report {
 	return r
 }
 
-// checkReconciles checks the reconcile scenario's two runs (see
+// checkReconciles checks the reconcile scenario's runs, repeat of each kind (see
 // TestSelfReconcileAndRateLimit).
-func checkReconciles(t *testing.T, r Report) {
+func checkReconciles(t *testing.T, r Report, repeat int) {
 	t.Helper()
-	if len(r.Reconciles) != 2 {
-		t.Fatalf("%d reconcile runs, want 2", len(r.Reconciles))
+	if len(r.Reconciles) != 2*repeat {
+		t.Fatalf("%d reconcile runs, want %d", len(r.Reconciles), 2*repeat)
 	}
+	checkPooled(t, r, repeat)
 	for i, run := range r.Reconciles {
 		// Each lookup the client timed is in the server's access log, in its own window.
 		if run.IdleServer.Count != run.Idle.Count || run.DuringServer.Count != run.During.Count || run.Idle.Count == 0 || run.During.Count == 0 {
@@ -152,14 +154,50 @@ func checkReconciles(t *testing.T, r Report) {
 			t.Errorf("run %d: control requests, failures or memory figures wrong: %+v", i, run)
 		}
 	}
-	if calls := r.Reconciles[0].PantherCalls; len(calls) != 1 || calls["users"] != 1 {
-		t.Errorf("reconcile without drift made %v, want one users listing and nothing else", calls)
+	for _, run := range r.Reconciles[:repeat] {
+		if calls := run.PantherCalls; run.DriftShare != 0 || len(calls) != 1 || calls["users"] != 1 {
+			t.Errorf("reconcile without drift made %v, want one users listing and nothing else", calls)
+		}
 	}
-	d := r.Reconciles[1]
-	if d.Drifted == 0 || d.Drift != d.Drifted || d.Repaired != d.Drifted || d.Failed != 0 {
-		t.Errorf("drift run: %d changed, plan %d, repaired %d, failed %d", d.Drifted, d.Drift, d.Repaired, d.Failed)
+	for _, d := range r.Reconciles[repeat:] {
+		if d.Drifted == 0 || d.Drift != d.Drifted || d.Repaired != d.Drifted || d.Failed != 0 {
+			t.Errorf("drift run: %d changed, plan %d, repaired %d, failed %d", d.Drifted, d.Drift, d.Repaired, d.Failed)
+		}
+		if c := d.PantherCalls; c["users"] != 1 || c["updateUser"] != d.Drifted || c["userById"] != d.Drifted || len(c) != 3 {
+			t.Errorf("drift run made %v, want 1 users, and %d userById and updateUser", c, d.Drifted)
+		}
 	}
-	if c := d.PantherCalls; c["users"] != 1 || c["updateUser"] != d.Drifted || c["userById"] != d.Drifted || len(c) != 3 {
-		t.Errorf("drift run made %v, want 1 users, and %d userById and updateUser", c, d.Drifted)
+}
+
+// checkPooled checks that with --repeat above 1 each kind's pooled figures hold every
+// lookup of its runs, and that they are absent otherwise.
+func checkPooled(t *testing.T, r Report, repeat int) {
+	t.Helper()
+	if repeat == 1 {
+		if len(r.ReconcilesPooled) != 0 {
+			t.Errorf("pooled figures without --repeat: %+v", r.ReconcilesPooled)
+		}
+		return
+	}
+	if len(r.ReconcilesPooled) != 2 {
+		t.Fatalf("%d pooled kinds, want 2", len(r.ReconcilesPooled))
+	}
+	for k, p := range r.ReconcilesPooled {
+		runs := r.Reconciles[k*repeat : (k+1)*repeat]
+		var idle, during, ctlIdle, ctlDuring int
+		var maxDuring float64
+		for _, run := range runs {
+			idle, during = idle+run.Idle.Count, during+run.During.Count
+			ctlIdle, ctlDuring = ctlIdle+run.ControlIdle.Count, ctlDuring+run.ControlDuring.Count
+			maxDuring = max(maxDuring, run.During.Max)
+		}
+		if p.Runs != repeat || p.DriftShare != runs[0].DriftShare || p.Idle.Count != idle || p.During.Count != during ||
+			p.IdleServer.Count != idle || p.DuringServer.Count != during || p.ControlIdle.Count != ctlIdle || p.ControlDuring.Count != ctlDuring {
+			t.Errorf("pooled kind %d: %+v, want the counts of its %d runs: %d idle and %d during lookups, %d and %d control requests",
+				k, p, repeat, idle, during, ctlIdle, ctlDuring)
+		}
+		if p.During.Max != maxDuring || p.During.P99 > p.During.Max || p.During.P50 > p.During.P99 {
+			t.Errorf("pooled kind %d: during %+v, want the slowest of its runs (%.3f ms) as its max", k, p.During, maxDuring)
+		}
 	}
 }

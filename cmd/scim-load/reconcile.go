@@ -57,6 +57,21 @@ type ReconcileRun struct {
 	ControlDuring Percentiles `json:"controlDuring"`
 }
 
+// PooledReconciles are the lookups of all the runs of one kind (--repeat of them),
+// taken together. A run's own p99 rests on about 150 lookups, so it is its second
+// slowest; pooled, it rests on --repeat times as many.
+type PooledReconciles struct {
+	DriftShare float64 `json:"driftShare"`
+	Runs       int     `json:"runs"`
+	// Idle, During and the rest are as in ReconcileRun, over every run's lookups.
+	Idle          Percentiles `json:"idle"`
+	During        Percentiles `json:"during"`
+	IdleServer    Percentiles `json:"idleServer"`
+	DuringServer  Percentiles `json:"duringServer"`
+	ControlIdle   Percentiles `json:"controlIdle"`
+	ControlDuring Percentiles `json:"controlDuring"`
+}
+
 // RateLimitRun is an import against a double that answers 429 above --panther-ceiling.
 type RateLimitRun struct {
 	Ceiling       float64 `json:"ceilingPerSecond"`
@@ -130,10 +145,14 @@ func (m *Main) runReconcile(ctx context.Context, d *driver) error {
 			}
 		}
 	}()
-	// Each run's idle lookups and those during its reconcile, by request id.
+	// Each run's idle lookups and those during its reconcile, by request id; and the
+	// windows themselves, for the pooled figures.
 	var ids [][]string
+	var windows [][2]lookupWindow
 	first := len(m.report.Reconciles)
-	for _, share := range []float64{0, c.Drift} {
+	kinds := []float64{0, c.Drift}
+	for run := range len(kinds) * c.Repeat {
+		share := kinds[run/c.Repeat]
 		r := ReconcileRun{DriftShare: share}
 		if share > 0 {
 			r.Drifted = m.makeDrift(share)
@@ -172,6 +191,7 @@ func (m *Main) runReconcile(ctx context.Context, d *driver) error {
 		r.Idle, r.IdleFailed, r.During, r.DuringFailed = idle.Percentiles, idle.failed, during.Percentiles, during.failed
 		r.ControlIdle, r.ControlDuring = idle.control, during.control
 		ids = append(ids, idle.ids, during.ids)
+		windows = append(windows, [2]lookupWindow{idle, during})
 		// Repairs queue nothing, but let any sync they started finish before the next run.
 		for pendingIntents(ctx, m.client, m.Config.URL) > 0 && ctx.Err() == nil {
 			time.Sleep(20 * time.Millisecond)
@@ -187,7 +207,28 @@ func (m *Main) runReconcile(ctx context.Context, d *driver) error {
 		r := &m.report.Reconciles[first+i]
 		r.IdleServer, r.DuringServer = percentilesOf(server[2*i]), percentilesOf(server[2*i+1])
 	}
+	if c.Repeat > 1 {
+		for k, share := range kinds {
+			from, to := k*c.Repeat, (k+1)*c.Repeat
+			m.report.ReconcilesPooled = append(m.report.ReconcilesPooled, pool(share, windows[from:to], server[2*from:2*to]))
+		}
+	}
 	return nil
+}
+
+// pool puts together runs of one kind: their idle and during windows, and the server's
+// handler times of each (idle, during, idle, during, ...).
+func pool(share float64, windows [][2]lookupWindow, server [][]time.Duration) PooledReconciles {
+	var idle, during, ctlIdle, ctlDuring, sIdle, sDuring []time.Duration
+	for i, w := range windows {
+		idle, during = append(idle, w[0].durs...), append(during, w[1].durs...)
+		ctlIdle, ctlDuring = append(ctlIdle, w[0].controlDurs...), append(ctlDuring, w[1].controlDurs...)
+		sIdle, sDuring = append(sIdle, server[2*i]...), append(sDuring, server[2*i+1]...)
+	}
+	return PooledReconciles{DriftShare: share, Runs: len(windows),
+		Idle: percentilesOf(idle), During: percentilesOf(during),
+		IdleServer: percentilesOf(sIdle), DuringServer: percentilesOf(sDuring),
+		ControlIdle: percentilesOf(ctlIdle), ControlDuring: percentilesOf(ctlDuring)}
 }
 
 // lookupSource sends lookups for the whole reconcile scenario and reports those of
@@ -205,6 +246,9 @@ type lookupWindow struct {
 	failed  int
 	ids     []string    // their request ids
 	control Percentiles // the control requests (failed ones count in failed)
+	// durs and controlDurs are the lookups' and the control requests' times, for
+	// pooling windows.
+	durs, controlDurs []time.Duration
 }
 
 // inlineLookups sends the lookups from this process (--inline-lookups).
@@ -249,7 +293,8 @@ func samplesIn(samples []probeSample, from, to time.Time) lookupWindow {
 			w.ids = append(w.ids, s.id)
 		}
 	}
-	w.Percentiles, w.control = percentilesOf(durs), percentilesOf(control)
+	w.durs, w.controlDurs = durs, control
+	w.Percentiles, w.control = percentilesOf(durs), percentilesOf(control) // sorted in place; pool reads them in any order
 	return w
 }
 
@@ -460,6 +505,14 @@ func printReconciles(w *strings.Builder, runs []ReconcileRun, pollRate float64) 
 		if r.IdleFailed+r.DuringFailed > 0 {
 			fmt.Fprintf(w, "  FAILED: %d requests idle, %d during\n", r.IdleFailed, r.DuringFailed)
 		}
+	}
+}
+
+func printPooled(w *strings.Builder, pooled []PooledReconciles) {
+	for _, p := range pooled {
+		fmt.Fprintf(w, "\n%d reconciles with %.1f%% drift, their lookups pooled: idle p99 %.2f ms (n=%d), during p99 %.2f ms (n=%d), ratio %.2f; in the server's handlers %.2f; control %.2f\n",
+			p.Runs, 100*p.DriftShare, p.Idle.P99, p.Idle.Count, p.During.P99, p.During.Count, p.During.P99/max(p.Idle.P99, 1e-9),
+			p.DuringServer.P99/max(p.IdleServer.P99, 1e-9), p.ControlDuring.P99/max(p.ControlIdle.P99, 1e-9))
 	}
 }
 

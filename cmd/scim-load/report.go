@@ -18,6 +18,9 @@ type Report struct {
 	Phases            []Phase  `json:"phases"`
 	// Reconciles are the reconcile scenario's runs (no drift, then --drift).
 	Reconciles []ReconcileRun `json:"reconciles,omitempty"`
+	// ReconcilesPooled puts together the lookups of each kind's runs (no drift, then
+	// --drift) when --repeat is more than 1.
+	ReconcilesPooled []PooledReconciles `json:"reconcilesPooled,omitempty"`
 	// RateLimit is the ratelimit scenario's run.
 	RateLimit *RateLimitRun `json:"rateLimit,omitempty"`
 }
@@ -139,6 +142,7 @@ func (r Report) print(w io.Writer) {
 	}
 	var b strings.Builder
 	printReconciles(&b, r.Reconciles, c.PollRate)
+	printPooled(&b, r.ReconcilesPooled)
 	printRateLimit(&b, r.RateLimit)
 	io.WriteString(w, b.String())
 	printMemory(w, "\nmemory after import", r.MemoryAfterImport)
