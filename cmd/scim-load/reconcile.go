@@ -484,6 +484,9 @@ func scrapeGauge(ctx context.Context, client *http.Client, scimURL, name string)
 	return -1
 }
 
+// p99Ratio is during's p99 over idle's (of a window before it).
+func p99Ratio(during, idle Percentiles) float64 { return during.P99 / max(idle.P99, 1e-9) }
+
 func printReconciles(w *strings.Builder, runs []ReconcileRun, pollRate float64) {
 	for _, r := range runs {
 		fmt.Fprintf(w, "\nreconcile, %.1f%% drift (%d Panther users changed): %.2fs, server CPU %.2fs; drift %d, repaired %d, failed %d\n",
@@ -497,11 +500,11 @@ func printReconciles(w *strings.Builder, runs []ReconcileRun, pollRate float64) 
 		fmt.Fprintf(w, "  server memory: peak anonymous RSS %.0f MB, peak heap in use %.0f MB (sampled), RSS high-water %.0f MB\n",
 			r.PeakRSSAnonMB, r.PeakHeapMB, r.PeakRSSMB)
 		fmt.Fprintf(w, "  lookups at %.0f/s: idle p50 %.2f p99 %.2f ms (n=%d); during p50 %.2f p99 %.2f ms (n=%d); p99 ratio %.2f\n",
-			pollRate, r.Idle.P50, r.Idle.P99, r.Idle.Count, r.During.P50, r.During.P99, r.During.Count, r.During.P99/max(r.Idle.P99, 1e-9))
+			pollRate, r.Idle.P50, r.Idle.P99, r.Idle.Count, r.During.P50, r.During.P99, r.During.Count, p99Ratio(r.During, r.Idle))
 		fmt.Fprintf(w, "  the same lookups in the server's handlers: idle p50 %.2f p99 %.2f ms (n=%d); during p50 %.2f p99 %.2f ms (n=%d); p99 ratio %.2f\n",
-			r.IdleServer.P50, r.IdleServer.P99, r.IdleServer.Count, r.DuringServer.P50, r.DuringServer.P99, r.DuringServer.Count, r.DuringServer.P99/max(r.IdleServer.P99, 1e-9))
+			r.IdleServer.P50, r.IdleServer.P99, r.IdleServer.Count, r.DuringServer.P50, r.DuringServer.P99, r.DuringServer.Count, p99Ratio(r.DuringServer, r.IdleServer))
 		fmt.Fprintf(w, "  control (a do-nothing server on the same machine): idle p50 %.2f p99 %.2f ms (n=%d); during p50 %.2f p99 %.2f ms (n=%d); p99 ratio %.2f\n",
-			r.ControlIdle.P50, r.ControlIdle.P99, r.ControlIdle.Count, r.ControlDuring.P50, r.ControlDuring.P99, r.ControlDuring.Count, r.ControlDuring.P99/max(r.ControlIdle.P99, 1e-9))
+			r.ControlIdle.P50, r.ControlIdle.P99, r.ControlIdle.Count, r.ControlDuring.P50, r.ControlDuring.P99, r.ControlDuring.Count, p99Ratio(r.ControlDuring, r.ControlIdle))
 		if r.IdleFailed+r.DuringFailed > 0 {
 			fmt.Fprintf(w, "  FAILED: %d requests idle, %d during\n", r.IdleFailed, r.DuringFailed)
 		}
@@ -511,8 +514,8 @@ func printReconciles(w *strings.Builder, runs []ReconcileRun, pollRate float64) 
 func printPooled(w *strings.Builder, pooled []PooledReconciles) {
 	for _, p := range pooled {
 		fmt.Fprintf(w, "\n%d reconciles with %.1f%% drift, their lookups pooled: idle p99 %.2f ms (n=%d), during p99 %.2f ms (n=%d), ratio %.2f; in the server's handlers %.2f; control %.2f\n",
-			p.Runs, 100*p.DriftShare, p.Idle.P99, p.Idle.Count, p.During.P99, p.During.Count, p.During.P99/max(p.Idle.P99, 1e-9),
-			p.DuringServer.P99/max(p.IdleServer.P99, 1e-9), p.ControlDuring.P99/max(p.ControlIdle.P99, 1e-9))
+			p.Runs, 100*p.DriftShare, p.Idle.P99, p.Idle.Count, p.During.P99, p.During.Count, p99Ratio(p.During, p.Idle),
+			p99Ratio(p.DuringServer, p.IdleServer), p99Ratio(p.ControlDuring, p.ControlIdle))
 	}
 }
 
